@@ -1,0 +1,100 @@
+"""iii: the Python SDK for the iii engine.
+
+>>> from iii import register_worker
+>>> client = register_worker()            # III_URL, else ws://127.0.0.1:49134
+>>> client.register_function("math::add", lambda d: d["a"] + d["b"])
+>>> client.trigger({"function_id": "math::add", "payload": {"a": 1, "b": 2}})
+3
+"""
+
+from .channels import Channel, ChannelReader, ChannelWriter, StreamChannelRef
+from .client import III, FunctionRef, Trigger, TriggerTypeRef, register_worker
+from .context import (
+    Context,
+    InvocationContext,
+    Logger,
+    current_invocation,
+    get_context,
+    with_context,
+)
+from .errors import (
+    IIIForbiddenError,
+    IIIInvocationError,
+    IIITimeoutError,
+    InvocationError,
+    RegistrationRejectedError,
+)
+from .http import (
+    HttpAuthApiKey,
+    HttpAuthBearer,
+    HttpAuthHmac,
+    HttpInvocationConfig,
+)
+from .options import (
+    IIIConnectionState,
+    InitOptions,
+    ReconnectionConfig,
+    TelemetryOptions,
+)
+from .protocol import DEFAULT_ENGINE_URL, MessageType
+from .types import (
+    EnqueueResult,
+    FunctionInfo,
+    RegisterFunctionFormat,
+    RegisterTriggerInput,
+    RegisterTriggerTypeInput,
+    TriggerAction,
+    TriggerActionEnqueue,
+    TriggerActionVoid,
+    TriggerConfig,
+    TriggerHandler,
+    TriggerInfo,
+    TriggerRequest,
+    WorkerInfo,
+)
+
+__all__ = [
+    "DEFAULT_ENGINE_URL",
+    "III",
+    "Channel",
+    "ChannelReader",
+    "ChannelWriter",
+    "Context",
+    "EnqueueResult",
+    "FunctionInfo",
+    "FunctionRef",
+    "HttpAuthApiKey",
+    "HttpAuthBearer",
+    "HttpAuthHmac",
+    "HttpInvocationConfig",
+    "IIIConnectionState",
+    "IIIForbiddenError",
+    "IIIInvocationError",
+    "IIITimeoutError",
+    "InitOptions",
+    "InvocationContext",
+    "InvocationError",
+    "Logger",
+    "MessageType",
+    "ReconnectionConfig",
+    "RegisterFunctionFormat",
+    "RegisterTriggerInput",
+    "RegisterTriggerTypeInput",
+    "RegistrationRejectedError",
+    "StreamChannelRef",
+    "TelemetryOptions",
+    "Trigger",
+    "TriggerAction",
+    "TriggerActionEnqueue",
+    "TriggerActionVoid",
+    "TriggerConfig",
+    "TriggerHandler",
+    "TriggerInfo",
+    "TriggerRequest",
+    "TriggerTypeRef",
+    "WorkerInfo",
+    "current_invocation",
+    "get_context",
+    "register_worker",
+    "with_context",
+]

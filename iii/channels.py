@@ -1,0 +1,273 @@
+"""Data channels: byte/text streams between workers through the engine (protocol.md §6).
+
+A channel has a write end and a read end, each identified by a :class:`StreamChannelRef`. Refs
+travel inside ordinary JSON payloads; the SDK turns every ref it finds in a handler's payload into
+a live :class:`ChannelReader` or :class:`ChannelWriter` (§6.5). Sockets connect lazily, on first
+use, to ``{engine}/ws/channels/{channel_id}?key={access_key}&dir={read|write}`` (§6.2).
+
+- :class:`ChannelWriter`: ``await write(bytes)`` sends binary frames of at most 64 KiB;
+  ``send_message(str)`` sends one text frame; ``close()`` ends the stream.
+- :class:`ChannelReader`: ``async for chunk in reader`` yields the binary frames as ``bytes``;
+  text frames go to the callbacks given to ``on_message``; ``read_all()`` joins every chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import websockets
+from pydantic import BaseModel
+from websockets.asyncio.client import ClientConnection
+
+from .protocol import CHANNEL_CHUNK_SIZE, MAX_MESSAGE_SIZE, is_channel_ref
+
+__all__ = [
+    "Channel",
+    "ChannelError",
+    "ChannelReader",
+    "ChannelWriter",
+    "StreamChannelRef",
+    "channel_url",
+    "resolve_channel_refs",
+]
+
+logger = logging.getLogger("iii.channels")
+
+MessageCallback = Callable[[str], Any]
+
+
+class ChannelError(ConnectionError):
+    """A channel socket could not be opened (unknown channel, wrong key, engine unreachable)."""
+
+
+class StreamChannelRef(BaseModel):
+    """Identifies one end of a channel: ``{channel_id, access_key, direction}`` (§2.0)."""
+
+    channel_id: str
+    access_key: str
+    direction: Literal["read", "write"]
+
+
+def channel_url(engine_ws_base: str, ref: StreamChannelRef) -> str:
+    """The socket URL for ``ref`` (protocol.md §6.2); a query on the base URL is kept first."""
+    parts = urlsplit(engine_ws_base)
+    path = parts.path.rstrip("/") + f"/ws/channels/{quote(ref.channel_id, safe='')}"
+    query = f"key={quote(ref.access_key, safe='')}&dir={ref.direction}"
+    if parts.query:
+        query = f"{parts.query}&{query}"
+    return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
+
+
+class _ChannelEnd:
+    def __init__(
+        self,
+        engine_ws_base: str,
+        ref: StreamChannelRef | Mapping[str, Any],
+        headers: Mapping[str, str] | None = None,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.ref = ref if isinstance(ref, StreamChannelRef) else StreamChannelRef(**ref)
+        self.url = channel_url(engine_ws_base, self.ref)
+        self._headers = dict(headers or {})
+        self._loop = loop
+        self._ws: ClientConnection | None = None
+        self._connecting: asyncio.Future[ClientConnection] | None = None
+        self._closed = False
+
+    async def _socket(self) -> ClientConnection:
+        if self._ws is not None:
+            return self._ws
+        if self._closed:
+            raise ChannelError(f"channel {self.ref.channel_id} is closed")
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._open())
+        return await asyncio.shield(self._connecting)
+
+    async def _open(self) -> ClientConnection:
+        try:
+            ws = await websockets.connect(
+                self.url,
+                additional_headers=self._headers,
+                max_size=MAX_MESSAGE_SIZE,
+                compression=None,
+            )
+        except websockets.InvalidStatus as exc:
+            status = exc.response.status_code
+            raise ChannelError(
+                f"channel {self.ref.channel_id} ({self.ref.direction}) refused by the engine: "
+                f"HTTP {status}" + (" (unknown channel or wrong key)" if status == 404 else "")
+            ) from None
+        except OSError as exc:
+            raise ChannelError(f"cannot reach channel endpoint {self.url}: {exc}") from exc
+        self._ws = ws
+        return ws
+
+    def _run_sync(self, coro: Awaitable[None]) -> Awaitable[None] | None:
+        """Run ``coro`` from any context: a task on a running loop, else block on the SDK loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            if self._loop is None or not self._loop.is_running():
+                asyncio.run(_as_coroutine(coro))
+            else:
+                asyncio.run_coroutine_threadsafe(_as_coroutine(coro), self._loop).result()
+            return None
+        return asyncio.ensure_future(coro)
+
+    async def close_async(self) -> None:
+        """Close the socket; for a writer this is the end-of-stream signal (§6.3)."""
+        self._closed = True
+        if self._connecting is not None and self._ws is None:
+            try:
+                await self._connecting
+            except ChannelError:
+                return
+        if self._ws is not None:
+            await self._ws.close()
+
+    def close(self) -> Awaitable[None] | None:
+        """Close the channel end. Awaitable inside a loop (``await w.close()``); blocking
+        outside one."""
+        return self._run_sync(self.close_async())
+
+
+async def _as_coroutine(aw: Awaitable[None]) -> None:
+    await aw
+
+
+class ChannelWriter(_ChannelEnd):
+    """The write end of a channel.
+
+    >>> await writer.write(b"chunk")        # binary frames of <= 64 KiB
+    >>> await writer.send_message("meta")   # one text frame
+    >>> await writer.close()                # end of stream for the reader
+    """
+
+    async def write(self, data: bytes | bytearray | memoryview | str) -> None:
+        """Send ``data`` as binary frames of at most 64 KiB (a ``str`` is UTF-8 encoded).
+
+        Raises ``TypeError`` for other types (use :meth:`send_message` for text frames) and
+        :class:`ChannelError` when the socket cannot be opened.
+        """
+        if isinstance(data, str):
+            data = data.encode()
+        elif not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(
+                f"ChannelWriter.write() takes bytes, not {type(data).__name__}; "
+                "serialise it first, or use send_message() for a text frame"
+            )
+        ws = await self._socket()
+        view = memoryview(data)
+        if len(view) == 0:
+            return
+        for start in range(0, len(view), CHANNEL_CHUNK_SIZE):
+            await ws.send(view[start : start + CHANNEL_CHUNK_SIZE])
+
+    async def send_message_async(self, message: str) -> None:
+        """Send one text frame (e.g. a control message)."""
+        ws = await self._socket()
+        await ws.send(message)
+
+    def send_message(self, message: str) -> Awaitable[None] | None:
+        """Send one text frame; awaitable inside a loop, blocking outside one."""
+        return self._run_sync(self.send_message_async(message))
+
+
+class ChannelReader(_ChannelEnd):
+    """The read end of a channel: an async iterator of ``bytes`` chunks.
+
+    >>> reader.on_message(lambda text: print("text frame", text))
+    >>> async for chunk in reader: ...
+    >>> body = await reader.read_all()
+    """
+
+    def __init__(
+        self,
+        engine_ws_base: str,
+        ref: StreamChannelRef | Mapping[str, Any],
+        headers: Mapping[str, str] | None = None,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(engine_ws_base, ref, headers, loop=loop)
+        self._callbacks: list[MessageCallback] = []
+
+    def on_message(self, callback: MessageCallback) -> Callable[[], None]:
+        """Call ``callback(text)`` (sync or async) for every text frame; returns an unsubscribe."""
+        self._callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+        return unsubscribe
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        ws = await self._socket()
+        try:
+            async for message in ws:
+                if isinstance(message, str):
+                    await self._dispatch_text(message)
+                else:
+                    yield message
+        except websockets.ConnectionClosedError:
+            # An abnormal writer disconnect looks like end of stream (protocol.md §6.3).
+            return
+
+    async def _dispatch_text(self, text: str) -> None:
+        for callback in list(self._callbacks):
+            try:
+                outcome = callback(text)
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception:
+                logger.exception("channel on_message callback failed")
+
+    async def read_all(self) -> bytes:
+        """Read until the writer closes; returns every binary frame joined."""
+        return b"".join([chunk async for chunk in self])
+
+
+@dataclass
+class Channel:
+    """Both ends of a new channel and their refs (``create_channel``)."""
+
+    writer: ChannelWriter
+    reader: ChannelReader
+    writer_ref: StreamChannelRef
+    reader_ref: StreamChannelRef
+
+
+def resolve_channel_refs(
+    value: Any,
+    engine_ws_base: str,
+    headers: Mapping[str, str] | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> Any:
+    """Replace every channel ref nested in dicts/lists/tuples by a live reader or writer (§6.5).
+
+    Returns ``value`` itself when it holds no refs (no copy is made).
+    """
+    if isinstance(value, dict):
+        if is_channel_ref(value):
+            cls = ChannelReader if value["direction"] == "read" else ChannelWriter
+            return cls(engine_ws_base, value, headers, loop=loop)
+        for key, item in value.items():
+            if isinstance(item, (dict, list, tuple)):
+                value[key] = resolve_channel_refs(item, engine_ws_base, headers, loop)
+        return value
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if isinstance(item, (dict, list, tuple)):
+                value[index] = resolve_channel_refs(item, engine_ws_base, headers, loop)
+        return value
+    if isinstance(value, tuple):
+        return tuple(resolve_channel_refs(item, engine_ws_base, headers, loop) for item in value)
+    return value

@@ -1,0 +1,112 @@
+"""Client options: :class:`InitOptions`, :class:`ReconnectionConfig`, :class:`TelemetryOptions`.
+
+Defaults follow protocol.md Appendix A and sdk_surface.md §3.3–§3.4.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .protocol import DEFAULT_ENGINE_URL
+
+__all__ = [
+    "DEFAULT_INVOCATION_TIMEOUT_MS",
+    "MAX_QUEUE_SIZE",
+    "IIIConnectionState",
+    "InitOptions",
+    "ReconnectionConfig",
+    "TelemetryOptions",
+    "resolve_engine_url",
+]
+
+DEFAULT_INVOCATION_TIMEOUT_MS = 30_000
+#: Frames kept while disconnected (oldest dropped first), protocol.md §1.4.
+MAX_QUEUE_SIZE = 1000
+
+IIIConnectionState = Literal["disconnected", "connecting", "connected", "reconnecting", "failed"]
+
+
+@dataclass
+class ReconnectionConfig:
+    """Backoff between reconnect attempts (protocol.md §1.9).
+
+    The delay before attempt ``n`` (from 0) is ``min(initial_delay_ms * backoff_multiplier**n,
+    max_delay_ms)`` plus or minus ``jitter_factor`` of itself. ``max_retries=-1`` retries forever;
+    when a finite limit is reached the connection state becomes ``"failed"``.
+    """
+
+    initial_delay_ms: int = 1000
+    max_delay_ms: int = 30_000
+    backoff_multiplier: float = 2.0
+    jitter_factor: float = 0.3
+    max_retries: int = -1
+
+    def delay_s(self, attempt: int) -> float:
+        """Seconds to wait before reconnect attempt ``attempt`` (0-based)."""
+        base = min(self.initial_delay_ms * self.backoff_multiplier**attempt, self.max_delay_ms)
+        jitter = base * self.jitter_factor * (2 * random.random() - 1)
+        return max(0.0, base + jitter) / 1000
+
+
+@dataclass
+class TelemetryOptions:
+    """Telemetry labels sent in ``engine::workers::register`` (protocol.md §7.2.1)."""
+
+    language: str | None = None
+    project_name: str | None = None
+    framework: str | None = None
+
+
+@dataclass
+class InitOptions:
+    """Worker identity and connection options.
+
+    - ``worker_name``: defaults to ``"<hostname>:<pid>"``; env ``III_WORKER_NAME`` wins.
+    - ``namespace``: the worker's namespace (§1.5); else env ``III_NAMESPACE``; blank raises
+      ``ValueError``.
+    - ``headers``: sent on every engine socket; env ``III_TOKEN`` adds ``Authorization: Bearer``
+      unless an Authorization header is given.
+    - ``invocation_timeout_ms``: default per-call timeout (30 000 ms).
+    - ``max_handler_threads``: size of the thread pool that runs sync handlers.
+    """
+
+    worker_name: str | None = None
+    worker_description: str | None = None
+    namespace: str | None = None
+    enable_metrics_reporting: bool = True
+    invocation_timeout_ms: int = DEFAULT_INVOCATION_TIMEOUT_MS
+    reconnection_config: ReconnectionConfig | None = None
+    otel: Any = None
+    headers: dict[str, str] | None = None
+    telemetry: TelemetryOptions | None = None
+    max_handler_threads: int = 32
+
+    def resolved_worker_name(self) -> str:
+        env = os.environ.get("III_WORKER_NAME", "").strip()
+        if env:
+            return env
+        return self.worker_name or f"{platform.node()}:{os.getpid()}"
+
+    def resolved_namespace(self) -> str | None:
+        if self.namespace is not None:
+            if not self.namespace.strip():
+                raise ValueError("namespace is empty: pass a non-blank name or leave it unset")
+            return self.namespace
+        env = os.environ.get("III_NAMESPACE", "").strip()
+        return env or None
+
+    def resolved_headers(self) -> dict[str, str]:
+        headers = dict(self.headers or {})
+        token = os.environ.get("III_TOKEN", "").strip()
+        if token and not any(k.lower() == "authorization" for k in headers):
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
+
+def resolve_engine_url(address: str | None = None) -> str:
+    """The engine URL: ``address``, else env ``III_URL``, else ``ws://127.0.0.1:49134``."""
+    return address or os.environ.get("III_URL") or DEFAULT_ENGINE_URL

@@ -1,0 +1,337 @@
+"""The iii worker wire protocol: message types, frame shapes, and the JSON codec.
+
+This one module is shared by the SDK (``iii``) and the embedded engine (``iii_asgi.engine``),
+so the two sides cannot drift apart. Source: ``shared/spec/protocol.md`` §1.6 (framing) and §2
+(message catalogue).
+
+Frames are plain ``dict`` objects (typed below as ``TypedDict``) discriminated by a lower-case
+``type`` field. :func:`encode` writes compact UTF-8 JSON with ``None``-valued optional fields
+omitted (the one exception: ``invocationresult.result`` keeps ``null``). :func:`decode` parses one
+frame and checks the fields the receiver relies on, raising :class:`ProtocolError` with a clear
+reason otherwise; unknown fields are kept and ignored.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any, Literal, TypedDict
+
+import pydantic_core
+from typing_extensions import NotRequired, Required
+
+__all__ = [
+    "CHANNEL_CHUNK_SIZE",
+    "DEFAULT_ENGINE_URL",
+    "MAX_MESSAGE_SIZE",
+    "ErrorBody",
+    "Frame",
+    "InvocationResult",
+    "InvokeFunction",
+    "MessageType",
+    "ProtocolError",
+    "StreamChannelRefDict",
+    "TriggerActionDict",
+    "decode",
+    "encode",
+    "error_body",
+    "invocation_result",
+    "invoke_function",
+    "is_channel_ref",
+]
+
+DEFAULT_ENGINE_URL = "ws://127.0.0.1:49134"
+#: Largest JSON message either side accepts, in bytes (protocol.md §1.6).
+MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+#: Largest binary frame a ChannelWriter sends, in bytes (protocol.md §6.5).
+CHANNEL_CHUNK_SIZE = 64 * 1024
+
+
+class MessageType(str, enum.Enum):
+    """Every ``type`` value of the worker protocol (protocol.md §2.1 and §10)."""
+
+    WORKER_REGISTERED = "workerregistered"
+    REATTACH = "reattach"
+    REGISTER_FUNCTION = "registerfunction"
+    UNREGISTER_FUNCTION = "unregisterfunction"
+    REGISTRATION_REJECTED = "registrationrejected"
+    REGISTER_TRIGGER_TYPE = "registertriggertype"
+    UNREGISTER_TRIGGER_TYPE = "unregistertriggertype"
+    REGISTER_TRIGGER = "registertrigger"
+    UNREGISTER_TRIGGER = "unregistertrigger"
+    TRIGGER_REGISTRATION_RESULT = "triggerregistrationresult"
+    INVOKE_FUNCTION = "invokefunction"
+    INVOCATION_RESULT = "invocationresult"
+    REGISTER_SERVICE = "registerservice"
+    PING = "ping"
+    PONG = "pong"
+    ERROR = "error"
+    FUNCTION_REGISTERED = "functionregistered"
+    OBSERVE = "observe"
+    UNOBSERVE = "unobserve"
+    OBSERVE_RESULT = "observeresult"
+    OBSERVER_STATE_CHANGED = "observerstatechanged"
+    OBSERVER_ADDED = "observeradded"
+    OBSERVER_REMOVED = "observerremoved"
+    OBSERVER_ACK = "observerack"
+    INVOCATIONS_OBSERVED = "invocationsobserved"
+    LOCAL_INVOCATION_STATS = "localinvocationstats"
+
+
+class ErrorBody(TypedDict):
+    """``{"code", "message", "stacktrace"?}`` (protocol.md §2.0)."""
+
+    code: str
+    message: str
+    stacktrace: NotRequired[str]
+
+
+class TriggerActionDict(TypedDict, total=False):
+    """``{"type": "void"}`` or ``{"type": "enqueue", "queue": name}`` (protocol.md §2.0)."""
+
+    type: Required[Literal["void", "enqueue"]]
+    queue: str
+
+
+class StreamChannelRefDict(TypedDict):
+    """A data-channel reference inside a payload (protocol.md §2.0, §6)."""
+
+    channel_id: str
+    access_key: str
+    direction: Literal["read", "write"]
+
+
+class InvokeFunction(TypedDict, total=False):
+    """``invokefunction`` (protocol.md §2.12). ``data`` absent reads as ``null``."""
+
+    type: Required[Literal["invokefunction"]]
+    function_id: Required[str]
+    data: Any
+    invocation_id: str
+    action: TriggerActionDict
+    metadata: Any
+    namespace: str
+    traceparent: str
+    baggage: str
+
+
+class InvocationResult(TypedDict, total=False):
+    """``invocationresult`` (protocol.md §2.13). ``error`` present means failure."""
+
+    type: Required[Literal["invocationresult"]]
+    invocation_id: Required[str]
+    function_id: str
+    result: Any
+    error: ErrorBody
+    traceparent: str
+    baggage: str
+
+
+Frame = dict[str, Any]
+
+
+class ProtocolError(ValueError):
+    """A frame that cannot be understood.
+
+    ``invocation_id`` is set when the bad frame carried one, so a receiver can still answer the
+    caller with an error result instead of leaving it to time out.
+    """
+
+    def __init__(self, message: str, *, invocation_id: str | None = None) -> None:
+        super().__init__(message)
+        self.invocation_id = invocation_id
+
+
+_STR = (str,)
+# Fields a receiver relies on, per message type: name -> (required, accepted types).
+_FIELDS: dict[str, dict[str, tuple[bool, tuple[type, ...]]]] = {
+    "workerregistered": {"worker_id": (True, _STR), "reattach_token": (False, _STR)},
+    "reattach": {"previous_worker_id": (True, _STR), "reattach_token": (False, _STR)},
+    "registerfunction": {
+        "id": (True, _STR),
+        "description": (False, _STR),
+        "invocation": (False, (dict,)),
+    },
+    "unregisterfunction": {"id": (True, _STR)},
+    "registrationrejected": {"code": (True, _STR)},
+    "registertriggertype": {"id": (True, _STR), "description": (False, _STR)},
+    "unregistertriggertype": {"id": (True, _STR)},
+    "registertrigger": {
+        "id": (True, _STR),
+        "trigger_type": (True, _STR),
+        "function_id": (True, _STR),
+        "namespace": (False, _STR),
+        "trigger_namespace": (False, _STR),
+    },
+    "unregistertrigger": {"id": (True, _STR), "trigger_type": (False, _STR)},
+    "triggerregistrationresult": {
+        "id": (True, _STR),
+        "trigger_type": (True, _STR),
+        "function_id": (True, _STR),
+        "error": (False, (dict,)),
+    },
+    "invokefunction": {
+        "function_id": (True, _STR),
+        "invocation_id": (False, _STR),
+        "action": (False, (dict,)),
+        "namespace": (False, _STR),
+        "traceparent": (False, _STR),
+        "baggage": (False, _STR),
+    },
+    "invocationresult": {
+        "invocation_id": (True, _STR),
+        "function_id": (False, _STR),
+        "error": (False, (dict,)),
+    },
+    "registerservice": {"id": (True, _STR)},
+    "ping": {},
+    "pong": {},
+    "error": {},
+}
+
+KNOWN_TYPES = frozenset(t.value for t in MessageType)
+
+
+def encode(frame: Mapping[str, Any]) -> str:
+    """Serialise a frame as compact UTF-8 JSON text (protocol.md §1.6).
+
+    Raises ``TypeError`` when a value is not JSON-serialisable (pydantic models, dataclasses,
+    dates and UUIDs are converted the way pydantic does).
+    """
+    try:
+        return pydantic_core.to_json(frame, by_alias=False).decode()
+    except pydantic_core.PydanticSerializationError as exc:
+        raise TypeError(f"frame is not JSON-serialisable: {exc}") from None
+
+
+def decode(raw: str | bytes) -> Frame:
+    """Parse and check one frame.
+
+    Returns the frame as a ``dict``; optional fields are left absent. Unknown ``type`` values
+    are returned as they are (the caller decides to ignore them, §1.6); known types are checked
+    against the catalogue of §2. Raises :class:`ProtocolError` on invalid JSON, a non-object, a
+    missing ``type``, or a required field that is absent or of the wrong type.
+    """
+    try:
+        frame = pydantic_core.from_json(raw)
+    except ValueError as exc:
+        raise ProtocolError(f"frame is not valid JSON: {exc}") from None
+    if not isinstance(frame, dict):
+        raise ProtocolError(f"frame is a JSON {type(frame).__name__}, not an object")
+    kind = frame.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("frame has no string 'type' field")
+    fields = _FIELDS.get(kind)
+    if fields is None:
+        return frame
+    for name, (required, types) in fields.items():
+        value = frame.get(name)
+        if value is None:
+            if required:
+                raise ProtocolError(
+                    f"{kind} frame is missing required field '{name}'",
+                    invocation_id=_invocation_id_of(frame),
+                )
+            frame.pop(name, None)  # a null optional field reads as absent (§2.0)
+        elif not isinstance(value, types):
+            raise ProtocolError(
+                f"{kind} frame field '{name}' must be {types[0].__name__}, "
+                f"got {type(value).__name__}",
+                invocation_id=_invocation_id_of(frame),
+            )
+    if kind == "invokefunction":
+        _check_action(frame)
+    return frame
+
+
+def _invocation_id_of(frame: Mapping[str, Any]) -> str | None:
+    value = frame.get("invocation_id")
+    return value if isinstance(value, str) else None
+
+
+def _check_action(frame: Frame) -> None:
+    action = frame.get("action")
+    if action is None:
+        return
+    kind = action.get("type")
+    if kind == "void":
+        return
+    if kind == "enqueue" and isinstance(action.get("queue"), str):
+        return
+    raise ProtocolError(
+        f"invokefunction action must be {{'type':'void'}} or {{'type':'enqueue','queue':str}}, "
+        f"got {action!r}",
+        invocation_id=_invocation_id_of(frame),
+    )
+
+
+def error_body(code: str, message: str, stacktrace: str | None = None) -> ErrorBody:
+    """Build an ErrorBody (§2.0), leaving ``stacktrace`` out when there is none."""
+    body: ErrorBody = {"code": code, "message": message}
+    if stacktrace:
+        body["stacktrace"] = stacktrace
+    return body
+
+
+def invoke_function(
+    function_id: str,
+    data: Any,
+    *,
+    invocation_id: str | None = None,
+    action: TriggerActionDict | None = None,
+    metadata: Any = None,
+    namespace: str | None = None,
+    traceparent: str | None = None,
+    baggage: str | None = None,
+) -> InvokeFunction:
+    """Build an ``invokefunction`` frame (§2.12); ``None`` fields are left out."""
+    frame: InvokeFunction = {"type": "invokefunction", "function_id": function_id, "data": data}
+    if invocation_id is not None:
+        frame["invocation_id"] = invocation_id
+    if action is not None:
+        frame["action"] = action
+    if metadata is not None:
+        frame["metadata"] = metadata
+    if namespace is not None:
+        frame["namespace"] = namespace
+    if traceparent is not None:
+        frame["traceparent"] = traceparent
+    if baggage is not None:
+        frame["baggage"] = baggage
+    return frame
+
+
+def invocation_result(
+    invocation_id: str,
+    function_id: str,
+    *,
+    result: Any = None,
+    error: ErrorBody | None = None,
+    traceparent: str | None = None,
+    baggage: str | None = None,
+) -> InvocationResult:
+    """Build an ``invocationresult`` frame (§2.13): ``error`` or ``result`` (kept as null)."""
+    frame: InvocationResult = {
+        "type": "invocationresult",
+        "invocation_id": invocation_id,
+        "function_id": function_id,
+    }
+    if error is not None:
+        frame["error"] = error
+    else:
+        frame["result"] = result
+    if traceparent is not None:
+        frame["traceparent"] = traceparent
+    if baggage is not None:
+        frame["baggage"] = baggage
+    return frame
+
+
+def is_channel_ref(value: Any) -> bool:
+    """True for a dict shaped like a StreamChannelRef (protocol.md §6.5)."""
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("channel_id"), str)
+        and isinstance(value.get("access_key"), str)
+        and value.get("direction") in ("read", "write")
+    )
