@@ -1,0 +1,95 @@
+"""The engine as a raw ASGI application (protocol.md §1.1).
+
+WebSocket routes: ``/`` (worker control socket), ``/otel`` (telemetry: accepted, frames
+discarded), ``/ws/channels/{id}?key=…&dir=…`` (data channels, §6). Any other path gets a plain
+HTTP 404 (via the ``websocket.http.response`` extension for upgrade requests).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .channels import serve_channel
+from .connection import WorkerConnection
+from .core import EngineCore
+from .types import Receive, Scope, Send
+
+__all__ = ["EngineApp"]
+
+logger = logging.getLogger("iii_asgi.engine")
+
+_CHANNELS = "/ws/channels/"
+
+
+class EngineApp:
+    """``EngineApp(core)`` is an ASGI 3 callable serving the worker listener of one engine."""
+
+    def __init__(self, core: EngineCore) -> None:
+        self.core = core
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "websocket":
+            path: str = scope["path"]
+            if path == "/":
+                await self._worker(scope, receive, send)
+            elif path.startswith(_CHANNELS) and "/" not in path[len(_CHANNELS) :]:
+                await serve_channel(
+                    self.core.channels, path[len(_CHANNELS) :], scope, receive, send
+                )
+            elif path == "/otel":
+                await _discard(receive, send)
+            else:
+                await _not_found(send, "websocket.http.response")
+        elif kind == "http":
+            await _not_found(send, "http.response")
+        elif kind == "lifespan":
+            await _lifespan(receive, send)
+
+    async def _worker(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        client = scope.get("client")
+        conn = WorkerConnection(
+            send,
+            queue_size=self.core.config.outbound_queue_size,
+            ip_address=client[0] if client else None,
+        )
+        try:
+            await self.core.attach(conn)
+            await conn.run(receive, self.core.dispatch, self.core.bad_frame)
+        finally:
+            await self.core.teardown(conn)
+            await conn.stop_writer()
+
+
+async def _discard(receive: Receive, send: Send) -> None:
+    await receive()
+    await send({"type": "websocket.accept"})
+    while (await receive())["type"] != "websocket.disconnect":
+        pass
+
+
+async def _not_found(send: Send, prefix: str) -> None:
+    body = b"Not Found"
+    await send(
+        {
+            "type": f"{prefix}.start",
+            "status": 404,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": f"{prefix}.body", "body": body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,221 @@
+"""Data channels (protocol.md §6): bounded FIFOs between a write socket and a read socket.
+
+``GET /ws/channels/{id}?key=…&dir=read|write``. Items keep their frame type (text or binary).
+Each end attaches once; a second socket for a taken end is accepted and closed at once. The
+write socket blocks when the FIFO holds ``capacity`` items (backpressure reaches TCP because the
+next frame is not read). The reader gets a Close when the writer is gone and the FIFO is empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from typing import Any
+from urllib.parse import parse_qs
+
+from .types import Receive, Scope, Send
+
+__all__ = ["DEFAULT_BUFFER", "MAX_BUFFER", "Channel", "ChannelStore", "serve_channel"]
+
+logger = logging.getLogger("iii_asgi.engine")
+
+DEFAULT_BUFFER = 64
+MAX_BUFFER = 1024
+Item = tuple[bool, Any]  # (is_text, str | bytes)
+
+
+class Channel:
+    """One channel: ``capacity`` items (frames, not bytes), single writer, single reader."""
+
+    def __init__(self, capacity: int = DEFAULT_BUFFER, owner: object | None = None) -> None:
+        self.id = str(uuid.uuid4())
+        self.key = str(uuid.uuid4())
+        self.capacity = max(1, min(MAX_BUFFER, capacity))
+        self.owner = owner
+        self.created = time.monotonic()
+        self.items: deque[Item] = deque()
+        self.writer_attached = False
+        self.reader_attached = False
+        self.writer_done = False
+        self.reader_done = False
+        self.deleted = False
+        self._readable = asyncio.Event()
+        self._writable = asyncio.Event()
+
+    def ref(self, direction: str) -> dict[str, str]:
+        """A StreamChannelRef (§2.0) for ``direction`` ``"read"`` or ``"write"``."""
+        return {"channel_id": self.id, "access_key": self.key, "direction": direction}
+
+    async def put(self, item: Item) -> bool:
+        """Append an item, waiting while full; False once the channel is deleted."""
+        while len(self.items) >= self.capacity and not self.deleted:
+            self._writable.clear()
+            await self._writable.wait()
+        if self.deleted:
+            return False
+        self.items.append(item)
+        self._readable.set()
+        return True
+
+    async def get(self) -> Item | None:
+        """Next item, or ``None`` at end of stream (writer gone or channel deleted)."""
+        while not self.items:
+            if self.writer_done or self.deleted:
+                return None
+            self._readable.clear()
+            await self._readable.wait()
+        item = self.items.popleft()
+        self._writable.set()
+        return item
+
+    def finish_writer(self) -> None:
+        """Drop the sender: the end-of-stream signal (§6.3)."""
+        self.writer_done = True
+        self._readable.set()
+
+    def delete(self) -> None:
+        self.deleted = True
+        self.writer_done = True
+        self._readable.set()
+        self._writable.set()
+
+
+class ChannelStore:
+    """Every live channel, with the TTL sweep of §6.4."""
+
+    def __init__(self, ttl_s: float = 300.0) -> None:
+        self.ttl_s = ttl_s
+        self.channels: dict[str, Channel] = {}
+
+    def create(self, buffer_size: int | None = None, owner: object | None = None) -> Channel:
+        channel = Channel(DEFAULT_BUFFER if buffer_size is None else buffer_size, owner)
+        self.channels[channel.id] = channel
+        return channel
+
+    def delete(self, channel_id: str) -> None:
+        channel = self.channels.pop(channel_id, None)
+        if channel is not None:
+            channel.delete()
+
+    def delete_owned(self, owner: object) -> None:
+        for channel in [c for c in self.channels.values() if c.owner is owner]:
+            self.delete(channel.id)
+
+    def sweep(self, now: float | None = None) -> int:
+        """Delete channels older than ``ttl_s`` with an end never attached; returns the count."""
+        now = time.monotonic() if now is None else now
+        stale = [
+            c.id
+            for c in self.channels.values()
+            if now - c.created > self.ttl_s and not (c.writer_attached and c.reader_attached)
+        ]
+        for channel_id in stale:
+            self.delete(channel_id)
+        return len(stale)
+
+    async def sweep_forever(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            count = self.sweep()
+            if count:
+                logger.info("channel sweep deleted %d channel(s)", count)
+
+    def close_all(self) -> None:
+        for channel_id in list(self.channels):
+            self.delete(channel_id)
+
+    def finished(self, channel: Channel) -> None:
+        """Forget a channel once both ends are done."""
+        if channel.writer_done and channel.reader_done:
+            self.channels.pop(channel.id, None)
+
+
+async def _http_error(send: Send, status: int, text: str) -> None:
+    # ASGI websocket.http.response extension (uvicorn): a plain HTTP response, no upgrade.
+    body = text.encode()
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": body})
+
+
+async def serve_channel(
+    store: ChannelStore, channel_id: str, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """ASGI handler of ``/ws/channels/{channel_id}`` (§6.2, §6.3).
+
+    Missing ``key`` or a ``dir`` other than read/write → HTTP 400; unknown channel or wrong key
+    → HTTP 404 "Channel not found" (both without upgrade).
+    """
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    key = query.get("key", [None])[-1]
+    direction = query.get("dir", [None])[-1]
+    if not key or direction not in ("read", "write"):
+        await _http_error(send, 400, "Missing or invalid query parameters: key, dir=read|write")
+        return
+    channel = store.channels.get(channel_id)
+    if channel is None or channel.key != key:
+        await _http_error(send, 404, "Channel not found")
+        return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    if direction == "write":
+        if channel.writer_attached:
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        channel.writer_attached = True
+        await _pump_in(store, channel, receive, send)
+    else:
+        if channel.reader_attached:
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        channel.reader_attached = True
+        await _pump_out(store, channel, send)
+
+
+async def _pump_in(store: ChannelStore, channel: Channel, receive: Receive, send: Send) -> None:
+    # Frames sent before the client's Close arrive before websocket.disconnect, so the
+    # engine's 10 ms post-Close drain (§6.3) is implicit here.
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.receive":
+                text = message.get("text")
+                item: Item = (True, text) if text is not None else (False, message.get("bytes"))
+                if not await channel.put(item):
+                    await send({"type": "websocket.close", "code": 1000})
+                    return
+            elif message["type"] == "websocket.disconnect":
+                return
+    finally:
+        channel.finish_writer()
+        store.finished(channel)
+
+
+async def _pump_out(store: ChannelStore, channel: Channel, send: Send) -> None:
+    try:
+        while True:
+            item = await channel.get()
+            if item is None:
+                await send({"type": "websocket.close", "code": 1000})
+                return
+            is_text, data = item
+            if is_text:
+                await send({"type": "websocket.send", "text": data})
+            else:
+                await send({"type": "websocket.send", "bytes": data})
+    except Exception:  # socket gone (uvicorn raises ClientDisconnected)
+        logger.debug("reader of channel %s went away", channel.id)
+    finally:
+        channel.reader_done = True
+        store.finished(channel)

@@ -1,0 +1,52 @@
+"""One object with every engine option, in uvicorn's ``Config`` idiom."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iii.protocol import MAX_MESSAGE_SIZE
+
+__all__ = ["EngineConfig"]
+
+
+@dataclass
+class EngineConfig:
+    """Options of the embedded engine. Defaults are the real engine's (protocol.md Appendix A).
+
+    Example::
+
+        config = EngineConfig(host="127.0.0.1", port=0)   # port 0 = an ephemeral port
+
+    Arguments:
+        host: bind address.
+        port: TCP port of the worker listener (``/``, ``/otel``, ``/ws/channels/{id}``);
+            0 picks a free port (read it back from ``Engine.port``).
+        registration_grace_ms: how long registrations of a connection are buffered waiting
+            for ``engine::workers::register`` before its namespace is fixed to ``default`` (§1.5).
+        reattach_timeout_s: how long a ``reattach`` waits for the old connection's teardown (§1.9).
+        trigger_ack_timeout_s: how long ``engine::register_trigger`` waits for a worker
+            provider's ``triggerregistrationresult`` before accepting the binding (§2.11).
+        channel_ttl_s: age after which a channel with an end never attached is deleted (§6.4).
+        channel_sweep_interval_s: period of that sweep (§6.4).
+        functions_poll_interval_s: period of the ``engine::functions-available`` poll (§5.5).
+        outbound_queue_size: frames queued per connection before senders wait (§1.6).
+        max_message_size: largest incoming WebSocket message, in bytes (§1.6: 64 MiB).
+        ws: uvicorn WebSocket implementation (``websockets``, ``websockets-sansio``,
+            ``wsproto``).
+        log_level: uvicorn log level name.
+        timeout_graceful_shutdown_s: how long ``stop()`` waits for open sockets to finish.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 49134
+    registration_grace_ms: int = 5000
+    reattach_timeout_s: float = 5.0
+    trigger_ack_timeout_s: float = 10.0
+    channel_ttl_s: float = 300.0
+    channel_sweep_interval_s: float = 60.0
+    functions_poll_interval_s: float = 5.0
+    outbound_queue_size: int = 64
+    max_message_size: int = MAX_MESSAGE_SIZE
+    ws: str = "websockets"
+    log_level: str = "warning"
+    timeout_graceful_shutdown_s: int = 2

@@ -1,0 +1,267 @@
+"""Invocation routing (protocol.md §3): sync, void and enqueue calls, results, in-flight sets.
+
+Worker-to-worker calls reuse the caller's ``invocation_id`` end to end (§3.3) and the executor's
+``invocationresult`` text is relayed to the caller unchanged when the ids agree. Engine-initiated
+calls (:meth:`Invoker.call`, §3.4) use a fresh UUID and carry no ``_caller_worker_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from iii.protocol import Frame, error_body, invocation_result
+
+from .connection import WorkerConnection
+from .errors import InvocationError
+from .registry import DEFAULT_NAMESPACE, CallContext, FunctionEntry, Registry
+
+__all__ = ["ENQUEUE_UNAVAILABLE", "Invocation", "Invoker"]
+
+logger = logging.getLogger("iii_asgi.engine")
+
+ENQUEUE_UNAVAILABLE = "queues are not available yet in this engine"
+_STOPPED = error_body("invocation_stopped", "Invocation stopped")
+
+
+@dataclass(eq=False, slots=True)
+class Invocation:
+    """A call waiting for an executor's result. ``id`` is the id the executor sees;
+    ``reply_id`` the caller's id (``None`` for void); ``future`` is set for internal calls."""
+
+    id: str
+    function_id: str
+    executor: WorkerConnection
+    caller: WorkerConnection | None = None
+    reply_id: str | None = None
+    future: asyncio.Future[Frame] | None = None
+
+
+class Invoker:
+    """Routes ``invokefunction`` frames and relays ``invocationresult`` frames."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.pending: dict[str, Invocation] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- worker-initiated calls (§3.2, §3.3) ---------------------------------------------------
+
+    async def handle_invoke(self, conn: WorkerConnection, frame: Frame) -> None:
+        """Handle a W→E ``invokefunction``; replies only to sync calls (§3.2)."""
+        function_id: str = frame["function_id"]
+        action = frame.get("action")
+        reply_id: str | None = frame.get("invocation_id")
+        if action is not None:
+            if action["type"] == "void":
+                reply_id = None
+            else:  # enqueue: no queue provider in this engine yet
+                if reply_id is not None:
+                    await self._reply_error(
+                        conn, reply_id, function_id, "enqueue_error", ENQUEUE_UNAVAILABLE
+                    )
+                return
+        namespace: str = frame.get("namespace", DEFAULT_NAMESPACE)
+        if not namespace.strip():
+            if reply_id is not None:
+                await self._reply_error(
+                    conn, reply_id, function_id, "INVALID_NAMESPACE", "namespace must not be blank"
+                )
+            return
+        data = frame.get("data")
+        if type(data) is dict:
+            data["_caller_worker_id"] = conn.worker_id
+        entry = self.registry.functions.get((namespace, function_id))
+        if entry is None:
+            if reply_id is not None:
+                await self._reply_error(
+                    conn,
+                    reply_id,
+                    function_id,
+                    "function_not_found",
+                    self.not_found_message(function_id, namespace),
+                )
+            return
+        owner = entry.owner
+        if owner is None:
+            await self._run_builtin(conn, entry, reply_id, data, frame.get("metadata"))
+            return
+        inv_id = reply_id
+        if inv_id is None or inv_id in self.pending:
+            inv_id = str(uuid.uuid4())
+        self.pending[inv_id] = Invocation(inv_id, function_id, owner, conn, reply_id)
+        conn.inflight.add(inv_id)
+        owner.inflight.add(inv_id)
+        out: Frame = {
+            "type": "invokefunction",
+            "invocation_id": inv_id,
+            "function_id": function_id,
+            "data": data,
+        }
+        for key in ("traceparent", "baggage", "metadata"):
+            value = frame.get(key)
+            if value is not None:
+                out[key] = value
+        await owner.send(out)
+
+    async def _run_builtin(
+        self,
+        conn: WorkerConnection,
+        entry: FunctionEntry,
+        reply_id: str | None,
+        data: Any,
+        metadata: Any,
+    ) -> None:
+        context = CallContext(conn, reply_id, metadata)
+        if entry.inline:
+            await self._builtin_call(conn, entry, context, data)
+        else:
+            task = asyncio.get_running_loop().create_task(
+                self._builtin_call(conn, entry, context, data)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _builtin_call(
+        self, conn: WorkerConnection, entry: FunctionEntry, context: CallContext, data: Any
+    ) -> None:
+        assert entry.handler is not None
+        reply_id = context.invocation_id
+        try:
+            result = await entry.handler(context, data)
+        except InvocationError as exc:
+            if reply_id is not None:
+                await self._reply_error(conn, reply_id, entry.function_id, exc.code, exc.message)
+            else:
+                logger.info("%s (void) failed: %s: %s", entry.function_id, exc.code, exc.message)
+            return
+        except Exception as exc:
+            logger.exception("built-in %s failed", entry.function_id)
+            if reply_id is not None:
+                await self._reply_error(
+                    conn, reply_id, entry.function_id, "invocation_error", str(exc)
+                )
+            return
+        if reply_id is not None:
+            await conn.send(invocation_result(reply_id, entry.function_id, result=result))
+
+    async def _reply_error(
+        self, conn: WorkerConnection, reply_id: str, function_id: str, code: str, message: str
+    ) -> None:
+        body = error_body(code, message)
+        await conn.send(invocation_result(reply_id, function_id, error=body))
+
+    def not_found_message(self, function_id: str, namespace: str) -> str:
+        """The §3.1 ``function_not_found`` message, naming the namespaces that do have the id."""
+        message = f"Function {function_id} not found in namespace {namespace}."
+        elsewhere = self.registry.function_namespaces.get(function_id)
+        if elsewhere:
+            message += f" It is registered in namespace(s): {', '.join(sorted(elsewhere))}."
+        return message
+
+    # -- results (§2.13) -----------------------------------------------------------------------
+
+    async def handle_result(self, frame: Frame, raw: str | bytes) -> None:
+        """Complete a pending invocation; accepted from any connection, unknown ids ignored."""
+        inv = self.pending.pop(frame["invocation_id"], None)
+        if inv is None:
+            logger.debug("result for unknown invocation %s ignored", frame["invocation_id"])
+            return
+        inv.executor.inflight.discard(inv.id)
+        if inv.future is not None:
+            if not inv.future.done():
+                inv.future.set_result(frame)
+            return
+        caller = inv.caller
+        if caller is None:
+            return
+        caller.inflight.discard(inv.id)
+        if inv.reply_id is None:
+            return  # void: result swallowed (§3.2)
+        if inv.reply_id == inv.id and isinstance(raw, str):
+            await caller.send_text(raw)
+        else:
+            frame["invocation_id"] = inv.reply_id
+            await caller.send(frame)
+
+    # -- engine-initiated calls (§3.4) ---------------------------------------------------------
+
+    async def call(
+        self,
+        function_id: str,
+        data: Any,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        metadata: Any = None,
+    ) -> Any:
+        """Call a function from inside the engine and return its result.
+
+        Fresh UUID, ``metadata`` passed as the invocation metadata, no ``_caller_worker_id``
+        (§3.4). No timeout (§3.5). Raises :class:`InvocationError` (``function_not_found``,
+        ``invocation_stopped``, or the executor's error code).
+        """
+        entry = self.registry.functions.get((namespace, function_id))
+        if entry is None:
+            raise InvocationError(
+                "function_not_found", f"Function {function_id} not found in namespace {namespace}"
+            )
+        inv_id = str(uuid.uuid4())
+        if entry.owner is None:
+            assert entry.handler is not None
+            return await entry.handler(CallContext(None, inv_id, metadata), data)
+        future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        self.pending[inv_id] = Invocation(inv_id, function_id, entry.owner, future=future)
+        entry.owner.inflight.add(inv_id)
+        out: Frame = {
+            "type": "invokefunction",
+            "invocation_id": inv_id,
+            "function_id": function_id,
+            "data": data,
+        }
+        if metadata is not None:
+            out["metadata"] = metadata
+        await entry.owner.send(out)
+        result = await future
+        error = result.get("error")
+        if error is not None:
+            raise InvocationError(str(error.get("code")), str(error.get("message")))
+        return result.get("result")
+
+    # -- teardown (§1.8 step 3) ----------------------------------------------------------------
+
+    async def stop_inflight(self, conn: WorkerConnection) -> None:
+        """Halt every invocation ``conn`` executes (callers get ``invocation_stopped``) and drop
+        those it initiated (late results are ignored)."""
+        ids, conn.inflight = conn.inflight, set()
+        for inv_id in ids:
+            inv = self.pending.pop(inv_id, None)
+            if inv is None:
+                continue
+            if inv.executor is not conn:  # conn was the caller
+                inv.executor.inflight.discard(inv_id)
+                continue
+            if inv.future is not None:
+                if not inv.future.done():
+                    inv.future.set_result(
+                        {"type": "invocationresult", "invocation_id": inv_id, "error": _STOPPED}
+                    )
+                continue
+            caller = inv.caller
+            if caller is not None and caller is not conn:
+                caller.inflight.discard(inv_id)
+                if inv.reply_id is not None:
+                    await caller.send(
+                        invocation_result(inv.reply_id, inv.function_id, error=_STOPPED)
+                    )
+
+    async def cancel_tasks(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            try:
+                await task
+            except BaseException:
+                pass

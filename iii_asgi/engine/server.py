@@ -1,0 +1,214 @@
+"""Serving the engine with uvicorn: :class:`Engine` (on the running loop) and
+:class:`EngineThread` (on its own loop in a background thread)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Coroutine, Generator
+from typing import Any
+
+import uvicorn
+
+from .app import EngineApp
+from .config import EngineConfig
+from .core import EngineCore
+
+__all__ = ["Engine", "EngineThread"]
+
+logger = logging.getLogger("iii_asgi.engine")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without signal capture: the embedding program owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class Engine:
+    """An embedded iii engine served by uvicorn on the running event loop.
+
+    Example::
+
+        engine = Engine(EngineConfig(host="127.0.0.1", port=0))
+        await engine.start()          # returns once listening
+        print(engine.url)             # "ws://127.0.0.1:<port>"
+        await engine.stop()           # closes every worker socket, runs each teardown
+
+    ``start()`` raises ``RuntimeError`` when uvicorn cannot bind the port.
+    """
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.core: EngineCore | None = None
+        self.port: int | None = None
+        self._server: _Server | None = None
+        self._serve_task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        """``ws://host:port`` of the worker listener (the real port when configured with 0)."""
+        if self.port is None:
+            raise RuntimeError("engine is not started")
+        host = self.config.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"ws://{host}:{self.port}"
+
+    def uvicorn_config(self, app: EngineApp) -> uvicorn.Config:
+        c = self.config
+        return uvicorn.Config(
+            app,
+            host=c.host,
+            port=c.port,
+            ws=c.ws,
+            ws_max_size=c.max_message_size,
+            ws_per_message_deflate=False,  # loopback: compression costs 10–23 %
+            ws_ping_interval=None,  # the real engine never pings; it answers pings (§1.7)
+            lifespan="off",
+            log_level=c.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=c.timeout_graceful_shutdown_s,
+        )
+
+    async def start(self) -> None:
+        """Start serving on the running loop; returns when the socket is listening."""
+        if self._serve_task is not None:
+            raise RuntimeError("engine already started")
+        self.core = EngineCore(self.config)
+        server = _Server(self.uvicorn_config(EngineApp(self.core)))
+        self._server = server
+        self.core.start()
+        task = asyncio.get_running_loop().create_task(server.serve())
+        self._serve_task = task
+        while not server.started:
+            if task.done():
+                await self.core.shutdown()
+                self._serve_task = None
+                exc = task.exception() if not task.cancelled() else None
+                raise RuntimeError(
+                    f"engine failed to start on {self.config.host}:{self.config.port}"
+                ) from exc
+            await asyncio.sleep(0.005)
+        self.port = server.servers[0].sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Close every worker socket, run teardowns, stop uvicorn. Idempotent."""
+        if self._serve_task is None or self._server is None or self.core is None:
+            return
+        await self.core.shutdown()
+        self._server.should_exit = True
+        try:
+            await self._serve_task
+        except SystemExit:  # uvicorn exits the task this way when it failed to bind
+            pass
+        self._serve_task = None
+
+    async def serve_forever(self) -> None:
+        """Start, then wait until uvicorn stops (e.g. after ``stop()`` or a signal)."""
+        await self.start()
+        assert self._serve_task is not None
+        await asyncio.shield(self._serve_task)
+
+
+class EngineThread:
+    """The same engine on its own event loop in a daemon thread, for synchronous code.
+
+    Example::
+
+        with EngineThread(EngineConfig(port=0)) as engine:
+            connect_worker(engine.url)
+
+    ``start()`` (called by ``__enter__``) blocks until listening; ``stop()`` blocks until
+    everything is closed.
+    """
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.engine = Engine(config)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def config(self) -> EngineConfig:
+        return self.engine.config
+
+    @property
+    def core(self) -> EngineCore:
+        assert self.engine.core is not None
+        return self.engine.core
+
+    @property
+    def url(self) -> str:
+        return self.engine.url
+
+    @property
+    def port(self) -> int | None:
+        return self.engine.port
+
+    def start(self) -> EngineThread:
+        loop = _new_loop()
+        self.loop = loop
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=_run_loop, args=(loop, ready), name="iii-engine", daemon=True
+        )
+        self._thread.start()
+        ready.wait()
+        try:
+            self.run(self.engine.start())
+        except BaseException:
+            self._stop_loop()
+            raise
+        return self
+
+    def run(self, coro: Coroutine[Any, Any, Any], timeout: float | None = 30.0) -> Any:
+        """Run a coroutine on the engine's loop and return its result (blocking)."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call_soon(self, fn: Any, *args: Any) -> None:
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    def stop(self) -> None:
+        if self.loop is None:
+            return
+        try:
+            self.run(self.engine.stop())
+        finally:
+            self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        loop, thread = self.loop, self._thread
+        self.loop = None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(10)
+        if loop is not None and not loop.is_running():
+            loop.close()
+
+    def __enter__(self) -> EngineThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+    asyncio.set_event_loop(loop)
+    loop.call_soon(ready.set)
+    loop.run_forever()
