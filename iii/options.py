@@ -5,6 +5,7 @@ Defaults follow protocol.md Appendix A and sdk_surface.md §3.3–§3.4.
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import random
@@ -26,6 +27,8 @@ __all__ = [
 DEFAULT_INVOCATION_TIMEOUT_MS = 30_000
 #: Frames kept while disconnected (oldest dropped first), protocol.md §1.4.
 MAX_QUEUE_SIZE = 1000
+
+_default_names = itertools.count(1)
 
 IIIConnectionState = Literal["disconnected", "connecting", "connected", "reconnecting", "failed"]
 
@@ -65,7 +68,9 @@ class TelemetryOptions:
 class InitOptions:
     """Worker identity and connection options.
 
-    - ``worker_name``: defaults to ``"<hostname>:<pid>"``; env ``III_WORKER_NAME`` wins.
+    - ``worker_name``: defaults to ``"<hostname>:<pid>"`` (``"<hostname>:<pid>:<n>"`` for the
+      n-th client of one process, so two clients never claim the same name); env
+      ``III_WORKER_NAME`` wins.
     - ``namespace``: the worker's namespace (§1.5); else env ``III_NAMESPACE``; blank raises
       ``ValueError``.
     - ``headers``: sent on every engine socket; env ``III_TOKEN`` adds ``Authorization: Bearer``
@@ -89,7 +94,11 @@ class InitOptions:
         env = os.environ.get("III_WORKER_NAME", "").strip()
         if env:
             return env
-        return self.worker_name or f"{platform.node()}:{os.getpid()}"
+        if self.worker_name:
+            return self.worker_name
+        n = next(_default_names)
+        suffix = f":{n}" if n > 1 else ""
+        return f"{platform.node()}:{os.getpid()}{suffix}"
 
     def resolved_namespace(self) -> str | None:
         if self.namespace is not None:

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install the project with its test tools into .venv, then lint, type-check and run the suite.
+# The official iii-sdk 0.25.0 used by the interop tests is installed by the tests themselves
+# into .venv-official (see tests/official.py).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+.venv/bin/python -m pytest -q "$@"
