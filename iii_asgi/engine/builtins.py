@@ -298,7 +298,10 @@ class Builtins:
     # -- engine::functions::* ----------------------------------------------------------------
 
     async def functions_list(self, ctx: CallContext, data: Any) -> Any:
-        """List functions: {search?, prefix?, worker?, workers?, include_internal?} → {functions}."""
+        """List functions: {search?, prefix?, worker?, workers?, include_internal?}.
+
+        → ``{functions: [FunctionSummary]}``.
+        """
         args = _parse(
             "engine::functions::list",
             data,
@@ -419,7 +422,10 @@ class Builtins:
         }
 
     async def workers_info(self, ctx: CallContext, data: Any) -> Any:
-        """Describe a worker: {name, namespace?} → {worker, functions, trigger_types, registered_triggers}."""
+        """Describe a worker: {name, namespace?}.
+
+        → ``{worker, functions, trigger_types, registered_triggers}``; unknown → NOT_FOUND.
+        """
         args = _parse(
             "engine::workers::info", data, {"name": (_STR, True), "namespace": (_STR, False)}
         )
@@ -493,7 +499,10 @@ class Builtins:
         return {"triggers": rows}
 
     async def triggers_info(self, ctx: CallContext, data: Any) -> Any:
-        """Describe a trigger type: {id, namespace?} → {id, namespace, worker_name, …, instance_count}."""
+        """Describe a trigger type: {id, namespace?}.
+
+        → ``{id, namespace, worker_name, description, …, instance_count}``.
+        """
         args = _parse(
             "engine::triggers::info", data, {"id": (_STR, True), "namespace": (_STR, False)}
         )

@@ -31,8 +31,10 @@ class EngineConfig:
         functions_poll_interval_s: period of the ``engine::functions-available`` poll (§5.5).
         outbound_queue_size: frames queued per connection before senders wait (§1.6).
         max_message_size: largest incoming WebSocket message, in bytes (§1.6: 64 MiB).
-        ws: uvicorn WebSocket implementation (``websockets``, ``websockets-sansio``,
-            ``wsproto``).
+        ws: uvicorn WebSocket implementation. ``websockets-sansio`` (default) measured fastest:
+            6.1k sequential / 54k pipelined (64 in flight) worker→engine→worker round trips/s,
+            against 4.9k / 45k for the deprecated ``websockets``; ``wsproto`` needs the
+            ``wsproto`` package.
         log_level: uvicorn log level name.
         timeout_graceful_shutdown_s: how long ``stop()`` waits for open sockets to finish.
     """
@@ -47,6 +49,6 @@ class EngineConfig:
     functions_poll_interval_s: float = 5.0
     outbound_queue_size: int = 64
     max_message_size: int = MAX_MESSAGE_SIZE
-    ws: str = "websockets"
+    ws: str = "websockets-sansio"
     log_level: str = "warning"
     timeout_graceful_shutdown_s: int = 2

@@ -8,6 +8,7 @@ The read loop processes inbound frames strictly in order (§1.6); each frame is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -76,7 +77,7 @@ class WorkerConnection:
         self._writer = asyncio.get_running_loop().create_task(self._write_loop())
 
     async def send(self, frame: Frame | Any) -> None:
-        """Queue one frame (a dict) for sending; waits when 64 frames are queued; no-op once closed."""
+        """Queue one frame (a dict); waits while the queue is full; no-op once closed."""
         if self.alive:
             await self._queue.put(encode(frame))
 
@@ -95,19 +96,15 @@ class WorkerConnection:
             asyncio.get_running_loop().create_task(self._force_close())
 
     async def _force_close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the socket may already be gone
             await self._send({"type": "websocket.close", "code": 1000})
-        except Exception:  # the socket may already be gone
-            pass
 
     async def stop_writer(self) -> None:
         """Cancel the writer task (after teardown) and wait for it."""
         if self._writer is not None and not self._writer.done():
             self._writer.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
-            except asyncio.CancelledError:
-                pass
 
     async def _write_loop(self) -> None:
         queue = self._queue

@@ -1,4 +1,4 @@
-"""The engine core: frame dispatch, namespace buffering, reattach and teardown (protocol.md §1–3, §5).
+"""The engine core: frame dispatch, namespace buffering, reattach, teardown (protocol.md §1–3).
 
 :class:`EngineCore` owns the registries, the invocation router, the trigger service, the channel
 store and the built-ins; the ASGI app hands every worker socket to it.
@@ -207,7 +207,7 @@ class EngineCore:
                 conn.buffer = None
 
     async def claim_name(self, conn: WorkerConnection, namespace: str, name: str) -> bool:
-        """Take the worker-name lease, or reject with WORKER_NAMESPACE_CONFLICT and close (§1.10)."""
+        """Take the worker-name lease, or reject (WORKER_NAMESPACE_CONFLICT) and close (§1.10)."""
         key = (namespace, name)
         holder = self.registry.worker_names.get(key)
         if holder is not None and holder is not conn and holder.alive:
@@ -277,7 +277,7 @@ class EngineCore:
         await conn.send({"type": "pong"})
 
     async def _reattach(self, conn: WorkerConnection, frame: Frame) -> None:
-        """Evict the previous connection of a reconnecting worker and wait for its teardown (§1.9)."""
+        """Evict a reconnecting worker's previous connection; wait for its teardown (§1.9)."""
         old = self.registry.workers.get(frame["previous_worker_id"])
         token = frame.get("reattach_token")
         if old is None or old is conn or token is None or token != old.reattach_token:

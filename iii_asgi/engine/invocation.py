@@ -8,6 +8,7 @@ calls (:meth:`Invoker.call`, §3.4) use a fresh UUID and carry no ``_caller_work
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -261,7 +262,5 @@ class Invoker:
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
-            try:
+            with contextlib.suppress(BaseException):
                 await task
-            except BaseException:
-                pass

@@ -102,10 +102,8 @@ class Engine:
             return
         await self.core.shutdown()
         self._server.should_exit = True
-        try:
+        with contextlib.suppress(SystemExit):  # uvicorn exits this way when it failed to bind
             await self._serve_task
-        except SystemExit:  # uvicorn exits the task this way when it failed to bind
-            pass
         self._serve_task = None
 
     async def serve_forever(self) -> None:
