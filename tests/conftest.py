@@ -1,0 +1,37 @@
+"""Shared fixtures: the embedded engine on an ephemeral port."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from iii_asgi.engine import EngineConfig, EngineThread
+
+#: Short timers so the suite stays fast; tests needing others use ``engine_factory``.
+FAST: dict[str, Any] = {"registration_grace_ms": 500, "functions_poll_interval_s": 0.2}
+
+
+@pytest.fixture
+def engine() -> Iterator[EngineThread]:
+    """A running engine (own loop, background thread) on 127.0.0.1, port 0; use ``.url``."""
+    with EngineThread(EngineConfig(host="127.0.0.1", port=0, **FAST)) as running:
+        yield running
+
+
+@pytest.fixture
+def engine_factory() -> Iterator[Callable[..., EngineThread]]:
+    """``engine_factory(**EngineConfig options) -> EngineThread`` (started). Pass ``port=`` of a
+    stopped engine to restart on the same port. Every engine is stopped after the test."""
+    started: list[EngineThread] = []
+
+    def make(**options: Any) -> EngineThread:
+        config = EngineConfig(**{"host": "127.0.0.1", "port": 0, **FAST, **options})
+        thread = EngineThread(config).start()
+        started.append(thread)
+        return thread
+
+    yield make
+    for thread in started:
+        thread.stop()
