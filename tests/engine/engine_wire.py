@@ -16,7 +16,11 @@ TIMEOUT = 3.0
 class Wire:
     """One raw control socket. ``worker_id``/``token`` come from ``workerregistered``."""
 
+    #: every socket opened, closed by the autouse fixture of tests/engine/conftest.py
+    opened: list[ClientConnection] = []
+
     def __init__(self, ws: ClientConnection, hello: dict[str, Any]) -> None:
+        Wire.opened.append(ws)
         self.ws = ws
         self.worker_id: str = hello["worker_id"]
         self.token: str = hello["reattach_token"]
