@@ -7,7 +7,7 @@
 3
 """
 
-from . import helpers
+from . import helpers as helpers
 from .channels import Channel, ChannelReader, ChannelWriter, StreamChannelRef
 from .client import III, FunctionRef, Trigger, TriggerTypeRef, register_worker
 from .context import (

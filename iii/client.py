@@ -138,11 +138,20 @@ class _Pending:
     generation: int | None  # connection the frame went out on; None while queued offline
 
 
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when it is installed (it comes with ``uvicorn[standard]``), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class _LoopThread:
     """An event loop running forever on its own non-daemon thread (sdk_surface §3.1)."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = _new_loop()
         self.thread = threading.Thread(target=self._run, name="iii-loop", daemon=False)
         self.thread.start()
 
@@ -191,6 +200,8 @@ class III:
         self._generation = 0
         self._outbox: deque[str | list[str]] = deque()
         self._outbox_ready: asyncio.Event | None = None
+        self._flushing = False
+        self._live = False  # the current socket finished its connect sequence
         self._offline: deque[tuple[str, str | None]] = deque(maxlen=MAX_QUEUE_SIZE)
         self._pending: dict[str, _Pending] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -433,6 +444,7 @@ class III:
                 logger.exception("iii: connection to %s failed", self._address)
             finally:
                 self._ws = None
+                self._live = False
                 self._outbox.clear()
                 writer.cancel()
                 await asyncio.gather(writer, return_exceptions=True)
@@ -487,6 +499,7 @@ class III:
                 )
             )
         )
+        self._live = True
         assert self._outbox_ready is not None
         self._outbox_ready.set()
 
@@ -514,14 +527,27 @@ class III:
         return data
 
     async def _write_loop(self, ws: ClientConnection) -> None:
+        """Send what sync callers (registrations, replay) queued; coroutines flush inline."""
         ready = self._outbox_ready
         assert ready is not None
-        outbox = self._outbox
         while True:
             await ready.wait()
             ready.clear()
+            await self._flush(ws)
+
+    async def _flush(self, ws: ClientConnection | None = None) -> None:
+        """Send the outbox in order. Only one flusher runs at a time; a frame queued while
+        another coroutine is flushing is sent by that coroutine."""
+        ws = ws or self._ws
+        if self._flushing or ws is None:
+            return
+        self._flushing = True
+        outbox = self._outbox
+        try:
             while outbox:
                 await ws.send(outbox.popleft())
+        finally:
+            self._flushing = False
 
     async def _read_loop(self, ws: ClientConnection) -> None:
         async for raw in ws:
@@ -539,8 +565,24 @@ class III:
                 return
 
     def _post(self, frame: Mapping[str, Any], *, invocation_id: str | None = None) -> None:
-        """Send ``frame`` (loop thread only). Invocations made while disconnected wait in the
-        offline queue; registrations are not queued (they are replayed on connect)."""
+        """Queue ``frame`` and wake the writer (loop thread only, from sync code)."""
+        if self._enqueue(frame, invocation_id) and not self._flushing:
+            assert self._outbox_ready is not None
+            self._outbox_ready.set()
+
+    async def _send(self, frame: Mapping[str, Any], *, invocation_id: str | None = None) -> None:
+        """Queue ``frame`` and flush in this coroutine, saving a hop through the writer."""
+        if self._enqueue(frame, invocation_id):
+            await self._flush()
+
+    def _enqueue(self, frame: Mapping[str, Any], invocation_id: str | None) -> bool:
+        """Encode and queue a frame; ``True`` when it went to the live connection's outbox.
+
+        Invocations made while disconnected wait in the offline queue (max 1000, oldest
+        dropped); other frames are not kept (registrations are replayed on connect). Raises
+        :class:`IIIInvocationError` ``payload_too_large`` above 64 MiB, ``TypeError`` when the
+        frame is not JSON-serialisable.
+        """
         text = wire.encode(frame)
         if len(text) > wire.MAX_MESSAGE_SIZE:
             raise IIIInvocationError(
@@ -548,20 +590,19 @@ class III:
                 f"message of {len(text)} bytes exceeds the {wire.MAX_MESSAGE_SIZE} byte limit",
                 function_id=frame.get("function_id") or frame.get("id"),
             )
-        self._post_text(text, frame.get("type"), invocation_id)
-
-    def _post_text(self, text: str, kind: Any, invocation_id: str | None) -> None:
         item: str | list[str] = text
         if len(text) > SINGLE_FRAME_LIMIT:
             item = [text[i : i + FRAGMENT_SIZE] for i in range(0, len(text), FRAGMENT_SIZE)]
-        if self._ws is not None and self._connected is not None and self._connected.is_set():
+        if self._ws is not None and self._live:
             self._outbox.append(item)
-            assert self._outbox_ready is not None
-            self._outbox_ready.set()
-            if invocation_id is not None and invocation_id in self._pending:
-                self._pending[invocation_id].generation = self._generation
-        elif kind == "invokefunction":
+            if invocation_id is not None:
+                pending = self._pending.get(invocation_id)
+                if pending is not None:
+                    pending.generation = self._generation
+            return True
+        if frame.get("type") == "invokefunction":
             self._offline.append((text, invocation_id))
+        return False
 
     # ------------------------------------------------------------------ inbound
 
@@ -622,6 +663,7 @@ class III:
             code, frame.get("namespace"), frame.get("worker_name"), frame.get("owner_worker_id")
         )
         logger.error("iii: %s", self._rejected)
+        self._set_state("failed")
         for pending in list(self._pending.values()):
             if not pending.future.done():
                 pending.future.set_exception(self._rejected)
@@ -660,17 +702,17 @@ class III:
                 )
         if invocation_id is None:
             return
-        self._reply(invocation_id, function_id, result, error)
+        await self._reply(invocation_id, function_id, result, error)
 
-    def _reply(
+    async def _reply(
         self, invocation_id: str, function_id: str, result: Any, error: wire.ErrorBody | None
     ) -> None:
         try:
-            self._post(
+            await self._send(
                 wire.invocation_result(invocation_id, function_id, result=result, error=error)
             )
         except TypeError as exc:
-            self._post(
+            await self._send(
                 wire.invocation_result(
                     invocation_id,
                     function_id,
@@ -678,7 +720,7 @@ class III:
                 )
             )
         except IIIInvocationError as exc:
-            self._post(
+            await self._send(
                 wire.invocation_result(
                     invocation_id, function_id, error=wire.error_body(exc.code, exc.message)
                 )
@@ -740,7 +782,7 @@ class III:
         except Exception as exc:
             logger.exception("trigger provider %s refused %s", frame["trigger_type"], frame["id"])
             ack["error"] = wire.error_body("trigger_registration_failed", str(exc))
-        self._post(ack)
+        await self._send(ack)
 
     async def _on_provider_unregister(self, frame: wire.Frame) -> None:
         trigger_type = frame.get("trigger_type")
@@ -1018,7 +1060,7 @@ class III:
                 namespace = self._namespace
         action = request.action
         if isinstance(action, TriggerActionVoid):
-            self._post(
+            await self._send(
                 wire.invoke_function(
                     function_id,
                     request.payload,
@@ -1049,7 +1091,7 @@ class III:
             timeout_ms / 1000, self._expire, invocation_id, function_id, timeout_ms
         )
         try:
-            self._post(frame, invocation_id=invocation_id)
+            await self._send(frame, invocation_id=invocation_id)
             result = await future
         finally:
             timer.cancel()
@@ -1153,11 +1195,37 @@ class III:
         return unsubscribe
 
 
+_REQUEST_KEYS = frozenset(TriggerRequest.model_fields)
+
+
 def _request(request: TriggerRequest | Mapping[str, Any]) -> TriggerRequest:
+    """Normalise a trigger request; plain dicts skip pydantic validation on the hot path.
+
+    Raises ``TypeError`` / ``ValueError`` (pydantic ``ValidationError``) for a bad request.
+    """
     if isinstance(request, TriggerRequest):
         return request
     if not isinstance(request, Mapping):
-        raise TypeError("trigger() takes a dict or TriggerRequest")
+        raise TypeError(f"trigger() takes a dict or TriggerRequest, not {type(request).__name__}")
+    action = request.get("action")
+    timeout_ms = request.get("timeout_ms")
+    namespace = request.get("namespace")
+    if (
+        isinstance(request.get("function_id"), str)
+        and (action is None or isinstance(action, (TriggerActionVoid, TriggerActionEnqueue)))
+        and (timeout_ms is None or (isinstance(timeout_ms, int) and timeout_ms > 0))
+        and (namespace is None or isinstance(namespace, str))
+        and _REQUEST_KEYS.issuperset(request)
+    ):
+        return TriggerRequest.model_construct(
+            function_id=request["function_id"],
+            payload=request.get("payload"),
+            action=action,
+            timeout_ms=timeout_ms,
+            metadata=request.get("metadata"),
+            namespace=namespace,
+            dispatch=request.get("dispatch"),
+        )
     return TriggerRequest.model_validate(dict(request))
 
 

@@ -114,32 +114,38 @@ class Context:
     invocation: InvocationContext | None = None
 
 
-_current: contextvars.ContextVar[Context | None] = contextvars.ContextVar(
+# Holds an InvocationContext (set by the SDK around handlers, cheap) or a Context (with_context).
+_current: contextvars.ContextVar[InvocationContext | Context | None] = contextvars.ContextVar(
     "iii_context", default=None
 )
 
 
 def current_invocation() -> InvocationContext | None:
     """The invocation the calling handler runs for, or ``None`` outside a handler."""
-    ctx = _current.get()
-    return ctx.invocation if ctx else None
+    value = _current.get()
+    return value.invocation if isinstance(value, Context) else value
 
 
 def get_context() -> Context:
     """The current :class:`Context`; outside a handler, one with a plain logger."""
-    ctx = _current.get()
-    return ctx if ctx is not None else Context(logger=Logger())
-
-
-def enter_invocation(invocation: InvocationContext) -> contextvars.Token[Context | None]:
-    ctx = Context(
-        logger=Logger(service_name=invocation.function_id, function_name=invocation.function_id),
-        invocation=invocation,
+    value = _current.get()
+    if isinstance(value, Context):
+        return value
+    if value is None:
+        return Context(logger=Logger())
+    return Context(
+        logger=Logger(service_name=value.function_id, function_name=value.function_id),
+        invocation=value,
     )
-    return _current.set(ctx)
 
 
-def exit_invocation(token: contextvars.Token[Context | None]) -> None:
+def enter_invocation(
+    invocation: InvocationContext,
+) -> contextvars.Token[InvocationContext | Context | None]:
+    return _current.set(invocation)
+
+
+def exit_invocation(token: contextvars.Token[InvocationContext | Context | None]) -> None:
     _current.reset(token)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -160,14 +161,21 @@ def test_worker_name_conflict_is_fatal(engine: Any) -> None:
     try:
         wait_for(lambda: first.worker_id is not None)
         time.sleep(0.2)  # let the engine process the first worker's metadata call
-        second = register_worker(engine.url, InitOptions(worker_name="unique-name"))
-        try:
-            wait_for(lambda: second.get_connection_state() == "failed")
+        second = iii.III(engine.url, InitOptions(worker_name="unique-name"))
+
+        async def connect() -> None:
             with pytest.raises(iii.RegistrationRejectedError) as info:
-                second.trigger({"function_id": "engine::functions::list", "payload": {}})
+                await second.connect()
+                for _ in range(100):  # the rejection may land just after connect returns
+                    await second.trigger_async({"function_id": "engine::workers::list"})
+                    await asyncio.sleep(0.02)
             assert info.value.code == "WORKER_NAMESPACE_CONFLICT"
-            assert first.trigger({"function_id": "engine::functions::list", "payload": {}})
-        finally:
-            second.shutdown()
+            assert second.get_connection_state() == "failed"
+            with pytest.raises(iii.RegistrationRejectedError):
+                await second.trigger_async({"function_id": "engine::workers::list"})
+            await second.shutdown_async()
+
+        asyncio.run(connect())
+        assert first.trigger({"function_id": "engine::functions::list", "payload": {}})
     finally:
         first.shutdown()

@@ -1,0 +1,132 @@
+"""Round-trip invocation benchmark: our SDK vs the official iii-sdk 0.25.0, one run.
+
+worker A (caller) → embedded engine → worker B (``bench::echo``) → back. The engine runs in its
+own process; each SDK's executor and caller run as subprocesses under that SDK's interpreter, so
+both SDKs meet the same engine in the same run. Prints throughput (sequential and 64 in flight),
+p50/p99 latency, and the ratio ours/official.
+
+    python bench/invoke.py [--calls 5000] [--official-python PATH]
+
+The official SDK's venv is the one the interop tests use (``tests/official.py``); OTel is off
+for both SDKs (``OTEL_ENABLED=false``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PEER = Path(__file__).resolve().parent / "_sdk_bench_worker.py"
+
+
+def start_engine() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iii_asgi", "engine", "--host", "127.0.0.1", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if "ws://" in line:
+            url = line[line.index("ws://") :].split()[0]
+            return proc, url
+    proc.kill()
+    raise RuntimeError("engine did not report its URL")
+
+
+def env_for(python: str) -> dict[str, str]:
+    env = {**os.environ, "OTEL_ENABLED": "false"}
+    if python == sys.executable:
+        env["PYTHONPATH"] = str(ROOT)
+    else:
+        env.pop("PYTHONPATH", None)
+    return env
+
+
+def run_case(python: str, url: str, calls: int, inflight: int, mode: str) -> dict[str, float]:
+    env = env_for(python)
+    server = subprocess.Popen(
+        [python, str(PEER), "serve", url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert server.stdout is not None and server.stdin is not None
+    if server.stdout.readline().strip() != "ready":
+        raise RuntimeError(f"executor under {python} did not start")
+    try:
+        out = subprocess.run(
+            [python, str(PEER), "call", url, str(calls), str(inflight), mode],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            check=True,
+        ).stdout
+    finally:
+        server.stdin.close()
+        server.wait(timeout=20)
+    data = json.loads(out.strip().splitlines()[-1])
+    lat = sorted(data["latencies_ms"])
+    return {
+        "rps": calls / data["seconds"],
+        "p50": statistics.median(lat),
+        "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+    }
+
+
+def official_python(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    sys.path.insert(0, str(ROOT))
+    from tests.official import official_python as find
+
+    return str(find())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--official-python", default=os.environ.get("III_OFFICIAL_PYTHON"))
+    args = parser.parse_args()
+    theirs = official_python(args.official_python)
+    engine, url = start_engine()
+    print(f"engine {url}; {args.calls} calls per case; payload ~60 bytes JSON")
+    rows: dict[tuple[str, int], dict[str, float]] = {}
+    try:
+        for inflight in (1, 64):
+            for label, python, mode in (
+                ("official", theirs, "thread"),
+                ("ours", sys.executable, "thread"),
+                ("ours-attached", sys.executable, "attached"),
+            ):
+                rows[(label, inflight)] = r = run_case(python, url, args.calls, inflight, mode)
+                print(
+                    f"{label:>14} in-flight={inflight:<3} {r['rps']:>9.0f} calls/s  "
+                    f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms",
+                    flush=True,
+                )
+    finally:
+        engine.terminate()
+        engine.wait(timeout=20)
+    print()
+    for inflight in (1, 64):
+        base = rows[("official", inflight)]["rps"]
+        for label in ("ours", "ours-attached"):
+            ratio = rows[(label, inflight)]["rps"] / base
+            print(f"ratio {label}/official, in-flight={inflight}: {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
