@@ -22,11 +22,18 @@ logger = logging.getLogger("iii_asgi.engine")
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server without signal capture: the embedding program owns the signals."""
+    """uvicorn's server without signal capture (the embedding program owns the signals) and
+    with a startup failure raised as ``OSError`` instead of ``sys.exit``."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def serve(self, sockets: list[Any] | None = None) -> None:
+        try:
+            await super().serve(sockets)
+        except SystemExit as exc:
+            raise OSError(f"uvicorn failed to start (exit status {exc.code})") from None
 
 
 class Engine:
@@ -102,8 +109,7 @@ class Engine:
             return
         await self.core.shutdown()
         self._server.should_exit = True
-        with contextlib.suppress(SystemExit):  # uvicorn exits this way when it failed to bind
-            await self._serve_task
+        await self._serve_task
         self._serve_task = None
 
     async def serve_forever(self) -> None:

@@ -40,12 +40,14 @@ class Wire:
     async def register(self, **data: Any) -> None:
         data.setdefault("pid", 1)
         data.setdefault("runtime", "python")
-        await self.send({
-            "type": "invokefunction",
-            "function_id": "engine::workers::register",
-            "data": data,
-            "action": {"type": "void"},
-        })
+        await self.send(
+            {
+                "type": "invokefunction",
+                "function_id": "engine::workers::register",
+                "data": data,
+                "action": {"type": "void"},
+            }
+        )
 
     async def send(self, frame: dict[str, Any] | str) -> None:
         await self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
@@ -78,8 +80,12 @@ class Wire:
     async def invoke(self, function_id: str, data: Any = None, **extra: Any) -> str:
         """Send a sync ``invokefunction``; returns its invocation id."""
         inv_id = extra.pop("invocation_id", str(uuid.uuid4()))
-        frame = {"type": "invokefunction", "function_id": function_id, "invocation_id": inv_id,
-                 **extra}
+        frame = {
+            "type": "invokefunction",
+            "function_id": function_id,
+            "invocation_id": inv_id,
+            **extra,
+        }
         if data is not None:
             frame["data"] = data
         await self.send(frame)
@@ -102,8 +108,14 @@ class Wire:
         """Answer the next ``invokefunction`` with its data (or ``transform(data)``)."""
         call = await self.recv_type("invokefunction")
         result = call.get("data") if transform is None else transform(call.get("data"))
-        await self.send({"type": "invocationresult", "invocation_id": call["invocation_id"],
-                         "function_id": call["function_id"], "result": result})
+        await self.send(
+            {
+                "type": "invocationresult",
+                "invocation_id": call["invocation_id"],
+                "function_id": call["function_id"],
+                "result": result,
+            }
+        )
         return call
 
     async def close(self) -> None:

@@ -9,15 +9,37 @@ from iii_asgi.engine import EngineThread
 
 
 async def setup(engine: EngineThread) -> tuple[Wire, Wire]:
-    worker = await Wire.connect(engine.url, name="shop", namespace="orders", version="1.2",
-                                description="sells\u202e things\x07", os="Linux")
-    await worker.send({"type": "registerfunction", "id": "shop::buy", "description": "Buy it",
-                       "request_format": {"type": "object"}, "metadata": {"tier": 1}})
-    await worker.send({"type": "registerfunction", "id": "shop::hidden",
-                       "metadata": {"internal": True}})
+    worker = await Wire.connect(
+        engine.url,
+        name="shop",
+        namespace="orders",
+        version="1.2",
+        description="sells\u202e things\x07",
+        os="Linux",
+    )
+    await worker.send(
+        {
+            "type": "registerfunction",
+            "id": "shop::buy",
+            "description": "Buy it",
+            "request_format": {"type": "object"},
+            "metadata": {"tier": 1},
+        }
+    )
+    await worker.send(
+        {"type": "registerfunction", "id": "shop::hidden", "metadata": {"internal": True}}
+    )
     await worker.send({"type": "registertriggertype", "id": "tick", "description": "Ticks"})
-    await worker.send({"type": "registertrigger", "id": "b1", "trigger_type": "tick",
-                       "function_id": "shop::buy", "config": {"every": 1}, "namespace": "orders"})
+    await worker.send(
+        {
+            "type": "registertrigger",
+            "id": "b1",
+            "trigger_type": "tick",
+            "function_id": "shop::buy",
+            "config": {"every": 1},
+            "namespace": "orders",
+        }
+    )
     await worker.sync()
     caller = await Wire.connect(engine.url)
     return worker, caller
@@ -26,9 +48,17 @@ async def setup(engine: EngineThread) -> tuple[Wire, Wire]:
 async def test_functions_list(engine: EngineThread) -> None:
     _, caller = await setup(engine)
     listed = await caller.result("engine::functions::list")
-    assert listed == {"functions": [{"function_id": "shop::buy", "namespace": "orders",
-                                     "worker_name": "shop", "description": "Buy it",
-                                     "metadata": {"tier": 1}}]}
+    assert listed == {
+        "functions": [
+            {
+                "function_id": "shop::buy",
+                "namespace": "orders",
+                "worker_name": "shop",
+                "description": "Buy it",
+                "metadata": {"tier": 1},
+            }
+        ]
+    }
     everything = await caller.result("engine::functions::list", {"include_internal": True})
     ids = [f["function_id"] for f in everything["functions"]]
     assert "engine::channels::create" in ids and "shop::hidden" in ids
@@ -43,12 +73,14 @@ async def test_functions_info(engine: EngineThread) -> None:
     detail = await caller.result("engine::functions::info", {"function_id": "shop::buy"})
     assert detail["namespace"] == "orders"  # unique non-default entry
     assert detail["request_schema"] == {"type": "object"}
-    assert detail["registered_triggers"] == [{"id": "b1", "trigger_type": "tick",
-                                              "config": {"every": 1}}]
+    assert detail["registered_triggers"] == [
+        {"id": "b1", "trigger_type": "tick", "config": {"every": 1}}
+    ]
     missing = await caller.call("engine::functions::info", {"function_id": "nope"})
     assert missing["error"]["code"] == "NOT_FOUND"
-    batch = await caller.result("engine::functions::info",
-                                {"function_ids": ["shop::buy", "nope"], "namespace": "orders"})
+    batch = await caller.result(
+        "engine::functions::info", {"function_ids": ["shop::buy", "nope"], "namespace": "orders"}
+    )
     assert batch["functions"][1] == {"function_id": "nope", "error": "not_found"}
     too_many = await caller.call("engine::functions::info", {"function_ids": ["x"] * 33})
     assert too_many["error"]["code"] == "INVALID_ARGUMENTS"
@@ -79,17 +111,30 @@ async def test_workers_list_and_info(engine: EngineThread) -> None:
 async def test_triggers_and_registered_triggers(engine: EngineThread) -> None:
     _, caller = await setup(engine)
     types = await caller.result("engine::triggers::list", {})
-    assert types == {"triggers": [{"id": "tick", "namespace": "orders", "worker_name": "shop",
-                                   "description": "Ticks"}]}
+    assert types == {
+        "triggers": [
+            {"id": "tick", "namespace": "orders", "worker_name": "shop", "description": "Ticks"}
+        ]
+    }
     internal = await caller.result("engine::triggers::list", {"include_internal": True})
     assert {"engine::functions-available", "engine::workers-available"} <= {
-        t["id"] for t in internal["triggers"]}
+        t["id"] for t in internal["triggers"]
+    }
     info = await caller.result("engine::triggers::info", {"id": "tick", "namespace": "orders"})
     assert info["instance_count"] == 1
     bindings = await caller.result("engine::registered-triggers::list", {})
-    assert bindings == {"registered_triggers": [{
-        "id": "b1", "trigger_type": "tick", "function_id": "shop::buy", "worker_name": "shop",
-        "config": {"every": 1}, "config_summary": '{"every":1}'}]}
+    assert bindings == {
+        "registered_triggers": [
+            {
+                "id": "b1",
+                "trigger_type": "tick",
+                "function_id": "shop::buy",
+                "worker_name": "shop",
+                "config": {"every": 1},
+                "config_summary": '{"every":1}',
+            }
+        ]
+    }
     one = await caller.result("engine::registered-triggers::info", {"id": "b1"})
     assert one["trigger"]["id"] == "tick" and one["function"]["function_id"] == "shop::buy"
 
@@ -107,15 +152,18 @@ async def test_workers_register_effects(engine: EngineThread) -> None:
     assert conn.name == "n" * 280
 
 
-@pytest.mark.parametrize(("function_id", "data", "reason"), [
-    ("engine::channels::create", {"buffer_size": "big"}, "buffer_size"),
-    ("engine::channels::create", [1], "expected an object"),
-    ("engine::functions::list", {"include_internal": "yes"}, "include_internal"),
-    ("engine::workers::info", {}, "missing field `name`"),
-    ("engine::register_trigger", {"trigger_type": "x"}, "function_id"),
-    ("engine::unregister_trigger", {"id": 3}, "`id`"),
-    ("engine::functions::info", {}, "function_id"),
-])
+@pytest.mark.parametrize(
+    ("function_id", "data", "reason"),
+    [
+        ("engine::channels::create", {"buffer_size": "big"}, "buffer_size"),
+        ("engine::channels::create", [1], "expected an object"),
+        ("engine::functions::list", {"include_internal": "yes"}, "include_internal"),
+        ("engine::workers::info", {}, "missing field `name`"),
+        ("engine::register_trigger", {"trigger_type": "x"}, "function_id"),
+        ("engine::unregister_trigger", {"id": 3}, "`id`"),
+        ("engine::functions::info", {}, "function_id"),
+    ],
+)
 async def test_bad_input_is_deserialization_error(
     engine: EngineThread, function_id: str, data: object, reason: str
 ) -> None:

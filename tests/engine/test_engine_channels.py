@@ -15,14 +15,17 @@ from iii_asgi.engine import EngineThread
 
 async def create(engine: EngineThread, buffer_size: int | None = None) -> dict[str, Any]:
     wire = await Wire.connect(engine.url)
-    refs: dict[str, Any] = await wire.result("engine::channels::create",
-                                             {"buffer_size": buffer_size}, namespace="default")
+    refs: dict[str, Any] = await wire.result(
+        "engine::channels::create", {"buffer_size": buffer_size}, namespace="default"
+    )
     return refs
 
 
 def url(engine: EngineThread, ref: dict[str, Any], direction: str | None = None) -> str:
-    return (f"{engine.url}/ws/channels/{ref['channel_id']}?key={ref['access_key']}"
-            f"&dir={direction or ref['direction']}")
+    return (
+        f"{engine.url}/ws/channels/{ref['channel_id']}?key={ref['access_key']}"
+        f"&dir={direction or ref['direction']}"
+    )
 
 
 async def test_create_shape(engine: EngineThread) -> None:

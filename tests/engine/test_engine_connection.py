@@ -42,9 +42,16 @@ async def test_malformed_frames_keep_the_connection(
 ) -> None:
     caplog.set_level(logging.WARNING, "iii_asgi.engine")
     wire = await Wire.connect(engine.url)
-    for bad in ["not json", "[1,2]", '{"no":"type"}', '{"type":"registerfunction"}',
-                '{"type":"registerfunction","id":5}', '{"type":"nonsense","x":1}',
-                '{"type":"observe","id":"x"}', "   "]:
+    for bad in [
+        "not json",
+        "[1,2]",
+        '{"no":"type"}',
+        '{"type":"registerfunction"}',
+        '{"type":"registerfunction","id":5}',
+        '{"type":"nonsense","x":1}',
+        '{"type":"observe","id":"x"}',
+        "   ",
+    ]:
         await wire.send(bad)
     await wire.sync()  # still served
     text = caplog.text
@@ -61,8 +68,14 @@ async def test_malformed_invoke_with_id_gets_deserialization_error(engine: Engin
     assert frame["invocation_id"] == "bad-1"
     assert frame["error"]["code"] == "deserialization_error"
     assert "function_id" in frame["error"]["message"]
-    await wire.send({"type": "invokefunction", "function_id": "x", "invocation_id": "bad-2",
-                     "action": {"type": "later"}})
+    await wire.send(
+        {
+            "type": "invokefunction",
+            "function_id": "x",
+            "invocation_id": "bad-2",
+            "action": {"type": "later"},
+        }
+    )
     frame = await wire.recv_type("invocationresult")
     assert frame["error"]["code"] == "deserialization_error"
     await wire.sync()
@@ -71,7 +84,7 @@ async def test_malformed_invoke_with_id_gets_deserialization_error(engine: Engin
 
 async def test_binary_json_and_telemetry_frames(engine: EngineThread) -> None:
     wire = await Wire.connect(engine.url)
-    await wire.ws.send(b"OTLP{\"resourceSpans\":[]}")
+    await wire.ws.send(b'OTLP{"resourceSpans":[]}')
     await wire.ws.send(b"MTRC{}")
     await wire.ws.send(json.dumps({"type": "ping"}).encode())
     assert await wire.recv() == {"type": "pong"}
@@ -104,14 +117,26 @@ async def test_large_fragmented_message(engine: EngineThread) -> None:
     await worker.send({"type": "registerfunction", "id": "big::echo"})
     await worker.sync()
     blob = "x" * (20 * 1024 * 1024)
-    text = json.dumps({"type": "invokefunction", "function_id": "big::echo",
-                       "invocation_id": "big-1", "data": {"blob": blob}})
-    fragments = [text[i:i + (1 << 20)] for i in range(0, len(text), 1 << 20)]
+    text = json.dumps(
+        {
+            "type": "invokefunction",
+            "function_id": "big::echo",
+            "invocation_id": "big-1",
+            "data": {"blob": blob},
+        }
+    )
+    fragments = [text[i : i + (1 << 20)] for i in range(0, len(text), 1 << 20)]
     await caller.ws.send(iter(fragments))  # a fragmented text message
     call = await worker.recv_type("invokefunction", timeout=20)
     assert len(call["data"]["blob"]) == len(blob)
-    await worker.send({"type": "invocationresult", "invocation_id": "big-1",
-                       "function_id": "big::echo", "result": call["data"]["blob"]})
+    await worker.send(
+        {
+            "type": "invocationresult",
+            "invocation_id": "big-1",
+            "function_id": "big::echo",
+            "result": call["data"]["blob"],
+        }
+    )
     result = await caller.recv_type("invocationresult", timeout=20)
     assert result["result"] == blob
     await caller.sync()

@@ -17,8 +17,9 @@ async def pair(engine: EngineThread, function_id: str = "w::echo") -> tuple[Wire
 
 async def test_sync_call_reuses_id_and_injects_caller(engine: EngineThread) -> None:
     caller, worker = await pair(engine)
-    inv = await caller.invoke("w::echo", {"a": 1}, metadata={"m": 2}, traceparent="00-x-y-01",
-                              baggage="k=v")
+    inv = await caller.invoke(
+        "w::echo", {"a": 1}, metadata={"m": 2}, traceparent="00-x-y-01", baggage="k=v"
+    )
     call = await worker.recv_type("invokefunction")
     assert call == {
         "type": "invokefunction",
@@ -29,8 +30,14 @@ async def test_sync_call_reuses_id_and_injects_caller(engine: EngineThread) -> N
         "baggage": "k=v",
         "metadata": {"m": 2},
     }
-    await worker.send({"type": "invocationresult", "invocation_id": inv, "function_id": "w::echo",
-                       "result": {"ok": True}})
+    await worker.send(
+        {
+            "type": "invocationresult",
+            "invocation_id": inv,
+            "function_id": "w::echo",
+            "result": {"ok": True},
+        }
+    )
     result = await caller.recv_type("invocationresult")
     assert result["invocation_id"] == inv and result["result"] == {"ok": True}
 
@@ -47,16 +54,29 @@ async def test_error_result_is_relayed(engine: EngineThread) -> None:
     inv = await caller.invoke("w::echo", {})
     call = await worker.recv_type("invokefunction")
     error = {"code": "invocation_failed", "message": "kaboom", "stacktrace": "Traceback"}
-    await worker.send({"type": "invocationresult", "invocation_id": call["invocation_id"],
-                       "function_id": "w::echo", "error": error})
+    await worker.send(
+        {
+            "type": "invocationresult",
+            "invocation_id": call["invocation_id"],
+            "function_id": "w::echo",
+            "error": error,
+        }
+    )
     result = await caller.recv_type("invocationresult")
     assert result["invocation_id"] == inv and result["error"] == error
 
 
 async def test_void_is_forwarded_with_fresh_id_and_result_swallowed(engine: EngineThread) -> None:
     caller, worker = await pair(engine)
-    await caller.send({"type": "invokefunction", "function_id": "w::echo", "data": {"v": 1},
-                       "action": {"type": "void"}, "invocation_id": "ignored"})
+    await caller.send(
+        {
+            "type": "invokefunction",
+            "function_id": "w::echo",
+            "data": {"v": 1},
+            "action": {"type": "void"},
+            "invocation_id": "ignored",
+        }
+    )
     call = await worker.serve_one()
     assert call["data"]["v"] == 1 and call["invocation_id"] != "ignored"
     await caller.silent(0.3)
@@ -85,8 +105,10 @@ async def test_function_not_found_names_other_namespaces(engine: EngineThread) -
 async def test_enqueue_answers_enqueue_error(engine: EngineThread) -> None:
     caller, worker = await pair(engine)
     frame = await caller.call("w::echo", {}, action={"type": "enqueue", "queue": "jobs"})
-    assert frame["error"] == {"code": "enqueue_error",
-                              "message": "queues are not available yet in this engine"}
+    assert frame["error"] == {
+        "code": "enqueue_error",
+        "message": "queues are not available yet in this engine",
+    }
     await worker.silent(0.2)
 
 
@@ -107,8 +129,9 @@ async def test_caller_disconnect_drops_late_result(engine: EngineThread) -> None
     await worker.recv_type("invokefunction")
     await caller.close()
     await worker.sync()
-    await worker.send({"type": "invocationresult", "invocation_id": inv, "function_id": "w::echo",
-                       "result": 1})
+    await worker.send(
+        {"type": "invocationresult", "invocation_id": inv, "function_id": "w::echo", "result": 1}
+    )
     await worker.sync()
     assert engine.core.invoker.pending == {}
 
@@ -120,8 +143,9 @@ async def test_worker_may_call_itself(engine: EngineThread) -> None:
     call = await worker.recv_type("invokefunction")
     assert call["invocation_id"] == inv
     assert call["data"]["_caller_worker_id"] == worker.worker_id
-    await worker.send({"type": "invocationresult", "invocation_id": inv, "function_id": "self::f",
-                       "result": 2})
+    await worker.send(
+        {"type": "invocationresult", "invocation_id": inv, "function_id": "self::f", "result": 2}
+    )
     assert (await worker.recv_type("invocationresult"))["result"] == 2
 
 
@@ -133,6 +157,7 @@ async def test_blank_namespace_is_invalid(engine: EngineThread) -> None:
 
 async def test_unknown_result_is_ignored(engine: EngineThread) -> None:
     wire = await Wire.connect(engine.url)
-    await wire.send({"type": "invocationresult", "invocation_id": "nobody", "function_id": "x",
-                     "result": 1})
+    await wire.send(
+        {"type": "invocationresult", "invocation_id": "nobody", "function_id": "x", "result": 1}
+    )
     await wire.sync()

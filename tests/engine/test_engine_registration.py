@@ -1,4 +1,4 @@
-"""Registration: namespace buffering, conflicts, owner-checked cleanup, reattach (§1.5–§1.10, §2)."""
+"""Registration: namespace buffering, conflicts, owner-checked cleanup, reattach (§1.5–§1.10)."""
 
 from __future__ import annotations
 
@@ -58,9 +58,13 @@ async def test_function_namespace_conflict(engine: EngineThread) -> None:
     await first.sync()
     await second.send({"type": "registerfunction", "id": "svc::f"})
     frame = await second.recv_type("registrationrejected")
-    assert frame == {"type": "registrationrejected", "code": "FUNCTION_NAMESPACE_CONFLICT",
-                     "namespace": "default", "function_id": "svc::f",
-                     "owner_worker_id": first.worker_id}
+    assert frame == {
+        "type": "registrationrejected",
+        "code": "FUNCTION_NAMESPACE_CONFLICT",
+        "namespace": "default",
+        "function_id": "svc::f",
+        "owner_worker_id": first.worker_id,
+    }
     await second.sync()  # stays connected
     await first.send({"type": "registerfunction", "id": "svc::f"})  # idempotent for the owner
     await first.sync()
@@ -122,9 +126,13 @@ async def test_worker_name_conflict_is_fatal(engine: EngineThread) -> None:
     await first.sync()
     second = await Wire.connect(engine.url, name="dup", namespace="orders")
     frame = await second.recv_type("registrationrejected")
-    assert frame == {"type": "registrationrejected", "code": "WORKER_NAMESPACE_CONFLICT",
-                     "namespace": "orders", "worker_name": "dup",
-                     "owner_worker_id": first.worker_id}
+    assert frame == {
+        "type": "registrationrejected",
+        "code": "WORKER_NAMESPACE_CONFLICT",
+        "namespace": "orders",
+        "worker_name": "dup",
+        "owner_worker_id": first.worker_id,
+    }
     await asyncio.wait_for(second.ws.wait_closed(), 2)
     # another namespace may use the name; after the holder leaves the name is free again
     third = await Wire.connect(engine.url, name="dup")
@@ -143,8 +151,9 @@ async def test_reattach_evicts_previous_connection(engine: EngineThread) -> None
     inv = await caller.invoke("r::f", {})
     await old.recv_type("invokefunction")
     new = await Wire.connect(engine.url)
-    await new.send({"type": "reattach", "previous_worker_id": old.worker_id,
-                    "reattach_token": old.token})
+    await new.send(
+        {"type": "reattach", "previous_worker_id": old.worker_id, "reattach_token": old.token}
+    )
     await new.send({"type": "registerfunction", "id": "r::f"})
     await new.register(name="r")
     await new.sync()
@@ -161,8 +170,9 @@ async def test_reattach_evicts_previous_connection(engine: EngineThread) -> None
 async def test_reattach_with_wrong_token_is_ignored(engine: EngineThread) -> None:
     old = await Wire.connect(engine.url, name="keep")
     new = await Wire.connect(engine.url)
-    await new.send({"type": "reattach", "previous_worker_id": old.worker_id,
-                    "reattach_token": "wrong"})
+    await new.send(
+        {"type": "reattach", "previous_worker_id": old.worker_id, "reattach_token": "wrong"}
+    )
     await new.send({"type": "reattach", "previous_worker_id": "not-a-uuid"})
     await new.sync()
     await old.sync()

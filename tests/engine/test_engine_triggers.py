@@ -8,13 +8,23 @@ from engine_wire import Wire
 
 from iii_asgi.engine import EngineThread
 
-TYPE = {"type": "registertriggertype", "id": "hook", "description": "d",
-        "trigger_request_format": {"type": "object"}}
+TYPE = {
+    "type": "registertriggertype",
+    "id": "hook",
+    "description": "d",
+    "trigger_request_format": {"type": "object"},
+}
 
 
 def binding(trigger_id: str = "t1", **extra: object) -> dict[str, object]:
-    return {"type": "registertrigger", "id": trigger_id, "trigger_type": "hook",
-            "function_id": "user::f", "config": {"x": 1}, **extra}
+    return {
+        "type": "registertrigger",
+        "id": trigger_id,
+        "trigger_type": "hook",
+        "function_id": "user::f",
+        "config": {"x": 1},
+        **extra,
+    }
 
 
 async def test_binding_forwarded_to_provider(engine: EngineThread) -> None:
@@ -24,11 +34,23 @@ async def test_binding_forwarded_to_provider(engine: EngineThread) -> None:
     user = await Wire.connect(engine.url, name="user", namespace="orders")
     await user.send(binding(metadata={"tag": "t"}, namespace="orders"))
     frame = await provider.recv_type("registertrigger")
-    assert frame == {"type": "registertrigger", "id": "t1", "trigger_type": "hook",
-                     "function_id": "user::f", "config": {"x": 1}, "metadata": {"tag": "t"},
-                     "namespace": "orders"}
-    await provider.send({"type": "triggerregistrationresult", "id": "t1", "trigger_type": "hook",
-                         "function_id": "user::f"})
+    assert frame == {
+        "type": "registertrigger",
+        "id": "t1",
+        "trigger_type": "hook",
+        "function_id": "user::f",
+        "config": {"x": 1},
+        "metadata": {"tag": "t"},
+        "namespace": "orders",
+    }
+    await provider.send(
+        {
+            "type": "triggerregistrationresult",
+            "id": "t1",
+            "trigger_type": "hook",
+            "function_id": "user::f",
+        }
+    )
     await user.send({"type": "unregistertrigger", "id": "t1", "trigger_type": "hook"})
     frame = await provider.recv_type("unregistertrigger")
     assert frame == {"type": "unregistertrigger", "id": "t1", "trigger_type": "hook"}
@@ -37,8 +59,9 @@ async def test_binding_forwarded_to_provider(engine: EngineThread) -> None:
 
 async def test_absent_config_is_null_and_parked_until_provider(engine: EngineThread) -> None:
     user = await Wire.connect(engine.url, name="user")
-    await user.send({"type": "registertrigger", "id": "t2", "trigger_type": "hook",
-                     "function_id": "user::f"})
+    await user.send(
+        {"type": "registertrigger", "id": "t2", "trigger_type": "hook", "function_id": "user::f"}
+    )
     await user.sync()
     assert engine.core.registry.triggers["t2"].provider is None  # parked
     provider = await Wire.connect(engine.url, name="prov")
@@ -55,11 +78,23 @@ async def test_provider_error_ack_is_forwarded_and_parks(engine: EngineThread) -
     await user.send(binding("t3"))
     await provider.recv_type("registertrigger")
     error = {"code": "trigger_registration_failed", "message": "bad config"}
-    await provider.send({"type": "triggerregistrationresult", "id": "t3", "trigger_type": "hook",
-                         "function_id": "user::f", "error": error})
+    await provider.send(
+        {
+            "type": "triggerregistrationresult",
+            "id": "t3",
+            "trigger_type": "hook",
+            "function_id": "user::f",
+            "error": error,
+        }
+    )
     frame = await user.recv_type("triggerregistrationresult")
-    assert frame == {"type": "triggerregistrationresult", "id": "t3", "trigger_type": "hook",
-                     "function_id": "user::f", "error": error}
+    assert frame == {
+        "type": "triggerregistrationresult",
+        "id": "t3",
+        "trigger_type": "hook",
+        "function_id": "user::f",
+        "error": error,
+    }
     await provider.sync()
     assert engine.core.registry.triggers["t3"].provider is None
 
@@ -111,8 +146,15 @@ async def test_namespace_provider_preferred_over_default(engine: EngineThread) -
 
 async def test_http_bindings_are_parked(engine: EngineThread) -> None:
     user = await Wire.connect(engine.url, name="user")
-    await user.send({"type": "registertrigger", "id": "h1", "trigger_type": "http",
-                     "function_id": "user::f", "config": {"api_path": "/x"}})
+    await user.send(
+        {
+            "type": "registertrigger",
+            "id": "h1",
+            "trigger_type": "http",
+            "function_id": "user::f",
+            "config": {"api_path": "/x"},
+        }
+    )
     await user.sync()
     assert engine.core.registry.triggers["h1"].provider is None
     await user.silent(0.1)
@@ -123,12 +165,19 @@ async def test_register_trigger_builtin_waits_for_ack(engine: EngineThread) -> N
     await provider.send(TYPE)
     await provider.sync()
     caller = await Wire.connect(engine.url)
-    inv = await caller.invoke("engine::register_trigger",
-                              {"trigger_type": "hook", "function_id": "user::f", "config": {}})
+    inv = await caller.invoke(
+        "engine::register_trigger", {"trigger_type": "hook", "function_id": "user::f", "config": {}}
+    )
     frame = await provider.recv_type("registertrigger")
     await caller.silent(0.1)  # still waiting for the ack
-    await provider.send({"type": "triggerregistrationresult", "id": frame["id"],
-                         "trigger_type": "hook", "function_id": "user::f"})
+    await provider.send(
+        {
+            "type": "triggerregistrationresult",
+            "id": frame["id"],
+            "trigger_type": "hook",
+            "function_id": "user::f",
+        }
+    )
     result = await caller.recv_type("invocationresult")
     assert result["invocation_id"] == inv and result["result"] == {"id": frame["id"]}
     removed = await caller.result("engine::unregister_trigger", {"id": frame["id"]})
@@ -144,9 +193,15 @@ async def test_register_trigger_builtin_error_ack(engine: EngineThread) -> None:
     caller = await Wire.connect(engine.url)
     await caller.invoke("engine::register_trigger", {"trigger_type": "hook", "function_id": "f"})
     frame = await provider.recv_type("registertrigger")
-    await provider.send({"type": "triggerregistrationresult", "id": frame["id"],
-                         "trigger_type": "hook", "function_id": "f",
-                         "error": {"code": "trigger_registration_failed", "message": "no"}})
+    await provider.send(
+        {
+            "type": "triggerregistrationresult",
+            "id": frame["id"],
+            "trigger_type": "hook",
+            "function_id": "f",
+            "error": {"code": "trigger_registration_failed", "message": "no"},
+        }
+    )
     result = await caller.recv_type("invocationresult")
     assert result["error"] == {"code": "trigger_registration_failed", "message": "no"}
 
@@ -154,9 +209,15 @@ async def test_register_trigger_builtin_error_ack(engine: EngineThread) -> None:
 async def test_workers_available_fires(engine: EngineThread) -> None:
     watcher = await Wire.connect(engine.url, name="watch")
     await watcher.send({"type": "registerfunction", "id": "watch::on"})
-    await watcher.send({"type": "registertrigger", "id": "wa", "trigger_type":
-                        "engine::workers-available", "function_id": "watch::on",
-                        "metadata": {"m": 1}})
+    await watcher.send(
+        {
+            "type": "registertrigger",
+            "id": "wa",
+            "trigger_type": "engine::workers-available",
+            "function_id": "watch::on",
+            "metadata": {"m": 1},
+        }
+    )
     await watcher.sync()
     other = await Wire.connect(engine.url)
     call = await watcher.serve_one()
@@ -173,15 +234,25 @@ async def test_workers_available_fires(engine: EngineThread) -> None:
 async def test_functions_available_fires(engine: EngineThread) -> None:
     watcher = await Wire.connect(engine.url, name="watch")
     await watcher.send({"type": "registerfunction", "id": "watch::fns"})
-    await watcher.send({"type": "registertrigger", "id": "fa", "trigger_type":
-                        "engine::functions-available", "function_id": "watch::fns",
-                        "config": {}})
+    await watcher.send(
+        {
+            "type": "registertrigger",
+            "id": "fa",
+            "trigger_type": "engine::functions-available",
+            "function_id": "watch::fns",
+            "config": {},
+        }
+    )
     await watcher.sync()
     other = await Wire.connect(engine.url, name="o")
     await other.send({"type": "registerfunction", "id": "o::new", "description": "new one"})
     await other.sync()
-    expected = {"function_id": "o::new", "namespace": "default", "worker_name": "o",
-                "description": "new one"}
+    expected = {
+        "function_id": "o::new",
+        "namespace": "default",
+        "worker_name": "o",
+        "description": "new one",
+    }
     while True:  # the first poll may report only the watcher's own function
         call = await watcher.serve_one()
         assert call["data"]["event"] == "functions_changed"

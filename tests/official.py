@@ -1,0 +1,132 @@
+"""Harness for the official ``iii-sdk==0.25.0`` client, run in its own venv as a subprocess.
+
+The official package also imports as ``iii``, so it never shares our interpreter. Its Python is
+``$III_OFFICIAL_PYTHON`` if set, else ``<repo>/.venv-official/bin/python``, created on first use
+(``python -m venv`` + ``pip install iii-sdk==0.25.0``) under a file lock so parallel runs do not
+race.
+
+Example::
+
+    with run_official(SCRIPT, engine.url) as proc:
+        assert proc.wait_for("READY")
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+REPO = Path(__file__).resolve().parents[1]
+REQUIREMENT = "iii-sdk==0.25.0"
+
+__all__ = ["OfficialProcess", "official_python", "run_official"]
+
+
+def official_python() -> Path:
+    """Path of a Python that has the official SDK installed (creating the venv if needed).
+
+    Raises ``RuntimeError`` when the venv cannot be created or the install fails.
+    """
+    configured = os.environ.get("III_OFFICIAL_PYTHON")
+    if configured:
+        return Path(configured)
+    venv = REPO / ".venv-official"
+    python = venv / "bin" / "python"
+    marker = venv / ".iii-sdk-installed"
+    with open(REPO / ".venv-official.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not marker.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run([str(python), "-m", "pip", "install", "-q", REQUIREMENT], check=True)
+            marker.write_text(REQUIREMENT)
+    return python
+
+
+class OfficialProcess:
+    """A running official-SDK script; stdout and stderr lines are collected by a thread."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def readline(self, timeout: float = 30.0) -> str | None:
+        """The next output line, or ``None`` at end of output. Raises TimeoutError."""
+        try:
+            line = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no output within {timeout}s; so far: {self.lines}") from None
+        if line is not None:
+            self.lines.append(line)
+        return line
+
+    def wait_for(self, prefix: str, timeout: float = 30.0) -> str:
+        """Read lines until one starts with ``prefix``; returns it. Raises TimeoutError."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.readline(max(0.01, deadline - time.monotonic()))
+            if line is None:
+                raise AssertionError(f"process ended before {prefix!r}: {self.lines}")
+            if line.startswith(prefix):
+                return line
+
+    def wait(self, timeout: float = 30.0) -> int:
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def __enter__(self) -> OfficialProcess:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.kill()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def run_official(script: str, url: str, env: dict[str, str] | None = None) -> OfficialProcess:
+    """Run ``script`` (Python source) with the official SDK's interpreter.
+
+    The environment carries ``III_URL=url`` and ``OTEL_ENABLED=false``; stderr is merged into
+    stdout.
+    """
+    full_env = {
+        **os.environ,
+        "III_URL": url,
+        "OTEL_ENABLED": "false",
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    full_env.pop("PYTHONPATH", None)
+    proc = subprocess.Popen(
+        [str(official_python()), "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=full_env,
+        cwd="/",
+    )
+    return OfficialProcess(proc)
