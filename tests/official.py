@@ -18,6 +18,7 @@ import os
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -40,7 +41,8 @@ def official_python() -> Path:
     venv = REPO / ".venv-official"
     python = venv / "bin" / "python"
     marker = venv / ".iii-sdk-installed"
-    with open(REPO / ".venv-official.lock", "w") as lock:
+    lock_path = Path(tempfile.gettempdir()) / f"iii-venv-official-{os.getuid()}.lock"
+    with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not marker.exists():
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
