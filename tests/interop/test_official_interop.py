@@ -93,10 +93,16 @@ async def test_our_sdk_calls_official_functions(engine: EngineThread) -> None:
             assert info.value.code == "invocation_failed"
             assert info.value.message == "official kaboom"
             assert "RuntimeError" in (info.value.stacktrace or "")
-            assert await client.trigger_async(
-                {"function_id": "official::add", "payload": {"a": 1, "b": 1},
-                 "action": iii.TriggerAction.Void()}
-            ) is None
+            assert (
+                await client.trigger_async(
+                    {
+                        "function_id": "official::add",
+                        "payload": {"a": 1, "b": 1},
+                        "action": iii.TriggerAction.Void(),
+                    }
+                )
+                is None
+            )
         finally:
             await client.shutdown_async()
 
@@ -174,8 +180,10 @@ async def test_channels_both_directions(engine: EngineThread) -> None:
             call = asyncio.ensure_future(
                 call_until_found(
                     client,
-                    {"function_id": "official::read_channel",
-                     "payload": {"input": channel.reader_ref}},
+                    {
+                        "function_id": "official::read_channel",
+                        "payload": {"input": channel.reader_ref},
+                    },
                 )
             )
             await channel.writer.write(b"hello" + b"x" * 99_995)
@@ -190,8 +198,10 @@ async def test_channels_both_directions(engine: EngineThread) -> None:
             channel.reader.on_message(texts.append)
             written = asyncio.ensure_future(
                 client.trigger_async(
-                    {"function_id": "official::write_channel",
-                     "payload": {"output": channel.writer_ref}}
+                    {
+                        "function_id": "official::write_channel",
+                        "payload": {"output": channel.writer_ref},
+                    }
                 )
             )
             body = await asyncio.wait_for(channel.reader.read_all(), 20)
@@ -211,8 +221,9 @@ OFFICIAL_CHANNEL_CALLER = textwrap.dedent(
 
     async def main():
         channel = await create_channel_async(client)
-        call = asyncio.ensure_future(client.trigger_async(
-            {"function_id": "ours::consume", "payload": {"input": channel.reader_ref.model_dump()}}))
+        payload = {"input": channel.reader_ref.model_dump()}
+        call = asyncio.ensure_future(
+            client.trigger_async({"function_id": "ours::consume", "payload": payload}))
         await channel.writer.write(b"z" * 150000)
         await channel.writer.close_async()
         print("RESULT " + json.dumps(await call), flush=True)
