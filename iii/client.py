@@ -556,6 +556,11 @@ class III:
             except wire.ProtocolError as exc:
                 logger.warning("iii: dropping malformed frame from the engine: %s", exc)
                 continue
+            if frame["type"] == "invokefunction":
+                # Cheap pre-check: only payloads whose text names an access key can hold refs.
+                frame["_has_refs"] = (
+                    b"access_key" in raw if isinstance(raw, bytes) else "access_key" in raw
+                )
             try:
                 self._dispatch(frame)
             except Exception:
@@ -728,7 +733,7 @@ class III:
 
     async def _call_handler(self, fn: LocalFunction, frame: wire.Frame) -> Any:
         data = frame.get("data")
-        if isinstance(data, (dict, list)):
+        if frame.get("_has_refs", True) and isinstance(data, (dict, list)):
             data = resolve_channel_refs(data, self._address, self._headers, self._loop)
         metadata = frame.get("metadata")
         token = enter_invocation(
