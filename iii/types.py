@@ -71,7 +71,7 @@ class TriggerRequest(BaseModel):
     function_id: str
     payload: Any = None
     action: TriggerActionVoid | TriggerActionEnqueue | None = None
-    timeout_ms: int | None = None
+    timeout_ms: int | None = Field(default=None, gt=0)
     metadata: Any = None
     namespace: str | None = None
     dispatch: Literal["auto", "remote"] | None = None

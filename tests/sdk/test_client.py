@@ -317,3 +317,11 @@ def test_shutdown_leaves_no_threads_and_fails_pending(engine: Any) -> None:
     assert errors[0].code == "SHUTDOWN"
     wait_for(lambda: not ({t.name for t in threading.enumerate()} - before))
     assert client.get_connection_state() == "disconnected"
+
+
+def test_unserialisable_result_is_an_error_not_a_hang(worker: iii.III, caller: iii.III) -> None:
+    worker.register_function("bad::result", lambda d: object())
+    with pytest.raises(IIIInvocationError) as info:
+        call_until_found(caller, {"function_id": "bad::result"})
+    assert info.value.code == "invocation_failed"
+    assert "not JSON" in info.value.message
