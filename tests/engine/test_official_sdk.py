@@ -78,7 +78,7 @@ def _official_sdk() -> None:
     try:
         official_python()
     except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"official iii-sdk venv unavailable: {exc}")
+        pytest.fail(f"official iii-sdk venv unavailable: {exc}")
 
 
 def tagged(line: str) -> object:
