@@ -133,9 +133,30 @@ class TriggerTypeRef:
 
 @dataclass
 class _Pending:
-    future: asyncio.Future[Any]
+    future: asyncio.Future[Any]  # belongs to the caller's loop, which may be another thread's
     function_id: str
     generation: int | None  # connection the frame went out on; None while queued offline
+
+    def settle(self, result: Any = None, error: BaseException | None = None) -> None:
+        """Complete the caller's future from any thread."""
+        loop = self.future.get_loop()
+        try:
+            same_thread = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            same_thread = False
+        if same_thread:
+            _settle(self.future, result, error)
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(_settle, self.future, result, error)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -202,7 +223,7 @@ class III:
         self._outbox_ready: asyncio.Event | None = None
         self._flushing = False
         self._live = False  # the current socket finished its connect sequence
-        self._offline: deque[tuple[str, str | None]] = deque(maxlen=MAX_QUEUE_SIZE)
+        self._offline: deque[tuple[str | list[str], str | None]] = deque(maxlen=MAX_QUEUE_SIZE)
         self._pending: dict[str, _Pending] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -581,12 +602,15 @@ class III:
             await self._flush()
 
     def _enqueue(self, frame: Mapping[str, Any], invocation_id: str | None) -> bool:
-        """Encode and queue a frame; ``True`` when it went to the live connection's outbox.
+        """Encode and queue a frame; ``True`` when it went to the live connection's outbox."""
+        return self._enqueue_text(self._encode(frame), frame.get("type"), invocation_id)
 
-        Invocations made while disconnected wait in the offline queue (max 1000, oldest
-        dropped); other frames are not kept (registrations are replayed on connect). Raises
-        :class:`IIIInvocationError` ``payload_too_large`` above 64 MiB, ``TypeError`` when the
-        frame is not JSON-serialisable.
+    @staticmethod
+    def _encode(frame: Mapping[str, Any]) -> str | list[str]:
+        """Encode a frame; above 16 MiB as 1 MiB fragments (protocol.md §1.6).
+
+        Raises :class:`IIIInvocationError` ``payload_too_large`` above 64 MiB, ``TypeError``
+        when the frame is not JSON-serialisable.
         """
         text = wire.encode(frame)
         if len(text) > wire.MAX_MESSAGE_SIZE:
@@ -595,9 +619,14 @@ class III:
                 f"message of {len(text)} bytes exceeds the {wire.MAX_MESSAGE_SIZE} byte limit",
                 function_id=frame.get("function_id") or frame.get("id"),
             )
-        item: str | list[str] = text
         if len(text) > SINGLE_FRAME_LIMIT:
-            item = [text[i : i + FRAGMENT_SIZE] for i in range(0, len(text), FRAGMENT_SIZE)]
+            return [text[i : i + FRAGMENT_SIZE] for i in range(0, len(text), FRAGMENT_SIZE)]
+        return text
+
+    def _enqueue_text(self, item: str | list[str], kind: Any, invocation_id: str | None) -> bool:
+        """Queue an encoded frame (loop thread only). Invocations made while disconnected wait
+        in the offline queue (max 1000, oldest dropped); other frames are not kept
+        (registrations are replayed on connect)."""
         if self._ws is not None and self._live:
             self._outbox.append(item)
             if invocation_id is not None:
@@ -605,8 +634,8 @@ class III:
                 if pending is not None:
                     pending.generation = self._generation
             return True
-        if frame.get("type") == "invokefunction":
-            self._offline.append((text, invocation_id))
+        if kind == "invokefunction":
+            self._offline.append((item, invocation_id))
         return False
 
     # ------------------------------------------------------------------ inbound
@@ -642,17 +671,17 @@ class III:
 
     def _on_result(self, frame: wire.Frame) -> None:
         pending = self._pending.pop(frame["invocation_id"], None)
-        if pending is None or pending.future.done():
+        if pending is None:
             return
         error = frame.get("error")
         if error is not None:
-            pending.future.set_exception(
-                error_from_body(
+            pending.settle(
+                error=error_from_body(
                     error, function_id=pending.function_id, invocation_id=frame["invocation_id"]
                 )
             )
         else:
-            pending.future.set_result(frame.get("result"))
+            pending.settle(frame.get("result"))
 
     def _on_rejected(self, frame: wire.Frame) -> None:
         code = frame["code"]
@@ -670,8 +699,7 @@ class III:
         logger.error("iii: %s", self._rejected)
         self._set_state("failed")
         for pending in list(self._pending.values()):
-            if not pending.future.done():
-                pending.future.set_exception(self._rejected)
+            pending.settle(error=self._rejected)
         self._pending.clear()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -1031,12 +1059,8 @@ class III:
 
     async def trigger_async(self, request: TriggerRequest | Mapping[str, Any]) -> Any:
         """Invoke a function from any event loop; same results and errors as :meth:`trigger`."""
-        loop = self._require_loop()
-        if asyncio.get_running_loop() is loop:
-            return await self._invoke(_request(request))
-        return await asyncio.wrap_future(
-            asyncio.run_coroutine_threadsafe(self._invoke(_request(request)), loop)
-        )
+        self._require_loop()
+        return await self._invoke(_request(request))
 
     def _require_loop(self) -> asyncio.AbstractEventLoop:
         if self._rejected is not None:
@@ -1048,6 +1072,8 @@ class III:
         return self._loop
 
     async def _invoke(self, request: TriggerRequest) -> Any:
+        """Run one call on the caller's loop; only the encoded frame crosses to the client's
+        loop (when they differ), and the result comes back by ``call_soon_threadsafe``."""
         if self._rejected is not None:
             raise self._rejected
         if self._closing and self._run_task is None:
@@ -1065,15 +1091,14 @@ class III:
                 namespace = self._namespace
         action = request.action
         if isinstance(action, TriggerActionVoid):
-            await self._send(
-                wire.invoke_function(
-                    function_id,
-                    request.payload,
-                    action={"type": "void"},
-                    metadata=request.metadata,
-                    namespace=namespace,
-                )
+            frame = wire.invoke_function(
+                function_id,
+                request.payload,
+                action={"type": "void"},
+                metadata=request.metadata,
+                namespace=namespace,
             )
+            await self._deliver(self._encode(frame), None)
             return None
         invocation_id = str(uuid.uuid4())
         frame = wire.invoke_function(
@@ -1088,6 +1113,7 @@ class III:
             metadata=request.metadata,
             namespace=namespace,
         )
+        text = self._encode(frame)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending[invocation_id] = _Pending(future, function_id, None)
@@ -1096,7 +1122,7 @@ class III:
             timeout_ms / 1000, self._expire, invocation_id, function_id, timeout_ms
         )
         try:
-            await self._send(frame, invocation_id=invocation_id)
+            await self._deliver(text, invocation_id)
             result = await future
         finally:
             timer.cancel()
@@ -1105,17 +1131,31 @@ class III:
             return EnqueueResult.model_validate(result)
         return result
 
+    async def _deliver(self, text: str | list[str], invocation_id: str | None) -> None:
+        """Hand an encoded invocation to the connection, from the caller's loop."""
+        if self._on_loop_thread():
+            if self._enqueue_text(text, "invokefunction", invocation_id):
+                await self._flush()
+            return
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._post_text, text, invocation_id)
+
+    def _post_text(self, text: str | list[str], invocation_id: str | None) -> None:
+        if self._enqueue_text(text, "invokefunction", invocation_id) and not self._flushing:
+            assert self._outbox_ready is not None
+            self._outbox_ready.set()
+
     def _expire(self, invocation_id: str, function_id: str, timeout_ms: int) -> None:
         pending = self._pending.pop(invocation_id, None)
-        if pending is not None and not pending.future.done():
-            pending.future.set_exception(timeout_error(function_id, timeout_ms, invocation_id))
+        if pending is not None:
+            pending.settle(error=timeout_error(function_id, timeout_ms, invocation_id))
 
     def _fail_pending(self, which: Callable[[_Pending], bool], code: str, message: str) -> None:
         for invocation_id, pending in list(self._pending.items()):
-            if which(pending) and not pending.future.done():
+            if which(pending):
                 self._pending.pop(invocation_id, None)
-                pending.future.set_exception(
-                    IIIInvocationError(
+                pending.settle(
+                    error=IIIInvocationError(
                         code, message, function_id=pending.function_id, invocation_id=invocation_id
                     )
                 )
