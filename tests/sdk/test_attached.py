@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 import iii
 from iii import IIIInvocationError
@@ -123,3 +124,49 @@ async def test_bad_channel_key_is_a_clear_error(engine: Any) -> None:
     )
     with pytest.raises(iii.channels.ChannelError, match="404"):
         await reader.read_all()
+
+
+class Item(BaseModel):
+    name: str
+    price: float
+
+
+async def test_formats_from_type_hints_and_explicit(engine: Any) -> None:
+    client = iii.III(engine.url)
+
+    async def price(item: Item) -> float:
+        return item.price
+
+    client.register_function("fmt::hinted", price, description="typed")
+    client.register_function(
+        "fmt::explicit", lambda d: d, request_format={"type": "object", "title": "Mine"}
+    )
+    await client.connect()
+    try:
+        await call_until_found(
+            client, {"function_id": "fmt::hinted", "payload": {"name": "a", "price": 2.5}}
+        )
+        info = await client.trigger_async(
+            {"function_id": "engine::functions::info", "payload": {"function_id": "fmt::hinted"}}
+        )
+        assert info["request_schema"]["properties"]["price"]["type"] == "number"
+        assert info["response_schema"] == {"type": "number"}
+        explicit = await call_until_found(
+            client,
+            {"function_id": "engine::functions::info", "payload": {"function_id": "fmt::explicit"}},
+        )
+        assert explicit["request_schema"] == {"type": "object", "title": "Mine"}
+    finally:
+        await client.shutdown_async()
+
+
+async def test_shutdown_async_leaves_no_task(engine: Any) -> None:
+    before = asyncio.all_tasks()
+    client = iii.III(engine.url)
+    client.register_function("t::fn", lambda d: d)
+    await client.connect()
+    await call_until_found(client, {"function_id": "t::fn"})
+    await client.shutdown_async()
+    await asyncio.sleep(0)
+    assert asyncio.all_tasks() - before == set()
+    assert client.get_connection_state() == "disconnected"

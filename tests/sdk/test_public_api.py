@@ -1,0 +1,80 @@
+"""The public surface of ``import iii``: exactly these names, each importable."""
+
+from __future__ import annotations
+
+import iii
+
+PUBLIC = frozenset(
+    {
+        "DEFAULT_ENGINE_URL",
+        "III",
+        "ApiRequest",
+        "ApiResponse",
+        "Channel",
+        "ChannelReader",
+        "ChannelWriter",
+        "Context",
+        "EnqueueResult",
+        "FunctionInfo",
+        "FunctionRef",
+        "HttpAuthApiKey",
+        "HttpAuthBearer",
+        "HttpAuthConfig",
+        "HttpAuthHmac",
+        "HttpInvocationConfig",
+        "HttpMethod",
+        "HttpRequest",
+        "HttpResponse",
+        "IIIConnectionState",
+        "IIIForbiddenError",
+        "IIIInvocationError",
+        "IIITimeoutError",
+        "InitOptions",
+        "InvocationContext",
+        "InvocationError",
+        "Logger",
+        "MessageType",
+        "ReconnectionConfig",
+        "RegisterFunctionFormat",
+        "RegisterTriggerInput",
+        "RegisterTriggerTypeInput",
+        "RegistrationRejectedError",
+        "StreamChannelRef",
+        "StreamRequest",
+        "StreamResponse",
+        "TelemetryOptions",
+        "Trigger",
+        "TriggerAction",
+        "TriggerActionEnqueue",
+        "TriggerActionVoid",
+        "TriggerConfig",
+        "TriggerHandler",
+        "TriggerInfo",
+        "TriggerRequest",
+        "TriggerTypeRef",
+        "WorkerInfo",
+        "current_invocation",
+        "get_context",
+        "http",
+        "register_worker",
+        "with_context",
+    }
+)
+
+
+def test_all_is_exactly_the_public_surface() -> None:
+    assert set(iii.__all__) == PUBLIC
+    assert len(iii.__all__) == len(PUBLIC)  # no duplicates
+
+
+def test_every_public_name_resolves() -> None:
+    missing = [name for name in iii.__all__ if not hasattr(iii, name)]
+    assert missing == []
+
+
+def test_http_helper_and_module() -> None:
+    """``iii.http`` is the helper function; the module's names import via ``from iii.http``."""
+    from iii.http import HttpResponse, http
+
+    assert iii.http is http and callable(iii.http)
+    assert iii.HttpResponse is HttpResponse
