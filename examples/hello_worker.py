@@ -8,6 +8,7 @@ printing each result. Run: ``python examples/hello_worker.py``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -55,6 +56,9 @@ def engine_url() -> Iterator[str]:
 
 
 def main() -> None:
+    # The SDK logs every handler exception with its traceback (logger "iii.client"); the demo
+    # fails on purpose, so keep its output short.
+    logging.getLogger("iii.client").setLevel(logging.CRITICAL)
     with engine_url() as url:
         client = register_worker(url, InitOptions(worker_name="hello-worker"))
         try:
