@@ -26,10 +26,19 @@ from .errors import (
     RegistrationRejectedError,
 )
 from .http import (
+    ApiRequest,
+    ApiResponse,
     HttpAuthApiKey,
     HttpAuthBearer,
+    HttpAuthConfig,
     HttpAuthHmac,
     HttpInvocationConfig,
+    HttpMethod,
+    HttpRequest,
+    HttpResponse,
+    StreamRequest,
+    StreamResponse,
+    http,
 )
 from .options import (
     IIIConnectionState,
@@ -57,6 +66,8 @@ from .types import (
 __all__ = [
     "DEFAULT_ENGINE_URL",
     "III",
+    "ApiRequest",
+    "ApiResponse",
     "Channel",
     "ChannelReader",
     "ChannelWriter",
@@ -66,8 +77,12 @@ __all__ = [
     "FunctionRef",
     "HttpAuthApiKey",
     "HttpAuthBearer",
+    "HttpAuthConfig",
     "HttpAuthHmac",
     "HttpInvocationConfig",
+    "HttpMethod",
+    "HttpRequest",
+    "HttpResponse",
     "IIIConnectionState",
     "IIIForbiddenError",
     "IIIInvocationError",
@@ -83,6 +98,8 @@ __all__ = [
     "RegisterTriggerTypeInput",
     "RegistrationRejectedError",
     "StreamChannelRef",
+    "StreamRequest",
+    "StreamResponse",
     "TelemetryOptions",
     "Trigger",
     "TriggerAction",
@@ -96,6 +113,7 @@ __all__ = [
     "WorkerInfo",
     "current_invocation",
     "get_context",
+    "http",
     "register_worker",
     "with_context",
 ]
