@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import time
 from collections.abc import Iterator
 
 from pydantic import BaseModel
@@ -66,7 +65,6 @@ def main() -> None:
             client.register_function("hello::greet", greet)
             client.register_function("orders::place", place_order)
             client.register_function("demo::fail", fail)
-            time.sleep(0.1)  # registrations are fire-and-forget frames
 
             print(
                 "math::add ->",
