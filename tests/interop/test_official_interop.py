@@ -17,21 +17,15 @@ import pytest
 import iii
 from iii import IIIInvocationError, InitOptions
 from iii_asgi.engine import EngineThread
+from tests.helpers import acall_until_found
 from tests.official import run_official
 
 pytestmark = pytest.mark.interop
 
 
 async def call_until_found(client: iii.III, request: dict[str, Any], timeout: float = 20) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        try:
-            return await client.trigger_async(request)
-        except IIIInvocationError as exc:
-            if exc.code != "function_not_found" or loop.time() > deadline:
-                raise
-            await asyncio.sleep(0.05)
+    """The official worker starts in a subprocess: allow it more time to register."""
+    return await acall_until_found(client, request, timeout)
 
 
 OFFICIAL_WORKER = textwrap.dedent(

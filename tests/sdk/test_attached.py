@@ -9,19 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 import iii
-from iii import IIIInvocationError
-
-
-async def call_until_found(client: iii.III, request: dict[str, Any], timeout: float = 5.0) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        try:
-            return await client.trigger_async(request)
-        except IIIInvocationError as exc:
-            if exc.code != "function_not_found" or loop.time() > deadline:
-                raise
-            await asyncio.sleep(0.02)
+from tests.helpers import acall_until_found as call_until_found
 
 
 async def test_handlers_run_on_the_callers_loop(engine: Any) -> None:

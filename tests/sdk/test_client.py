@@ -19,26 +19,7 @@ from iii import (
     get_context,
     register_worker,
 )
-
-
-def wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
-
-
-def call_until_found(client: iii.III, request: dict[str, Any], timeout: float = 5.0) -> Any:
-    """Registrations are fire-and-forget frames: retry while the engine has not seen them."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return client.trigger(request)
-        except IIIInvocationError as exc:
-            if exc.code != "function_not_found" or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
+from tests.helpers import call_until_found, wait_for
 
 
 @pytest.fixture

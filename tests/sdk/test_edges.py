@@ -13,8 +13,8 @@ from websockets.asyncio.server import ServerConnection, serve
 import iii
 from iii import IIIInvocationError, InitOptions, TriggerConfig, TriggerHandler
 from iii_asgi.engine import EngineThread
-
-from .test_attached import call_until_found
+from tests.helpers import acall_until_found as call_until_found
+from tests.helpers import wait_until
 
 
 class RecordingProvider(TriggerHandler):
@@ -32,14 +32,6 @@ class RecordingProvider(TriggerHandler):
     async def unregister_trigger(self, config: TriggerConfig) -> None:
         self.unregistered.append(config)
         self.changed.set()
-
-
-async def wait_until(predicate: Any, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_custom_trigger_type_provider_flow(engine: EngineThread, caplog: Any) -> None:

@@ -17,8 +17,7 @@ import pytest
 import iii
 from iii import IIIInvocationError, InitOptions, ReconnectionConfig, register_worker
 from iii_asgi.engine import EngineConfig, EngineThread
-
-from .test_client import call_until_found, wait_for
+from tests.helpers import call_until_found, wait_for
 
 FAST_RECONNECT = ReconnectionConfig(initial_delay_ms=50, max_delay_ms=200, jitter_factor=0.1)
 
@@ -31,7 +30,7 @@ def free_port() -> int:
 
 def test_engine_restart_replays_functions_and_fails_in_flight_calls() -> None:
     port = free_port()
-    engine = EngineThread(EngineConfig(host="127.0.0.1", port=port))
+    engine = EngineThread(EngineConfig(host="127.0.0.1", port=port, http_port=0))
     engine.start()
     options = InitOptions(worker_name="reconnecting", reconnection_config=FAST_RECONNECT)
     worker = register_worker(engine.url, options)
@@ -62,7 +61,7 @@ def test_engine_restart_replays_functions_and_fails_in_flight_calls() -> None:
         assert errors and isinstance(errors[0], IIIInvocationError)
         assert errors[0].code in ("CONNECTION_LOST", "invocation_stopped")
 
-        engine = EngineThread(EngineConfig(host="127.0.0.1", port=port))
+        engine = EngineThread(EngineConfig(host="127.0.0.1", port=port, http_port=0))
         engine.start()
         assert call_until_found(caller, {"function_id": "re::echo", "payload": 2}, 10) == 2
         wait_for(lambda: worker.worker_id not in (None, first_id))

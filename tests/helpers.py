@@ -1,0 +1,62 @@
+"""Polling helpers shared by the SDK and interop tests.
+
+Registrations are fire-and-forget frames, so a call from *another* client may reach the engine
+before the registration does; these helpers retry while the engine answers
+``function_not_found`` and fail with a clear message when a deadline passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import iii
+from iii import IIIInvocationError
+
+__all__ = ["acall_until_found", "call_until_found", "wait_for", "wait_until"]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> None:
+    """Block until ``predicate()`` is true; ``AssertionError`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.01)
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> None:
+    """Async :func:`wait_for`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
+
+
+def call_until_found(client: iii.III, request: dict[str, Any], timeout: float = 5.0) -> Any:
+    """``client.trigger(request)``, retried while the function is not registered yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return client.trigger(request)
+        except IIIInvocationError as exc:
+            if exc.code != "function_not_found" or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+async def acall_until_found(client: iii.III, request: dict[str, Any], timeout: float = 5.0) -> Any:
+    """``await client.trigger_async(request)``, retried while the function is not registered."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            return await client.trigger_async(request)
+        except IIIInvocationError as exc:
+            if exc.code != "function_not_found" or loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.02)
