@@ -80,6 +80,7 @@ class _ChannelEnd:
         self._ws: ClientConnection | None = None
         self._connecting: asyncio.Future[ClientConnection] | None = None
         self._closed = False
+        self._callbacks: list[MessageCallback] = []  # text-frame callbacks (reader side)
 
     async def _socket(self) -> ClientConnection:
         if self._ws is not None:
@@ -187,17 +188,6 @@ class ChannelReader(_ChannelEnd):
     >>> async for chunk in reader: ...
     >>> body = await reader.read_all()
     """
-
-    def __init__(
-        self,
-        engine_ws_base: str,
-        ref: StreamChannelRef | Mapping[str, Any],
-        headers: Mapping[str, str] | None = None,
-        *,
-        loop: asyncio.AbstractEventLoop | None = None,
-    ) -> None:
-        super().__init__(engine_ws_base, ref, headers, loop=loop)
-        self._callbacks: list[MessageCallback] = []
 
     def on_message(self, callback: MessageCallback) -> Callable[[], None]:
         """Call ``callback(text)`` (sync or async) for every text frame; returns an unsubscribe."""
