@@ -43,7 +43,14 @@ def main() -> None:
     type=int,
     help="Wait for engine::workers::register before fixing a namespace (ms).",
 )
-def engine(host: str, port: int, ws: str, log_level: str, registration_grace_ms: int) -> None:
+@click.option(
+    "--dev",
+    is_flag=True,
+    help="Local development: HTTP-invoked functions may use http:// and loopback/private hosts.",
+)
+def engine(
+    host: str, port: int, ws: str, log_level: str, registration_grace_ms: int, dev: bool
+) -> None:
     """Run the embedded iii engine until SIGINT/SIGTERM."""
     config = EngineConfig(
         host=host,
@@ -51,6 +58,7 @@ def engine(host: str, port: int, ws: str, log_level: str, registration_grace_ms:
         ws=ws,
         log_level=log_level,
         registration_grace_ms=registration_grace_ms,
+        local_development=dev,
     )
     _run(_serve(Engine(config)))
 

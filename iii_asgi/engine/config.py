@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from iii.protocol import MAX_MESSAGE_SIZE
 
@@ -37,6 +37,14 @@ class EngineConfig:
             ``wsproto`` package.
         log_level: uvicorn log level name.
         timeout_graceful_shutdown_s: how long ``stop()`` waits for open sockets to finish.
+        http_functions_url_allowlist: host globs (``*``, ``?``, ``[...]``) an HTTP-invoked
+            function's URL must match (protocol.md §4.3); empty means ``["*"]``.
+        http_functions_block_private_ips: refuse URLs whose host is, or resolves to, a
+            loopback/private/link-local/... address (§4.3).
+        http_functions_require_https: refuse ``http://`` URLs of HTTP-invoked functions.
+        local_development: development mode (``iii-asgi engine --dev``): HTTP-invoked
+            functions may use ``http://`` and loopback/private addresses (the allowlist still
+            applies).
     """
 
     host: str = "127.0.0.1"
@@ -52,3 +60,7 @@ class EngineConfig:
     ws: str = "websockets-sansio"
     log_level: str = "warning"
     timeout_graceful_shutdown_s: int = 2
+    http_functions_url_allowlist: list[str] = field(default_factory=lambda: ["*"])
+    http_functions_block_private_ips: bool = True
+    http_functions_require_https: bool = True
+    local_development: bool = False

@@ -20,8 +20,16 @@ from .channels import ChannelStore
 from .config import EngineConfig
 from .connection import WorkerConnection
 from .discovery import EventTriggerProvider, poll_functions
+from .http_functions import HttpFunction, HttpFunctions
 from .invocation import Invoker
-from .registry import DEFAULT_NAMESPACE, FunctionEntry, Registry, Trigger, TriggerType
+from .registry import (
+    DEFAULT_NAMESPACE,
+    FailedFunction,
+    FunctionEntry,
+    Registry,
+    Trigger,
+    TriggerType,
+)
 from .triggers import Triggers
 
 __all__ = ["EngineCore"]
@@ -52,6 +60,7 @@ class EngineCore:
         self.invoker = Invoker(self.registry)
         self.triggers = Triggers(self.registry, config.trigger_ack_timeout_s)
         self.channels = ChannelStore(config.channel_ttl_s)
+        self.http_functions = HttpFunctions(config)
         self.builtins = Builtins(self)
         self.builtins.install()
         self.workers_available = EventTriggerProvider(self.invoker)
@@ -114,6 +123,7 @@ class EngineCore:
         self.channels.close_all()
         await asyncio.gather(*(self.teardown(c) for c in list(self.connections)))
         await self.invoker.cancel_tasks()
+        await self.http_functions.aclose()
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         """Run a coroutine in the background, keeping a reference until it ends."""
@@ -308,18 +318,27 @@ class EngineCore:
             owner_id = owner.worker_id if isinstance(owner, WorkerConnection) else ""
             await self._reject_function(conn, namespace, function_id, owner_id)
             return
-        if frame.get("invocation") is not None:
-            logger.warning(
-                "HTTP-invoked function %s from %r not registered: not supported by this engine",
-                function_id,
-                conn,
-            )
-            return
+        handler: HttpFunction | None = None
+        invocation = frame.get("invocation")
+        if invocation is not None:  # §2.4 step 6, §4.1
+            prepared = await self.http_functions.prepare(function_id, namespace, invocation)
+            owner = self.registry.live_owner(namespace, function_id)  # DNS lookup awaited
+            if owner is not None and owner is not conn:
+                owner_id = owner.worker_id if isinstance(owner, WorkerConnection) else ""
+                await self._reject_function(conn, namespace, function_id, owner_id)
+                return
+            if isinstance(prepared, FailedFunction):
+                prepared.owner = conn
+                self.registry.add_failed_function(prepared)
+                conn.functions.add((namespace, function_id))
+                return
+            handler = prepared
         self.registry.add_function(
             FunctionEntry(
                 function_id,
                 namespace,
                 owner=conn,
+                handler=handler,
                 description=frame.get("description"),
                 request_format=frame.get("request_format"),
                 response_format=frame.get("response_format"),

@@ -78,16 +78,11 @@ class Invoker:
         entry = self.registry.functions.get((namespace, function_id))
         if entry is None:
             if reply_id is not None:
-                await self._reply_error(
-                    conn,
-                    reply_id,
-                    function_id,
-                    "function_not_found",
-                    self.not_found_message(function_id, namespace),
-                )
+                code, message = self.missing(function_id, namespace)
+                await self._reply_error(conn, reply_id, function_id, code, message)
             return
         owner = entry.owner
-        if owner is None:
+        if owner is None or entry.handler is not None:  # built-in or HTTP-invoked (§4)
             await self._run_builtin(conn, entry, reply_id, data, frame.get("metadata"))
             return
         inv_id = reply_id
@@ -155,6 +150,14 @@ class Invoker:
         body = error_body(code, message)
         await conn.send(invocation_result(reply_id, function_id, error=body))
 
+    def missing(self, function_id: str, namespace: str) -> tuple[str, str]:
+        """Error code and message for a call to an unregistered function: the failure of a
+        rejected HTTP-invoked registration (§4.1), else ``function_not_found`` (§3.1)."""
+        failed = self.registry.failed_functions.get((namespace, function_id))
+        if failed is not None:
+            return failed.code, failed.message
+        return "function_not_found", self.not_found_message(function_id, namespace)
+
     def not_found_message(self, function_id: str, namespace: str) -> str:
         """The §3.1 ``function_not_found`` message, naming the namespaces that do have the id."""
         message = f"Function {function_id} not found in namespace {namespace}."
@@ -206,11 +209,14 @@ class Invoker:
         """
         entry = self.registry.functions.get((namespace, function_id))
         if entry is None:
+            failed = self.registry.failed_functions.get((namespace, function_id))
+            if failed is not None:
+                raise InvocationError(failed.code, failed.message)
             raise InvocationError(
                 "function_not_found", f"Function {function_id} not found in namespace {namespace}"
             )
         inv_id = str(uuid.uuid4())
-        if entry.owner is None:
+        if entry.handler is not None or entry.owner is None:
             assert entry.handler is not None
             return await entry.handler(CallContext(None, inv_id, metadata), data)
         future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()

@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_NAMESPACE",
     "BuiltinHandler",
     "CallContext",
+    "FailedFunction",
     "FunctionEntry",
     "Registry",
     "Trigger",
@@ -58,6 +59,19 @@ class FunctionEntry:
     response_format: Any = None
     metadata: Any = None
     inline: bool = False
+
+
+@dataclass(eq=False, slots=True)
+class FailedFunction:
+    """An HTTP-invoked function whose registration failed (protocol.md §4.1): not registered,
+    but remembered so that calls get ``code``/``message`` instead of ``function_not_found``.
+    ``owner`` is the registering connection; its unregister or disconnect forgets it."""
+
+    function_id: str
+    namespace: str
+    code: str
+    message: str
+    owner: WorkerConnection | None = None
 
 
 class TriggerProvider(Protocol):
@@ -115,16 +129,32 @@ class Registry:
     workers: dict[str, WorkerConnection] = field(default_factory=dict)
     worker_names: dict[tuple[str, str], WorkerConnection] = field(default_factory=dict)
     services: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    failed_functions: dict[tuple[str, str], FailedFunction] = field(default_factory=dict)
 
     def add_function(self, entry: FunctionEntry) -> None:
-        self.functions[(entry.namespace, entry.function_id)] = entry
+        key = (entry.namespace, entry.function_id)
+        self.functions[key] = entry
         self.function_namespaces.setdefault(entry.function_id, set()).add(entry.namespace)
+        self.failed_functions.pop(key, None)
+
+    def add_failed_function(self, failed: FailedFunction) -> None:
+        """Record a failed registration in place of any function under its key (the caller
+        has checked ownership: the key is free, ours, or held by a dying connection)."""
+        entry = self.functions.get((failed.namespace, failed.function_id))
+        if entry is not None:
+            self.remove_function(failed.namespace, failed.function_id, entry.owner)
+        self.failed_functions[(failed.namespace, failed.function_id)] = failed
 
     def remove_function(
         self, namespace: str, function_id: str, owner: WorkerConnection | None
     ) -> bool:
-        """Remove ``(namespace, function_id)`` only if ``owner`` still owns it (§1.8 step 2)."""
+        """Remove ``(namespace, function_id)`` only if ``owner`` still owns it (§1.8 step 2);
+        also forgets a failed registration of ``owner`` under that key."""
         key = (namespace, function_id)
+        failed = self.failed_functions.get(key)
+        if failed is not None and failed.owner is owner:
+            del self.failed_functions[key]
+            return True
         entry = self.functions.get(key)
         if entry is None or entry.owner is not owner:
             return False
