@@ -28,7 +28,18 @@ PEER = Path(__file__).resolve().parent / "_sdk_bench_worker.py"
 
 def start_engine() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "iii_asgi", "engine", "--host", "127.0.0.1", "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "iii_asgi",
+            "engine",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--http-port",
+            "off",
+        ],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,

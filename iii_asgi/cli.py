@@ -2,7 +2,7 @@
 
 ::
 
-    iii-asgi engine --host 127.0.0.1 --port 49134
+    iii-asgi engine --host 127.0.0.1 --port 49134 --http-port 3111
 """
 
 from __future__ import annotations
@@ -44,20 +44,53 @@ def main() -> None:
     help="Wait for engine::workers::register before fixing a namespace (ms).",
 )
 @click.option(
+    "--http-host", default="127.0.0.1", show_default=True, help="HTTP trigger server address."
+)
+@click.option(
+    "--http-port",
+    default="3111",
+    show_default=True,
+    help="HTTP trigger server port (0: any; 'off': no HTTP server).",
+)
+@click.option(
+    "--http-timeout-ms",
+    default=30000,
+    show_default=True,
+    type=int,
+    help="HTTP request timeout up to the response head (ms).",
+)
+@click.option(
     "--dev",
     is_flag=True,
     help="Local development: HTTP-invoked functions may use http:// and loopback/private hosts.",
 )
 def engine(
-    host: str, port: int, ws: str, log_level: str, registration_grace_ms: int, dev: bool
+    host: str,
+    port: int,
+    ws: str,
+    log_level: str,
+    registration_grace_ms: int,
+    http_host: str,
+    http_port: str,
+    http_timeout_ms: int,
+    dev: bool,
 ) -> None:
     """Run the embedded iii engine until SIGINT/SIGTERM."""
+    if http_port.lower() in ("off", "none"):
+        http: int | None = None
+    elif http_port.isdigit():
+        http = int(http_port)
+    else:
+        raise click.BadParameter("a port number, 0 or 'off'", param_hint="--http-port")
     config = EngineConfig(
         host=host,
         port=port,
         ws=ws,
         log_level=log_level,
         registration_grace_ms=registration_grace_ms,
+        http_host=http_host,
+        http_port=http,
+        http_default_timeout_ms=http_timeout_ms,
         local_development=dev,
     )
     _run(_serve(Engine(config)))
@@ -70,6 +103,8 @@ async def _serve(engine: Engine) -> None:
         loop.add_signal_handler(sig, stop.set)
     await engine.start()
     click.echo(f"iii engine listening on {engine.url}", err=False)
+    if engine.http_port is not None:
+        click.echo(f"iii HTTP triggers on {engine.http_url}", err=False)
     try:
         await stop.wait()
     finally:

@@ -9,8 +9,13 @@ import pytest
 
 from iii_asgi.engine import EngineConfig, EngineThread
 
-#: Short timers so the suite stays fast; tests needing others use ``engine_factory``.
-FAST: dict[str, Any] = {"registration_grace_ms": 500, "functions_poll_interval_s": 0.2}
+#: Short timers and an ephemeral HTTP port so the suite stays fast and engines never share a
+#: port; tests needing other options use ``engine_factory``.
+FAST: dict[str, Any] = {
+    "registration_grace_ms": 500,
+    "functions_poll_interval_s": 0.2,
+    "http_port": 0,
+}
 
 
 @pytest.fixture

@@ -6,7 +6,36 @@ from dataclasses import dataclass, field
 
 from iii.protocol import MAX_MESSAGE_SIZE
 
-__all__ = ["EngineConfig"]
+__all__ = ["CorsConfig", "EngineConfig", "HttpMiddleware"]
+
+
+@dataclass
+class CorsConfig:
+    """CORS of the HTTP trigger server (builtins.md §3.11). An empty list means "any".
+
+    The default, ``CorsConfig()``, is permissive like the real engine without a ``cors`` block:
+    any origin (``*``), any method, any request header, every response header exposed.
+    Credentials are never allowed.
+
+    Example::
+
+        CorsConfig(allowed_origins=["https://app.example"], allowed_methods=["GET", "POST"])
+    """
+
+    allowed_origins: list[str] = field(default_factory=list)
+    allowed_methods: list[str] = field(default_factory=list)
+    allowed_headers: list[str] = field(default_factory=list)
+    max_age_s: int | None = None
+
+
+@dataclass
+class HttpMiddleware:
+    """A global HTTP middleware function (builtins.md §3.1, §3.10): called in ``default`` before
+    any route-level work, in ascending ``priority``; only ``phase="preHandler"`` entries run."""
+
+    function_id: str
+    phase: str = "preHandler"
+    priority: int = 0
 
 
 @dataclass
@@ -37,6 +66,15 @@ class EngineConfig:
             ``wsproto`` package.
         log_level: uvicorn log level name.
         timeout_graceful_shutdown_s: how long ``stop()`` waits for open sockets to finish.
+        http_host: bind address of the HTTP trigger server (builtins.md §3.1).
+        http_port: its TCP port; 0 picks a free port (``Engine.http_url``); ``None`` runs no
+            HTTP server (the ``http`` trigger type is then not provided and bindings park).
+        http_default_timeout_ms: per-request limit up to the response head (504), and per
+            middleware call (504 ``MIDDLEWARE_TIMEOUT``); also the idle limit while streaming.
+        http_cors: CORS policy; ``None`` disables CORS handling entirely.
+        http_concurrency_limit: requests handled at once; further ones wait (0 counts as 1).
+        http_max_body_bytes: largest request body; larger ones get 413 ``PAYLOAD_TOO_LARGE``.
+        http_middleware: global middleware functions (sorted by ``priority``).
         http_functions_url_allowlist: host globs (``*``, ``?``, ``[...]``) an HTTP-invoked
             function's URL must match (protocol.md §4.3); empty means ``["*"]``.
         http_functions_block_private_ips: refuse URLs whose host is, or resolves to, a
@@ -60,6 +98,13 @@ class EngineConfig:
     ws: str = "websockets-sansio"
     log_level: str = "warning"
     timeout_graceful_shutdown_s: int = 2
+    http_host: str = "127.0.0.1"
+    http_port: int | None = 3111
+    http_default_timeout_ms: int = 30000
+    http_cors: CorsConfig | None = field(default_factory=CorsConfig)
+    http_concurrency_limit: int = 1024
+    http_max_body_bytes: int = 16 * 1024 * 1024
+    http_middleware: list[HttpMiddleware] = field(default_factory=list)
     http_functions_url_allowlist: list[str] = field(default_factory=lambda: ["*"])
     http_functions_block_private_ips: bool = True
     http_functions_require_https: bool = True

@@ -15,6 +15,7 @@ import uvicorn
 from .app import EngineApp
 from .config import EngineConfig
 from .core import EngineCore
+from .http import HttpApp, install
 
 __all__ = ["Engine", "EngineThread"]
 
@@ -44,17 +45,22 @@ class Engine:
         engine = Engine(EngineConfig(host="127.0.0.1", port=0))
         await engine.start()          # returns once listening
         print(engine.url)             # "ws://127.0.0.1:<port>"
+        print(engine.http_url)        # "http://127.0.0.1:3111" (the HTTP trigger server)
         await engine.stop()           # closes every worker socket, runs each teardown
 
-    ``start()`` raises ``RuntimeError`` when uvicorn cannot bind the port.
+    ``start()`` raises ``RuntimeError`` when uvicorn cannot bind a port.
     """
 
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         self.core: EngineCore | None = None
         self.port: int | None = None
+        self.http_port: int | None = None
+        self.http_app: HttpApp | None = None
         self._server: _Server | None = None
         self._serve_task: asyncio.Task[None] | None = None
+        self._http_server: _Server | None = None
+        self._http_task: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -65,6 +71,33 @@ class Engine:
         if ":" in host:
             host = f"[{host}]"
         return f"ws://{host}:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        """``http://host:port`` of the HTTP trigger server (the real port when configured
+        with 0). Raises ``RuntimeError`` when not started or configured without one."""
+        if self.http_port is None:
+            raise RuntimeError("the HTTP trigger server is not running")
+        host = self.config.http_host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.http_port}"
+
+    def http_uvicorn_config(self, app: HttpApp) -> uvicorn.Config:
+        c = self.config
+        return uvicorn.Config(
+            app,
+            host=c.http_host,
+            port=c.http_port or 0,
+            http="httptools",
+            ws="none",
+            lifespan="off",
+            log_level=c.log_level,
+            access_log=False,
+            server_header=False,
+            date_header=False,
+            timeout_graceful_shutdown=c.timeout_graceful_shutdown_s,
+        )
 
     def uvicorn_config(self, app: EngineApp) -> uvicorn.Config:
         c = self.config
@@ -87,27 +120,49 @@ class Engine:
         if self._serve_task is not None:
             raise RuntimeError("engine already started")
         self.core = EngineCore(self.config)
+        http_app = install(self.core) if self.config.http_port is not None else None
+        self.http_app = http_app
         server = _Server(self.uvicorn_config(EngineApp(self.core)))
         self._server = server
         self.core.start()
+        self._serve_task = await self._serve(server, self.config.host, self.config.port)
+        self.port = server.servers[0].sockets[0].getsockname()[1]
+        if http_app is not None:
+            http_server = _Server(self.http_uvicorn_config(http_app))
+            self._http_server = http_server
+            try:
+                self._http_task = await self._serve(
+                    http_server, self.config.http_host, self.config.http_port
+                )
+            except RuntimeError:
+                await self.stop()
+                raise
+            self.http_port = http_server.servers[0].sockets[0].getsockname()[1]
+
+    async def _serve(self, server: _Server, host: str, port: int | None) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(server.serve())
-        self._serve_task = task
         while not server.started:
             if task.done():
-                await self.core.shutdown()
-                self._serve_task = None
+                if self.core is not None and self._http_server is not server:
+                    await self.core.shutdown()
+                    self._serve_task = None
                 exc = task.exception() if not task.cancelled() else None
-                raise RuntimeError(
-                    f"engine failed to start on {self.config.host}:{self.config.port}"
-                ) from exc
+                raise RuntimeError(f"engine failed to start on {host}:{port}") from exc
             await asyncio.sleep(0.005)
-        self.port = server.servers[0].sockets[0].getsockname()[1]
+        return task
 
     async def stop(self) -> None:
         """Close every worker socket, run teardowns, stop uvicorn. Idempotent."""
         if self._serve_task is None or self._server is None or self.core is None:
             return
-        await self.core.shutdown()
+        http_server, http_task = self._http_server, self._http_task
+        self._http_server = self._http_task = None
+        self.http_port = None
+        if http_server is not None:
+            http_server.should_exit = True  # stop accepting; requests in flight end below
+        await self.core.shutdown()  # in-flight calls fail (invocation_stopped), channels close
+        if http_task is not None:
+            await http_task
         self._server.should_exit = True
         await self._serve_task
         self._serve_task = None
@@ -152,6 +207,10 @@ class EngineThread:
     @property
     def port(self) -> int | None:
         return self.engine.port
+
+    @property
+    def http_url(self) -> str:
+        return self.engine.http_url
 
     def start(self) -> EngineThread:
         loop = _new_loop()

@@ -111,10 +111,13 @@ async def test_workers_list_and_info(engine: EngineThread) -> None:
 async def test_triggers_and_registered_triggers(engine: EngineThread) -> None:
     _, caller = await setup(engine)
     types = await caller.result("engine::triggers::list", {})
-    assert types == {
-        "triggers": [
-            {"id": "tick", "namespace": "orders", "worker_name": "shop", "description": "Ticks"}
-        ]
+    http, tick = types["triggers"]  # http: the engine's HTTP trigger server (builtins.md §3)
+    assert http["id"] == "http" and http["description"] == "HTTP API trigger"
+    assert tick == {
+        "id": "tick",
+        "namespace": "orders",
+        "worker_name": "shop",
+        "description": "Ticks",
     }
     internal = await caller.result("engine::triggers::list", {"include_internal": True})
     assert {"engine::functions-available", "engine::workers-available"} <= {

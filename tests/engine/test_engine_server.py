@@ -18,7 +18,7 @@ from iii_asgi.engine import Engine, EngineConfig, EngineThread
 
 
 async def test_async_engine_start_stop() -> None:
-    engine = Engine(EngineConfig(host="127.0.0.1", port=0))
+    engine = Engine(EngineConfig(host="127.0.0.1", port=0, http_port=0))
     await engine.start()
     assert re.fullmatch(r"ws://127\.0\.0\.1:\d+", engine.url)
     wire = await Wire.connect(engine.url, name="a")
@@ -31,7 +31,7 @@ async def test_async_engine_start_stop() -> None:
 
 
 async def test_start_fails_on_busy_port(engine: EngineThread) -> None:
-    other = Engine(EngineConfig(host="127.0.0.1", port=engine.port or 0))
+    other = Engine(EngineConfig(host="127.0.0.1", port=engine.port or 0, http_port=0))
     with pytest.raises(RuntimeError):
         await other.start()
 
@@ -50,7 +50,7 @@ async def test_restart_on_same_port(engine_factory: Callable[..., EngineThread])
 
 def test_cli_prints_url_and_stops_on_sigterm() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "iii_asgi", "engine", "--port", "0"],
+        [sys.executable, "-m", "iii_asgi", "engine", "--port", "0", "--http-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

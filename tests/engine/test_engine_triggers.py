@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from engine_wire import Wire
 
@@ -144,7 +145,10 @@ async def test_namespace_provider_preferred_over_default(engine: EngineThread) -
     assert (await fallback.recv_type("unregistertrigger"))["id"] == "t5"
 
 
-async def test_http_bindings_are_parked(engine: EngineThread) -> None:
+async def test_http_bindings_park_without_an_http_server(
+    engine_factory: Callable[..., EngineThread],
+) -> None:
+    engine = engine_factory(http_port=None)
     user = await Wire.connect(engine.url, name="user")
     await user.send(
         {

@@ -1,0 +1,487 @@
+"""The HTTP trigger server as a raw ASGI application (builtins.md §3.4–§3.11).
+
+Per request, in order: CORS preflight, route match (404 / 405), 413 on a declared oversize body,
+global middleware, the two channels (request body: the engine writes; response: the engine
+reads), the body (parsed when the content-type contains ``application/json``), the condition,
+the route's middleware, then the call, raced against the response channel: a non-null result
+before any body frame is a buffered response (§3.7); a body frame first starts a streamed one
+(§3.8). ``http_default_timeout_ms`` bounds everything up to the response head (504, empty
+body); a client that goes away cancels the wait. Both channels are deleted when the request
+ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+from urllib.parse import parse_qsl
+
+import pydantic_core
+
+from iii.protocol import CHANNEL_CHUNK_SIZE
+
+from ..channels import Channel, ChannelStore
+from ..config import EngineConfig
+from ..errors import InvocationError
+from ..invocation import Invoker
+from ..types import Message, Receive, Scope, Send
+from .calls import outcome, start_call
+from .cors import Cors
+from .responses import (
+    Headers,
+    apply_control,
+    buffered,
+    envelope,
+    result_headers,
+    send_bytes,
+    send_json,
+    status_code,
+)
+from .routing import Route, Router
+
+__all__ = ["HttpApp"]
+
+logger = logging.getLogger("iii_asgi.engine.http")
+
+_NOT_FOUND = envelope("NOT_FOUND", "Not Found")
+_CONDITION_NOT_MET = {**envelope("CONDITION_NOT_MET", "Request condition not met"), "skipped": True}
+_TOO_LARGE = envelope("PAYLOAD_TOO_LARGE", "Request body too large")
+_MIDDLEWARE_TIMEOUT = envelope("MIDDLEWARE_TIMEOUT", "Middleware timeout")
+_JSON_CT = (b"content-type", b"application/json")
+
+
+class _Abort(Exception):
+    """A response was sent before the call: stop processing the request."""
+
+
+class HttpApp:
+    """``HttpApp(router, invoker, channels, config)`` serves the routes of ``router``."""
+
+    def __init__(
+        self, router: Router, invoker: Invoker, channels: ChannelStore, config: EngineConfig
+    ) -> None:
+        self.router = router
+        self.invoker = invoker
+        self.channels = channels
+        self.cors = Cors(config.http_cors) if config.http_cors is not None else None
+        self.timeout_s = config.http_default_timeout_ms / 1000
+        self.max_body = config.http_max_body_bytes
+        self.limit = asyncio.Semaphore(max(1, config.http_concurrency_limit))
+        self.middleware = [
+            m.function_id
+            for m in sorted(config.http_middleware, key=lambda m: m.priority)
+            if m.phase == "preHandler"
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return  # served with lifespan="off"; no WebSocket routes here
+        async with self.limit:
+            await _Exchange(self, scope, receive, send).run()
+
+
+def _headers(scope: Scope) -> dict[str, Any]:
+    """Lower-case name → value; a repeated header becomes a list; non-UTF-8 values are ``""``."""
+    headers: dict[str, Any] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        try:
+            value = raw_value.decode()
+        except UnicodeDecodeError:
+            value = ""
+        old = headers.get(name)
+        if old is None:
+            headers[name] = value
+        elif type(old) is list:
+            old.append(value)
+        else:
+            headers[name] = [old, value]
+    return headers
+
+
+def _query(scope: Scope) -> dict[str, Any]:
+    query: dict[str, Any] = {}
+    raw = scope.get("query_string")
+    if not raw:
+        return query
+    for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+        old = query.get(name)
+        if old is None:
+            query[name] = value
+        elif type(old) is list:
+            old.append(value)
+        else:
+            query[name] = [old, value]
+    return query
+
+
+def _last(value: Any) -> str | None:
+    last: str | None = value[-1] if type(value) is list else value
+    return last
+
+
+def _frames(channel: Channel, body: bytes) -> None:
+    for start in range(0, len(body), CHANNEL_CHUNK_SIZE):
+        channel.put_nowait((False, body[start : start + CHANNEL_CHUNK_SIZE]))
+
+
+class _Exchange:
+    """One request/response."""
+
+    __slots__ = (
+        "app",
+        "cors_headers",
+        "done",
+        "in_middleware",
+        "reason",
+        "receive",
+        "req_channel",
+        "resp_channel",
+        "scope",
+        "send",
+        "started",
+        "task",
+        "timer",
+    )
+
+    def __init__(self, app: HttpApp, scope: Scope, receive: Receive, send: Send) -> None:
+        self.app = app
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.cors_headers: Headers | None = None
+        self.req_channel: Channel | None = None
+        self.resp_channel: Channel | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.reason: str | None = None  # why the task was cancelled: timeout, gone, too_large
+        self.started = False  # response head sent
+        self.done = False
+        self.in_middleware = False
+
+    # -- entry ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        app = self.app
+        scope = self.scope
+        method: str = scope["method"]
+        raw_path = scope.get("raw_path")
+        path: str = raw_path.decode("latin-1") if raw_path else scope["path"]
+        headers = _headers(scope)
+        if app.cors is not None:
+            origin = _last(headers.get("origin"))
+            if origin is not None:
+                wanted = _last(headers.get("access-control-request-method"))
+                if method == "OPTIONS" and wanted is not None:
+                    requested = _last(headers.get("access-control-request-headers"))
+                    await send_bytes(self.send, 200, app.cors.preflight(origin, requested), b"")
+                    return
+                self.cors_headers = app.cors.simple(origin)
+        found = app.router.find(method, path)
+        if found is None:
+            allowed = app.router.allowed(path)
+            if allowed:
+                await self._respond(405, [(b"allow", ", ".join(allowed).encode())], b"")
+            else:
+                await send_json(self.send, 404, _NOT_FOUND, self.cors_headers)
+            return
+        length = _last(headers.get("content-length"))
+        if length is not None and length.isdigit() and int(length) > app.max_body:
+            await send_json(self.send, 413, _TOO_LARGE, self.cors_headers)
+            return
+        loop = asyncio.get_running_loop()
+        self.task = asyncio.current_task()
+        self.timer = loop.call_later(app.timeout_s, self._cancel, "timeout")
+        try:
+            await self._handle(method, route_found=found, headers=headers)
+        except asyncio.CancelledError:
+            reason = self.reason
+            if reason is None:
+                raise
+            uncancel = getattr(self.task, "uncancel", None)
+            if uncancel is not None:
+                uncancel()
+            if not self.started:
+                if reason == "timeout" and self.in_middleware:
+                    await send_json(self.send, 504, _MIDDLEWARE_TIMEOUT, self.cors_headers)
+                elif reason == "timeout":
+                    await self._respond(504, [], b"")
+                elif reason == "too_large":
+                    await send_json(self.send, 413, _TOO_LARGE, self.cors_headers)
+        except _Abort:
+            pass
+        finally:
+            self.done = True
+            self.timer.cancel()
+            if self.req_channel is not None:
+                app.channels.delete(self.req_channel.id)
+            if self.resp_channel is not None:
+                app.channels.delete(self.resp_channel.id)
+
+    def _cancel(self, reason: str) -> None:
+        if self.done or self.reason is not None or self.task is None:
+            return
+        if reason == "timeout" and self.started:
+            return
+        self.reason = reason
+        self.task.cancel()
+
+    # -- pipeline (§3.4) -----------------------------------------------------------------------
+
+    async def _handle(
+        self, method: str, route_found: tuple[Route, dict[str, str]], headers: dict[str, Any]
+    ) -> None:
+        app = self.app
+        route, path_params = route_found
+        query = _query(self.scope)
+        if app.middleware:
+            request = {
+                "path_params": path_params,
+                "query_params": query,
+                "headers": headers,
+                "method": method,
+            }
+            for function_id in app.middleware:
+                await self._middleware(function_id, "default", request)
+        req = self.req_channel = app.channels.create()
+        req.writer_attached = True  # the engine holds the sender
+        resp = self.resp_channel = app.channels.create()
+        resp.reader_attached = True  # the engine holds the receiver
+        content_type = _last(headers.get("content-type"))
+        body: Any = None
+        if content_type is not None and "application/json" in content_type:
+            data = await self._read_body()
+            _frames(req, data)
+            req.finish_writer()
+            if data:
+                try:
+                    body = pydantic_core.from_json(data)
+                except ValueError:
+                    body = None
+            self._watch(None)
+        else:
+            self._watch(req)
+        payload: dict[str, Any] = {
+            "query_params": query,
+            "path_params": path_params,
+            "headers": headers,
+            "path": route.template,
+            "method": method,
+            "body": body,
+            "trigger": {"type": "http", "path": route.template, "method": route.method},
+        }
+        if route.condition_function_id is not None:
+            met = await self._condition(route, dict(payload))
+            if met is False:
+                await send_json(self.send, 422, _CONDITION_NOT_MET, self.cors_headers)
+                return
+        if route.middleware_function_ids:
+            request = {
+                "path_params": path_params,
+                "query_params": query,
+                "headers": headers,
+                "method": method,
+            }
+            for function_id in route.middleware_function_ids:
+                await self._middleware(function_id, route.namespace, request)
+        payload["request_body"] = req.ref("read")
+        payload["response"] = resp.ref("write")
+        call = await start_call(
+            app.invoker, route.function_id, payload, route.namespace, route.metadata
+        )
+        await self._respond_to(call, resp)
+
+    async def _read_body(self) -> bytes:
+        """The whole request body (JSON requests); 413 past ``http_max_body_bytes``."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise _Abort
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.app.max_body:
+                await send_json(self.send, 413, _TOO_LARGE, self.cors_headers)
+                raise _Abort
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _watch(self, channel: Channel | None) -> None:
+        """Start the request's receiver: it copies the body into ``channel`` (when given), then
+        waits for the client to go away and cancels the request if it is still running."""
+        task = asyncio.get_running_loop().create_task(self._receiver(channel))
+        task.add_done_callback(_quiet)
+
+    async def _receiver(self, channel: Channel | None) -> None:
+        message: Message
+        if channel is not None:
+            size = 0
+            while True:
+                message = await self.receive()
+                if message["type"] != "http.request":
+                    channel.finish_writer()
+                    break
+                chunk: bytes = message.get("body", b"")
+                size += len(chunk)
+                if size > self.app.max_body:
+                    channel.finish_writer()
+                    self._cancel("too_large")
+                    return
+                for start in range(0, len(chunk), CHANNEL_CHUNK_SIZE):
+                    if not await channel.put((False, chunk[start : start + CHANNEL_CHUNK_SIZE])):
+                        return  # request over, channel deleted
+                if not message.get("more_body", False):
+                    channel.finish_writer()
+                    message = await self.receive()
+                    break
+        else:
+            message = await self.receive()
+        while message["type"] != "http.disconnect":
+            message = await self.receive()
+        self._cancel("gone")
+
+    # -- functions around the handler ----------------------------------------------------------
+
+    async def _failed(self, exc: BaseException) -> None:
+        if isinstance(exc, InvocationError):
+            await send_json(
+                self.send, 500, envelope(exc.code, exc.message, with_id=True), self.cors_headers
+            )
+        else:
+            logger.error("HTTP request failed", exc_info=exc)
+            await send_json(
+                self.send,
+                500,
+                envelope("INTERNAL_ERROR", "internal server error", with_id=True),
+                self.cors_headers,
+            )
+
+    async def _condition(self, route: Route, payload: dict[str, Any]) -> Any:
+        assert route.condition_function_id is not None
+        call = await start_call(
+            self.app.invoker, route.condition_function_id, payload, route.namespace, route.metadata
+        )
+        try:
+            await call
+            return outcome(call)
+        except Exception as exc:
+            await self._failed(exc)
+            raise _Abort from None
+
+    async def _middleware(self, function_id: str, namespace: str, request: Any) -> None:
+        data = {"phase": "preHandler", "request": request, "context": {}}
+        call = await start_call(self.app.invoker, function_id, data, namespace)
+        self.in_middleware = True  # a request timeout now is a middleware timeout
+        try:
+            await asyncio.wait_for(call, self.app.timeout_s)
+            result = outcome(call)
+        except asyncio.TimeoutError:
+            await send_json(self.send, 504, _MIDDLEWARE_TIMEOUT, self.cors_headers)
+            raise _Abort from None
+        except Exception as exc:
+            await self._failed(exc)
+            raise _Abort from None
+        self.in_middleware = False
+        if type(result) is dict and result.get("action") == "respond":
+            response = result.get("response")
+            if type(response) is not dict:
+                response = {}
+            headers = response.get("headers")
+            extra = result_headers(headers if type(headers) is dict else None)
+            extra = [h for h in extra if h[0] != b"content-type"]
+            body = pydantic_core.to_json(response.get("body"))
+            status = status_code(response.get("status_code"))
+            await send_bytes(self.send, status, [_JSON_CT, *extra], body, self.cors_headers)
+            raise _Abort
+
+    # -- the response (§3.7, §3.8) -------------------------------------------------------------
+
+    async def _respond(self, status: int, headers: Headers, body: bytes) -> None:
+        await send_bytes(self.send, status, headers, body, self.cors_headers)
+
+    async def _respond_to(self, call: asyncio.Future[Any], resp: Channel) -> None:
+        call.add_done_callback(lambda _: resp.wake())
+        state: dict[str, Any] = {"status": 200, "headers": {}}
+        waiting_for_call = True
+        try:
+            while True:
+                item = resp.get_nowait()
+                if item is False:
+                    if waiting_for_call and call.done():
+                        waiting_for_call = False
+                        try:
+                            result = outcome(call)
+                        except Exception as exc:
+                            await self._failed(exc)
+                            return
+                        if result is not None:
+                            await self._buffered(result)
+                            return
+                        continue
+                    await resp.readable()
+                elif item is None:  # writer closed without a body
+                    await self._start(state)
+                    await self.send({"type": "http.response.body", "body": b""})
+                    return
+                elif item[0]:
+                    apply_control(item[1], state)
+                else:
+                    await self._stream(state, item[1], resp, call)
+                    return
+        finally:
+            if not call.done():
+                call.cancel()
+
+    async def _buffered(self, result: Any) -> None:
+        status, headers, body = buffered(result)
+        self.started = True
+        await self._respond(status, headers, body)
+
+    async def _start(self, state: dict[str, Any]) -> None:
+        assert self.timer is not None
+        self.timer.cancel()
+        headers: Headers = list(state["headers"].items())
+        if self.cors_headers:
+            headers.extend(self.cors_headers)
+        start = {"type": "http.response.start", "status": state["status"], "headers": headers}
+        await self.send(start)
+        self.started = True
+
+    async def _stream(
+        self, state: dict[str, Any], first: bytes, resp: Channel, call: asyncio.Future[Any]
+    ) -> None:
+        send = self.send
+        await self._start(state)
+        await send({"type": "http.response.body", "body": first, "more_body": True})
+        idle = self.app.timeout_s
+        while True:
+            item = resp.get_nowait()
+            if item is False:
+                if call.done() and (call.cancelled() or _is_error(call)):
+                    break  # the function failed mid-stream: end the body
+                try:
+                    await asyncio.wait_for(resp.readable(), idle)
+                except asyncio.TimeoutError:
+                    logger.warning("response stream idle for %.1f s: ending it", idle)
+                    break
+            elif item is None:
+                break
+            elif not item[0]:
+                await send({"type": "http.response.body", "body": item[1], "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def _is_error(call: asyncio.Future[Any]) -> bool:
+    try:
+        outcome(call)
+    except Exception:
+        return True
+    return False
+
+
+def _quiet(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("HTTP receiver failed", exc_info=task.exception())

@@ -1,0 +1,153 @@
+"""Responses of the HTTP trigger: buffered results (builtins.md §3.7) and streams (§3.8)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from http_support import http, route, routed, worker
+
+from iii_asgi.engine import EngineThread
+
+BUFFERED: list[tuple[Any, int, dict[str, str], bytes]] = [
+    # result, status, expected headers (subset), body
+    ({"status_code": 201, "body": {"a": 1}}, 201, {"content-type": "application/json"}, b'{"a":1}'),
+    ({"statusCode": 404, "body": "nope"}, 404, {"content-type": "application/json"}, b'"nope"'),
+    ({"status_code": "500"}, 200, {}, b"{}"),
+    ({"status_code": 1000, "body": None}, 200, {}, b"null"),
+    (
+        {"headers": {"Content-Type": "text/plain", "X-A": "1", "X-Bad": 2}, "body": "hi"},
+        200,
+        {"content-type": "text/plain", "x-a": "1"},
+        b"hi",
+    ),
+    (
+        {"headers": ["Content-Type: text/csv", "X-B:  2 ", "broken"], "body": "a,b"},
+        200,
+        {"content-type": "text/csv", "x-b": "2"},
+        b"a,b",
+    ),
+    ({"headers": {"content-type": "text/plain"}, "body": None}, 200, {}, b""),
+    (
+        {"headers": {"content-type": "text/plain"}, "body": [1, 2]},
+        200,
+        {"content-type": "text/plain"},
+        b"[1,2]",
+    ),
+    (
+        {"headers": {"content-type": "application/json"}, "body": "raw"},
+        200,
+        {"content-type": "application/json"},
+        b"raw",
+    ),
+    ("just a string", 200, {"content-type": "application/json"}, b"{}"),
+    (42, 200, {}, b"{}"),
+]
+
+
+@pytest.mark.parametrize(("result", "status", "headers", "body"), BUFFERED)
+async def test_buffered_results(
+    engine: EngineThread, result: Any, status: int, headers: dict[str, str], body: bytes
+) -> None:
+    async with worker(engine) as w:
+        route(w, "b::fn", lambda data: result, "/r")
+        await routed(engine)
+        async with http(engine) as c:
+            r = await c.get("/r")
+    assert r.status_code == status
+    assert r.content == body
+    for name, value in headers.items():
+        assert r.headers[name] == value
+    assert "x-bad" not in r.headers
+
+
+async def test_streamed_response_arrives_before_the_handler_finishes(
+    engine: EngineThread,
+) -> None:
+    first_read = asyncio.Event()
+    finished = asyncio.Event()
+    order: list[str] = []
+
+    async def stream(data: dict[str, Any]) -> None:
+        res = data["response"]
+        await res.send_message_async(json.dumps({"type": "set_status", "status_code": 206}))
+        await res.send_message_async(
+            json.dumps({"type": "set_headers", "headers": {"content-type": "text/plain"}})
+        )
+        await res.write(b"first,")
+        await first_read.wait()  # the client got the first chunk while we are still running
+        order.append("handler continues")
+        await res.write(b"second," * 20_000)  # several 64 KiB frames
+        await res.close_async()
+        order.append("handler done")
+        finished.set()
+        return None
+
+    async with worker(engine) as w:
+        route(w, "s::stream", stream, "/stream")
+        await routed(engine)
+        async with http(engine) as c, c.stream("GET", "/stream") as r:
+            assert r.status_code == 206
+            assert r.headers["content-type"] == "text/plain"
+            assert "content-length" not in r.headers
+            chunks = r.aiter_raw()
+            received = await chunks.__anext__()
+            order.append("client got first chunk")
+            assert not finished.is_set()
+            first_read.set()
+            async for chunk in chunks:
+                received += chunk
+    assert received == b"first," + b"second," * 20_000
+    assert order == ["client got first chunk", "handler continues", "handler done"]
+
+
+async def test_return_value_wins_before_any_body_frame(engine: EngineThread) -> None:
+    async def handler(data: dict[str, Any]) -> Any:
+        res = data["response"]
+        await res.send_message_async(json.dumps({"type": "set_status", "status_code": 299}))
+        return {"status_code": 202, "body": {"won": "return"}}
+
+    async with worker(engine) as w:
+        route(w, "s::wins", handler, "/wins")
+        await routed(engine)
+        async with http(engine) as c:
+            r = await c.get("/wins")
+    assert r.status_code == 202 and r.json() == {"won": "return"}
+
+
+async def test_close_without_body_and_null_return(engine: EngineThread) -> None:
+    async def handler(data: dict[str, Any]) -> None:
+        res = data["response"]
+        await res.send_message_async(json.dumps({"type": "set_status", "status_code": 204}))
+        await res.send_message_async(json.dumps({"type": "set_status", "status_code": 99}))
+        await res.send_message_async("not json")
+        await res.close_async()
+
+    async with worker(engine) as w:
+        route(w, "s::empty", handler, "/empty")
+        await routed(engine)
+        async with http(engine) as c:
+            r = await c.get("/empty")
+    assert r.status_code == 204 and r.content == b""
+    assert "content-type" not in r.headers
+    await asyncio.sleep(0)
+    assert engine.core.channels.channels == {}
+
+
+async def test_large_streamed_response(engine: EngineThread) -> None:
+    block = bytes(range(256)) * 4096  # 1 MiB
+
+    async def handler(data: dict[str, Any]) -> None:
+        res = data["response"]
+        for _ in range(8):
+            await res.write(block)
+        await res.close_async()
+
+    async with worker(engine) as w:
+        route(w, "s::big", handler, "/big")
+        await routed(engine)
+        async with http(engine) as c:
+            r = await c.get("/big")
+    assert r.status_code == 200 and r.content == block * 8
