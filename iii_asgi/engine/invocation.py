@@ -82,7 +82,7 @@ class Invoker:
                 await self._reply_error(conn, reply_id, function_id, code, message)
             return
         owner = entry.owner
-        if owner is None or entry.handler is not None:  # built-in or HTTP-invoked (§4)
+        if owner is None or entry.in_process:  # built-in or HTTP-invoked (§4)
             await self._run_builtin(conn, entry, reply_id, data, frame.get("metadata"))
             return
         inv_id = reply_id
@@ -216,7 +216,7 @@ class Invoker:
                 "function_not_found", f"Function {function_id} not found in namespace {namespace}"
             )
         inv_id = str(uuid.uuid4())
-        if entry.handler is not None or entry.owner is None:
+        if entry.in_process or entry.owner is None:
             assert entry.handler is not None
             return await entry.handler(CallContext(None, inv_id, metadata), data)
         future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()

@@ -47,8 +47,10 @@ BuiltinHandler = Callable[[CallContext, Any], Awaitable[Any]]
 @dataclass(eq=False, slots=True)
 class FunctionEntry:
     """A registered function. ``owner`` is the worker connection executing it, or ``None`` with
-    a ``handler`` for in-process functions (engine built-ins). ``inline`` built-ins run inside
-    the caller's read loop (ordering-sensitive ones such as ``engine::workers::register``)."""
+    a ``handler`` for in-process functions (engine built-ins). An HTTP-invoked function has
+    both: ``handler`` executes it, ``owner`` only owns it (removal, conflicts). ``inline``
+    built-ins run inside the caller's read loop (ordering-sensitive ones such as
+    ``engine::workers::register``)."""
 
     function_id: str
     namespace: str
@@ -59,6 +61,12 @@ class FunctionEntry:
     response_format: Any = None
     metadata: Any = None
     inline: bool = False
+
+    @property
+    def in_process(self) -> bool:
+        """Executed by the engine itself (a built-in, or an HTTP-invoked function owned by its
+        registering connection, protocol.md §4) rather than sent to ``owner``."""
+        return self.handler is not None
 
 
 @dataclass(eq=False, slots=True)

@@ -531,3 +531,26 @@ def test_cli_dev_flag(monkeypatch: pytest.MonkeyPatch) -> None:
     assert runner.invoke(cli.main, ["engine", "--port", "0"]).exit_code == 0
     assert runner.invoke(cli.main, ["engine", "--port", "0", "--dev"]).exit_code == 0
     assert [c.local_development for c in configs] == [False, True]
+
+
+async def test_engine_initiated_calls(dev_engine: EngineThread, receiver: Receiver) -> None:
+    """Invoker.call (triggers, discovery, the HTTP trigger server) runs the HTTP function too."""
+    worker = await Wire.connect(dev_engine.url, name="ext")
+    await register(worker, "ext::ok", {"url": receiver.url})
+    await register(worker, "ext::bad", {"url": "ftp://example.com/"})
+    assert dev_engine.loop is not None
+    invoker = dev_engine.core.invoker
+
+    def call(function_id: str) -> Any:
+        future = asyncio.run_coroutine_threadsafe(
+            invoker.call(function_id, {"x": 1}), dev_engine.loop
+        )
+        return asyncio.wrap_future(future)
+
+    assert await call("ext::ok") == {"ok": True}
+    assert json.loads(receiver.requests[0].body) == {"x": 1}  # no _caller_worker_id
+    with pytest.raises(InvocationError) as info:
+        await call("ext::bad")
+    assert (info.value.code, info.value.message[-11:]) == ("url_validation_failed", "Invalid URL")
+    assert dev_engine.core.registry.functions[("default", "ext::ok")].in_process
+    await worker.silent(0.05)
