@@ -96,6 +96,7 @@ class Engine:
             access_log=False,
             server_header=False,
             date_header=False,
+            proxy_headers=False,  # its middleware costs every request; loopback by default
             timeout_graceful_shutdown=c.timeout_graceful_shutdown_s,
         )
 
