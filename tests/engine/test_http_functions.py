@@ -29,6 +29,9 @@ from iii_asgi.engine.http_functions import (
     sign,
     validate_url,
 )
+from tests.engine.http_support import http as http_client
+from tests.engine.http_support import routed
+from tests.engine.http_support import worker as http_worker
 
 # -- a real receiving server ----------------------------------------------------------------------
 
@@ -554,3 +557,40 @@ async def test_engine_initiated_calls(dev_engine: EngineThread, receiver: Receiv
     assert (info.value.code, info.value.message[-11:]) == ("url_validation_failed", "Invalid URL")
     assert dev_engine.core.registry.functions[("default", "ext::ok")].in_process
     await worker.silent(0.05)
+
+
+async def test_http_trigger_routes_to_an_http_invoked_function(
+    dev_engine: EngineThread, receiver: Receiver
+) -> None:
+    """An ``http`` trigger bound to an HTTP-invoked function runs it in the engine (it is
+    owned by the worker, but the worker would only answer ``function_not_invokable``)."""
+    receiver.routes["/hook"] = (
+        200,
+        [(b"content-type", b"application/json")],
+        b'{"status_code":201,"body":{"via":"receiver"}}',
+    )
+    async with http_worker(dev_engine) as client:
+        client.register_function("ext::hook", iii.HttpInvocationConfig(url=receiver.url + "/hook"))
+        client.register_trigger(
+            {"type": "http", "function_id": "ext::hook", "config": {"api_path": "/hook"}}
+        )
+        await routed(dev_engine)
+        async with http_client(dev_engine) as web:
+            response = await web.get("/hook?x=1")
+    assert (response.status_code, response.json()) == (201, {"via": "receiver"})
+    assert json.loads(receiver.requests[-1].body)["query_params"] == {"x": "1"}
+
+
+async def test_http_trigger_reports_a_failed_http_function_registration(
+    dev_engine: EngineThread,
+) -> None:
+    async with http_worker(dev_engine) as client:
+        client.register_function("ext::bad", iii.HttpInvocationConfig(url="ftp://example.com/"))
+        client.register_trigger(
+            {"type": "http", "function_id": "ext::bad", "config": {"api_path": "/bad"}}
+        )
+        await routed(dev_engine)
+        async with http_client(dev_engine) as web:
+            response = await web.get("/bad")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "url_validation_failed"

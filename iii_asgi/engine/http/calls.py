@@ -29,13 +29,11 @@ async def start_call(
     entry = invoker.registry.functions.get((namespace, function_id))
     if entry is None:
         failed: asyncio.Future[Any] = loop.create_future()
-        failed.set_exception(
-            InvocationError("function_not_found", invoker.not_found_message(function_id, namespace))
-        )
+        failed.set_exception(InvocationError(*invoker.missing(function_id, namespace)))
         return failed
     inv_id = new_uuid4()
     owner = entry.owner
-    if owner is None:
+    if entry.in_process or owner is None:
         assert entry.handler is not None
         return asyncio.ensure_future(
             _in_process(entry.handler(CallContext(None, inv_id, metadata), data))
