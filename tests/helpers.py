@@ -8,6 +8,7 @@ before the registration does; these helpers retry while the engine answers
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import iii
 from iii import IIIInvocationError
 
-__all__ = ["acall_until_found", "call_until_found", "wait_for", "wait_until"]
+__all__ = ["CallInThread", "acall_until_found", "call_until_found", "wait_for", "wait_until"]
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> None:
@@ -60,3 +61,25 @@ async def acall_until_found(client: iii.III, request: dict[str, Any], timeout: f
             if exc.code != "function_not_found" or loop.time() > deadline:
                 raise
             await asyncio.sleep(0.02)
+
+
+class CallInThread:
+    """Run ``client.trigger(request)`` on a thread; ``outcome()`` joins it and returns the
+    exception the call raised (``AssertionError`` when it hung or succeeded)."""
+
+    def __init__(self, client: iii.III, request: dict[str, Any]) -> None:
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, args=(client, request))
+        self.thread.start()
+
+    def _run(self, client: iii.III, request: dict[str, Any]) -> None:
+        try:
+            call_until_found(client, request)
+        except BaseException as exc:
+            self.errors.append(exc)
+
+    def outcome(self, timeout: float = 10.0) -> BaseException:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the call hung"
+        assert self.errors, "the call did not fail"
+        return self.errors[0]

@@ -19,7 +19,7 @@ from iii import (
     get_context,
     register_worker,
 )
-from tests.helpers import call_until_found, wait_for
+from tests.helpers import CallInThread, call_until_found, wait_for
 
 
 @pytest.fixture
@@ -280,22 +280,13 @@ def test_shutdown_leaves_no_threads_and_fails_pending(engine: Any) -> None:
     client = register_worker(engine.url)
     release = threading.Event()
     client.register_function("hang::fn", lambda d: release.wait(10))
-    errors: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            call_until_found(client, {"function_id": "hang::fn"})
-        except BaseException as exc:
-            errors.append(exc)
-
-    t = threading.Thread(target=call)
-    t.start()
+    call = CallInThread(client, {"function_id": "hang::fn"})
     time.sleep(0.3)
     client.shutdown()
     release.set()
-    t.join(5)
-    assert errors and isinstance(errors[0], IIIInvocationError)
-    assert errors[0].code == "SHUTDOWN"
+    error = call.outcome(5)
+    assert isinstance(error, IIIInvocationError)
+    assert error.code == "SHUTDOWN"
     wait_for(lambda: not ({t.name for t in threading.enumerate()} - before))
     assert client.get_connection_state() == "disconnected"
 

@@ -17,7 +17,7 @@ import pytest
 import iii
 from iii import IIIInvocationError, InitOptions, ReconnectionConfig, register_worker
 from iii_asgi.engine import EngineConfig, EngineThread
-from tests.helpers import call_until_found, wait_for
+from tests.helpers import CallInThread, call_until_found, wait_for
 
 FAST_RECONNECT = ReconnectionConfig(initial_delay_ms=50, max_delay_ms=200, jitter_factor=0.1)
 
@@ -44,22 +44,12 @@ def test_engine_restart_replays_functions_and_fails_in_flight_calls() -> None:
         assert call_until_found(caller, {"function_id": "re::echo", "payload": 1}) == 1
         first_id = worker.worker_id
 
-        errors: list[BaseException] = []
-
-        def in_flight() -> None:
-            try:
-                caller.trigger({"function_id": "re::hang", "payload": {}})
-            except BaseException as exc:
-                errors.append(exc)
-
-        t = threading.Thread(target=in_flight)
-        t.start()
+        call = CallInThread(caller, {"function_id": "re::hang", "payload": {}})
         time.sleep(0.3)
         engine.stop()
-        t.join(5)
-        assert not t.is_alive(), "in-flight call hung after the engine went away"
-        assert errors and isinstance(errors[0], IIIInvocationError)
-        assert errors[0].code in ("CONNECTION_LOST", "invocation_stopped")
+        error = call.outcome(5)
+        assert isinstance(error, IIIInvocationError)
+        assert error.code in ("CONNECTION_LOST", "invocation_stopped")
 
         engine = EngineThread(EngineConfig(host="127.0.0.1", port=port, http_port=0))
         engine.start()
@@ -94,21 +84,12 @@ def test_worker_killed_mid_call_gives_invocation_stopped(engine: Any, tmp_path: 
     caller = register_worker(engine.url)
     try:
         assert call_until_found(caller, {"function_id": "doomed::ready"}, 20) == "ready"
-        errors: list[BaseException] = []
-
-        def slow() -> None:
-            try:
-                caller.trigger({"function_id": "doomed::slow", "payload": {}})
-            except BaseException as exc:
-                errors.append(exc)
-
-        t = threading.Thread(target=slow)
-        t.start()
+        call = CallInThread(caller, {"function_id": "doomed::slow", "payload": {}})
         time.sleep(0.3)
         proc.kill()
-        t.join(10)
-        assert errors and isinstance(errors[0], IIIInvocationError)
-        assert errors[0].code == "invocation_stopped"
+        error = call.outcome()
+        assert isinstance(error, IIIInvocationError)
+        assert error.code == "invocation_stopped"
     finally:
         proc.kill()
         proc.wait()
