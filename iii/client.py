@@ -233,6 +233,8 @@ class III:
         self._worker_id: str | None = None
         self._reattach_token: str | None = None
         self._rejected: RegistrationRejectedError | None = None
+        #: ErrorBodies of ``error`` frames the engine sent (e.g. a refused HTTP-invoked function).
+        self.engine_errors: list[dict[str, Any]] = []
         self._closing = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -664,6 +666,8 @@ class III:
                 )
         elif kind == "registrationrejected":
             self._on_rejected(frame)
+        elif kind == "error":
+            self._on_engine_error(frame)
         elif kind == "ping":
             self._post({"type": "pong"})
         else:
@@ -682,6 +686,15 @@ class III:
             )
         else:
             pending.settle(frame.get("result"))
+
+    def _on_engine_error(self, frame: wire.Frame) -> None:
+        """An ``error`` frame: the engine refused something it cannot answer otherwise, e.g.
+        an HTTP-invoked function whose URL or auth failed validation (protocol.md §4.1)."""
+        error = frame.get("error")
+        body = error if isinstance(error, dict) else {}
+        subject = f"function {frame['function_id']!r}: " if frame.get("function_id") else ""
+        logger.error("iii: engine error: %s%s: %s", subject, body.get("code"), body.get("message"))
+        self.engine_errors.append(body)
 
     def _on_rejected(self, frame: wire.Frame) -> None:
         code = frame["code"]

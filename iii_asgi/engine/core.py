@@ -331,6 +331,16 @@ class EngineCore:
                 prepared.owner = conn
                 self.registry.add_failed_function(prepared)
                 conn.functions.add((namespace, function_id))
+                # Report it to the worker: an ``error`` frame, which the official SDK ignores
+                # (protocol.md §1.3) and ours logs; registrationrejected would be fatal there.
+                await conn.send(
+                    {
+                        "type": "error",
+                        "error": {"code": prepared.code, "message": prepared.message},
+                        "function_id": function_id,
+                        "namespace": namespace,
+                    }
+                )
                 return
             handler = prepared
         self.registry.add_function(

@@ -419,16 +419,30 @@ async def test_failed_registrations_give_callers_the_reason(
 ) -> None:
     monkeypatch.delenv("III_TEST_MISSING", raising=False)
     worker = await Wire.connect(engine.url, name="ext")
-    await register(worker, "ext::plain", {"url": "http://example.com/x"})
-    await register(worker, "ext::local", {"url": "https://127.0.0.1/x"})
-    await register(worker, "ext::listed", {"url": "https://[::ffff:10.1.1.1]/x"})
-    await register(
-        worker,
-        "ext::noauth",
-        {"url": "https://8.8.8.8/x", "auth": {"type": "bearer", "token_key": "III_TEST_MISSING"}},
-    )
-    await register(worker, "ext::garbage", {"url": "https://8.8.8.8/x", "method": "TRACE"})
-    await worker.silent(0.1)  # nothing is sent to the registering worker
+    refused = {
+        "ext::plain": {"url": "http://example.com/x"},
+        "ext::local": {"url": "https://127.0.0.1/x"},
+        "ext::listed": {"url": "https://[::ffff:10.1.1.1]/x"},
+        "ext::noauth": {
+            "url": "https://8.8.8.8/x",
+            "auth": {"type": "bearer", "token_key": "III_TEST_MISSING"},
+        },
+        "ext::garbage": {"url": "https://8.8.8.8/x", "method": "TRACE"},
+    }
+    for function_id, invocation in refused.items():  # no sync(): it would skip error frames
+        await worker.send({"type": "registerfunction", "id": function_id, "invocation": invocation})
+    # the registering worker is told, with an ``error`` frame per refused function
+    reports = {}
+    for _ in range(5):
+        frame = await worker.recv_type("error")
+        reports[frame["function_id"]] = frame["error"]["code"]
+    assert reports == {
+        "ext::plain": "url_validation_failed",
+        "ext::local": "url_validation_failed",
+        "ext::listed": "url_validation_failed",
+        "ext::noauth": "token_not_found",
+        "ext::garbage": "deserialization_error",
+    }
     caller = await Wire.connect(engine.url, name="caller")
 
     async def error(function_id: str) -> tuple[str, str]:

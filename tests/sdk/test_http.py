@@ -22,6 +22,7 @@ from iii import (
     http,
 )
 from iii.protocol import encode
+from tests.helpers import wait_until
 
 
 async def call_until_found(client: iii.III, request: dict[str, Any], timeout: float = 5.0) -> Any:
@@ -223,3 +224,17 @@ async def test_buffered_responses_reach_the_caller_snake_case(engine: Any) -> No
         await client.shutdown_async()
     assert first == {"status_code": 202, "body": {"echo": {"n": 1}}, "headers": {"x": "1"}}
     assert second == {"status_code": 418, "body": {"method": "PATCH"}, "headers": {}}
+
+
+async def test_refused_http_invoked_function_is_reported_to_the_worker(
+    engine: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = iii.III(engine.url)
+    client.register_function("ext::plain", iii.HttpInvocationConfig(url="http://example.com/x"))
+    await client.connect()
+    try:
+        await wait_until(lambda: client.engine_errors)
+        assert client.engine_errors[0]["code"] == "url_validation_failed"
+        assert "ext::plain" in caplog.text and "HTTPS is required" in caplog.text
+    finally:
+        await client.shutdown_async()
