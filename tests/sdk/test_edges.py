@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -161,6 +163,20 @@ async def test_bad_requests_raise_clearly(engine: EngineThread) -> None:
         await client.shutdown_async()
 
 
+@contextlib.asynccontextmanager
+async def scripted_client(**options: Any) -> AsyncIterator[tuple[ScriptedEngine, iii.III]]:
+    """A client connected to a :class:`ScriptedEngine`; ``options`` go to ``InitOptions``."""
+    fake = ScriptedEngine()
+    async with serve(fake.handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = iii.III(f"ws://127.0.0.1:{port}", InitOptions(**options))
+        await client.connect()
+        try:
+            yield fake, client
+        finally:
+            await client.shutdown_async()
+
+
 class ScriptedEngine:
     """A real WebSocket server playing the engine: records the handshake and frames."""
 
@@ -214,63 +230,47 @@ async def test_env_identity_and_token_header(monkeypatch: pytest.MonkeyPatch) ->
 
 
 async def test_malformed_engine_frames_are_dropped_not_fatal() -> None:
-    fake = ScriptedEngine()
-    async with serve(fake.handler, "127.0.0.1", 0) as server:
-        port = server.sockets[0].getsockname()[1]
-        client = iii.III(f"ws://127.0.0.1:{port}")
-        await client.connect()
-        try:
-            call = asyncio.ensure_future(client.trigger_async({"function_id": "a::b"}))
-            await wait_until(lambda: any(f.get("function_id") == "a::b" for f in fake.frames))
-            invocation_id = next(f for f in fake.frames if f.get("function_id") == "a::b")[
-                "invocation_id"
-            ]
-            assert fake.connection is not None
-            for garbage in (
-                "not json",
-                "[1,2]",
-                '{"no":"type"}',
-                '{"type":"invocationresult"}',
-                '{"type":"brand-new-type","x":1}',
-            ):
-                await fake.connection.send(garbage)
-            await fake.connection.send(
-                json.dumps(
-                    {
-                        "type": "invocationresult",
-                        "invocation_id": invocation_id,
-                        "function_id": "a::b",
-                        "result": "fine",
-                    }
-                )
+    async with scripted_client() as (fake, client):
+        call = asyncio.ensure_future(client.trigger_async({"function_id": "a::b"}))
+        await wait_until(lambda: any(f.get("function_id") == "a::b" for f in fake.frames))
+        invocation_id = next(f for f in fake.frames if f.get("function_id") == "a::b")[
+            "invocation_id"
+        ]
+        assert fake.connection is not None
+        for garbage in (
+            "not json",
+            "[1,2]",
+            '{"no":"type"}',
+            '{"type":"invocationresult"}',
+            '{"type":"brand-new-type","x":1}',
+        ):
+            await fake.connection.send(garbage)
+        await fake.connection.send(
+            json.dumps(
+                {
+                    "type": "invocationresult",
+                    "invocation_id": invocation_id,
+                    "function_id": "a::b",
+                    "result": "fine",
+                }
             )
-            assert await asyncio.wait_for(call, 5) == "fine"
-            # an unknown function invoked on us gets function_not_found
-            await fake.connection.send(
-                json.dumps(
-                    {"type": "invokefunction", "invocation_id": "i-9", "function_id": "zz::zz"}
-                )
-            )
-            await wait_until(lambda: any(f.get("invocation_id") == "i-9" for f in fake.frames))
-            reply = next(f for f in fake.frames if f.get("invocation_id") == "i-9")
-            assert reply["error"]["code"] == "function_not_found"
-            assert client.get_connection_state() == "connected"
-        finally:
-            await client.shutdown_async()
+        )
+        assert await asyncio.wait_for(call, 5) == "fine"
+        # an unknown function invoked on us gets function_not_found
+        await fake.connection.send(
+            json.dumps({"type": "invokefunction", "invocation_id": "i-9", "function_id": "zz::zz"})
+        )
+        await wait_until(lambda: any(f.get("invocation_id") == "i-9" for f in fake.frames))
+        reply = next(f for f in fake.frames if f.get("invocation_id") == "i-9")
+        assert reply["error"]["code"] == "function_not_found"
+        assert client.get_connection_state() == "connected"
 
 
 async def test_json_ping_is_answered() -> None:
-    fake = ScriptedEngine()
-    async with serve(fake.handler, "127.0.0.1", 0) as server:
-        port = server.sockets[0].getsockname()[1]
-        client = iii.III(f"ws://127.0.0.1:{port}")
-        await client.connect()
-        try:
-            assert fake.connection is not None
-            await fake.connection.send('{"type":"ping"}')
-            await wait_until(lambda: {"type": "pong"} in fake.frames)
-        finally:
-            await client.shutdown_async()
+    async with scripted_client() as (fake, _client):
+        assert fake.connection is not None
+        await fake.connection.send('{"type":"ping"}')
+        await wait_until(lambda: {"type": "pong"} in fake.frames)
 
 
 def test_websockets_is_the_transport() -> None:

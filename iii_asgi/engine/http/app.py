@@ -90,13 +90,7 @@ def _headers(scope: Scope) -> dict[str, Any]:
             value = raw_value.decode()
         except UnicodeDecodeError:
             value = ""
-        old = headers.get(name)
-        if old is None:
-            headers[name] = value
-        elif type(old) is list:
-            old.append(value)
-        else:
-            headers[name] = [old, value]
+        _add_value(headers, name, value)
     return headers
 
 
@@ -106,14 +100,19 @@ def _query(scope: Scope) -> dict[str, Any]:
     if not raw:
         return query
     for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
-        old = query.get(name)
-        if old is None:
-            query[name] = value
-        elif type(old) is list:
-            old.append(value)
-        else:
-            query[name] = [old, value]
+        _add_value(query, name, value)
     return query
+
+
+def _add_value(into: dict[str, Any], name: str, value: str) -> None:
+    """One value per name; a repeated name becomes a list in arrival order (builtins.md §3.5)."""
+    old = into.get(name)
+    if old is None:
+        into[name] = value
+    elif type(old) is list:
+        old.append(value)
+    else:
+        into[name] = [old, value]
 
 
 def _last(value: Any) -> str | None:
