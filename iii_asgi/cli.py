@@ -64,6 +64,12 @@ def main() -> None:
     is_flag=True,
     help="Local development: HTTP-invoked functions may use http:// and loopback/private hosts.",
 )
+@click.option(
+    "--data-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Keep state, streams and queued messages in DIR/iii.sqlite3 (default: in memory).",
+)
 def engine(
     host: str,
     port: int,
@@ -74,6 +80,7 @@ def engine(
     http_port: str,
     http_timeout_ms: int,
     dev: bool,
+    data_dir: str | None,
 ) -> None:
     """Run the embedded iii engine until SIGINT/SIGTERM."""
     if http_port.lower() in ("off", "none"):
@@ -92,6 +99,7 @@ def engine(
         http_port=http,
         http_default_timeout_ms=http_timeout_ms,
         local_development=dev,
+        data_dir=data_dir,
     )
     _run(_serve(Engine(config)))
 

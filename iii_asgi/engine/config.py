@@ -83,6 +83,9 @@ class EngineConfig:
         local_development: development mode (``iii-asgi engine --dev``): HTTP-invoked
             functions may use ``http://`` and loopback/private addresses (the allowlist still
             applies).
+        data_dir: directory of the file-backed store (``<data_dir>/iii.sqlite3``, created if
+            needed): state, streams and queued messages survive a restart. ``None`` (default)
+            keeps everything in memory (:mod:`iii_asgi.engine.storage`).
     """
 
     host: str = "127.0.0.1"
@@ -109,3 +112,4 @@ class EngineConfig:
     http_functions_block_private_ips: bool = True
     http_functions_require_https: bool = True
     local_development: bool = False
+    data_dir: str | None = None

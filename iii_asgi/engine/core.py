@@ -30,6 +30,7 @@ from .registry import (
     Trigger,
     TriggerType,
 )
+from .storage import Storage, create_storage
 from .triggers import Triggers
 
 __all__ = ["EngineCore"]
@@ -56,6 +57,7 @@ class EngineCore:
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
+        self.storage: Storage = create_storage(config.data_dir)
         self.registry = Registry()
         self.invoker = Invoker(self.registry)
         self.triggers = Triggers(self.registry, config.trigger_ack_timeout_s)
@@ -95,8 +97,11 @@ class EngineCore:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the background tasks (channel sweep, functions poll) on the running loop."""
+    async def start(self) -> None:
+        """Open the storage, then start the background tasks (channel sweep, functions poll) on
+        the running loop. Raises :class:`~iii_asgi.engine.storage.StorageError` when the store
+        cannot be opened."""
+        await self.storage.open()
         loop = asyncio.get_running_loop()
         self._tasks.add(
             loop.create_task(self.channels.sweep_forever(self.config.channel_sweep_interval_s))
@@ -124,6 +129,7 @@ class EngineCore:
         await asyncio.gather(*(self.teardown(c) for c in list(self.connections)))
         await self.invoker.cancel_tasks()
         await self.http_functions.aclose()
+        await self.storage.close()
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         """Run a coroutine in the background, keeping a reference until it ends."""

@@ -125,7 +125,11 @@ class Engine:
         self.http_app = http_app
         server = _Server(self.uvicorn_config(EngineApp(self.core)))
         self._server = server
-        self.core.start()
+        try:
+            await self.core.start()
+        except Exception:
+            await self.core.shutdown()
+            raise
         self._serve_task = await self._serve(server, self.config.host, self.config.port)
         self.port = server.servers[0].sockets[0].getsockname()[1]
         if http_app is not None:
