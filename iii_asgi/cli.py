@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from .engine import Engine, EngineConfig
+from .engine.config_file import ConfigError
 
 __all__ = ["main"]
 
@@ -70,38 +71,54 @@ def main() -> None:
     type=click.Path(file_okay=False),
     help="Keep state, streams and queued messages in DIR/iii.sqlite3 (default: in memory).",
 )
-def engine(
-    host: str,
-    port: int,
-    ws: str,
-    log_level: str,
-    registration_grace_ms: int,
-    http_host: str,
-    http_port: str,
-    http_timeout_ms: int,
-    dev: bool,
-    data_dir: str | None,
-) -> None:
+@click.option(
+    "--stream-host", default="127.0.0.1", show_default=True, help="Stream WebSocket address."
+)
+@click.option(
+    "--stream-port",
+    default="3112",
+    show_default=True,
+    help="Client-facing stream WebSocket port (0: any; 'off': none).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Engine config file (YAML, the iii engine's shape); flags given explicitly win.",
+)
+@click.pass_context
+def engine(ctx: click.Context, /, config_file: str | None, **options: Any) -> None:
     """Run the embedded iii engine until SIGINT/SIGTERM."""
-    if http_port.lower() in ("off", "none"):
-        http: int | None = None
-    elif http_port.isdigit():
-        http = int(http_port)
+    options["http_port"] = _optional_port(options["http_port"], "--http-port")
+    options["stream_port"] = _optional_port(options["stream_port"], "--stream-port")
+    if config_file is not None:
+        try:
+            config = EngineConfig.from_file(config_file)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="--config") from None
+        explicit = {
+            name: value
+            for name, value in options.items()
+            if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+        }
     else:
-        raise click.BadParameter("a port number, 0 or 'off'", param_hint="--http-port")
-    config = EngineConfig(
-        host=host,
-        port=port,
-        ws=ws,
-        log_level=log_level,
-        registration_grace_ms=registration_grace_ms,
-        http_host=http_host,
-        http_port=http,
-        http_default_timeout_ms=http_timeout_ms,
-        local_development=dev,
-        data_dir=data_dir,
-    )
+        config, explicit = EngineConfig(), options
+    for name, value in explicit.items():
+        setattr(config, _FIELDS.get(name, name), value)
     _run(_serve(Engine(config)))
+
+
+#: CLI option name -> EngineConfig field, where they differ.
+_FIELDS = {"http_timeout_ms": "http_default_timeout_ms", "dev": "local_development"}
+
+
+def _optional_port(value: str, hint: str) -> int | None:
+    if value.lower() in ("off", "none"):
+        return None
+    if value.isdigit():
+        return int(value)
+    raise click.BadParameter("a port number, 0 or 'off'", param_hint=hint)
 
 
 async def _serve(engine: Engine) -> None:

@@ -15,6 +15,7 @@ FAST: dict[str, Any] = {
     "registration_grace_ms": 500,
     "functions_poll_interval_s": 0.2,
     "http_port": 0,
+    "stream_port": 0,
 }
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from iii.protocol import MAX_MESSAGE_SIZE
 
@@ -83,6 +85,14 @@ class EngineConfig:
         local_development: development mode (``iii-asgi engine --dev``): HTTP-invoked
             functions may use ``http://`` and loopback/private addresses (the allowlist still
             applies).
+        stream_host: bind address of the client-facing stream WebSocket (builtins.md §6.4).
+        stream_port: its TCP port (default 3112); 0 picks a free port (``Engine.stream_url``);
+            ``None`` runs no stream socket (the ``stream::*`` functions still work).
+        stream_auth_function: function called once per stream-socket upgrade (§6.4); its
+            ``{"context": ...}`` result is attached to the connection.
+        state_triggers_enabled: fan ``state`` triggers out after writes (§4.4).
+        state_max_value_bytes: largest JSON-encoded value ``state::set`` accepts
+            (``VALUE_TOO_LARGE``); ``None`` means no limit.
         data_dir: directory of the file-backed store (``<data_dir>/iii.sqlite3``, created if
             needed): state, streams and queued messages survive a restart. ``None`` (default)
             keeps everything in memory (:mod:`iii_asgi.engine.storage`).
@@ -112,4 +122,23 @@ class EngineConfig:
     http_functions_block_private_ips: bool = True
     http_functions_require_https: bool = True
     local_development: bool = False
+    stream_host: str = "127.0.0.1"
+    stream_port: int | None = 3112
+    stream_auth_function: str | None = None
+    state_triggers_enabled: bool = True
+    state_max_value_bytes: int | None = None
     data_dir: str | None = None
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], **overrides: Any) -> EngineConfig:
+        """Read an engine config file (YAML, the real engine's shape: builtins.md §13); see
+        :func:`iii_asgi.engine.config_file.load_config`. ``overrides`` are set afterwards.
+        Raises :class:`~iii_asgi.engine.config_file.ConfigError`."""
+        from .config_file import load_config
+
+        config = load_config(path)
+        for name, value in overrides.items():
+            if not hasattr(config, name):
+                raise TypeError(f"EngineConfig has no option {name!r}")
+            setattr(config, name, value)
+        return config
