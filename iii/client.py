@@ -235,6 +235,10 @@ class III:
         self._rejected: RegistrationRejectedError | None = None
         #: ErrorBodies of ``error`` frames the engine sent (e.g. a refused HTTP-invoked function).
         self.engine_errors: list[dict[str, Any]] = []
+        #: Registrations the engine refused: ``{"kind": "trigger"|"function", "id",
+        #: "function_id", "code", "message"}`` (``triggerregistrationresult`` errors, §2.11;
+        #: ``FUNCTION_NAMESPACE_CONFLICT`` rejections, §1.10).
+        self.registration_errors: list[dict[str, Any]] = []
         self._closing = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -658,11 +662,21 @@ class III:
         elif kind == "triggerregistrationresult":
             error = frame.get("error")
             if error is not None:
+                body = error if isinstance(error, dict) else {"message": str(error)}
                 logger.error(
                     "[iii] Trigger registration failed for '%s' (%s): %s",
                     frame["id"],
                     frame["trigger_type"],
-                    error.get("message") if isinstance(error, dict) else error,
+                    body.get("message"),
+                )
+                self.registration_errors.append(
+                    {
+                        "kind": "trigger",
+                        "id": frame["id"],
+                        "function_id": frame.get("function_id"),
+                        "code": body.get("code"),
+                        "message": body.get("message"),
+                    }
                 )
         elif kind == "registrationrejected":
             self._on_rejected(frame)
@@ -704,6 +718,15 @@ class III:
                 frame.get("function_id"),
                 frame.get("namespace"),
                 frame.get("owner_worker_id"),
+            )
+            self.registration_errors.append(
+                {
+                    "kind": "function",
+                    "id": frame.get("function_id"),
+                    "function_id": frame.get("function_id"),
+                    "code": code,
+                    "message": f"owned by worker {frame.get('owner_worker_id')}",
+                }
             )
             return
         self._rejected = RegistrationRejectedError(

@@ -1,7 +1,48 @@
 """iii-asgi: the ASGI side of the iii Python SDK.
 
-``iii_asgi.engine`` is an embedded, wire-compatible iii engine served by uvicorn
-(see ``iii_asgi.engine.Engine``). The ASGI bridge lands here later.
+- The bridge (``iii_asgi.bridge``): ``IIIBridge(app)`` puts an ASGI app's routes behind the
+  engine's http triggers, served on the app's own event loop; ``IIIMiddleware`` is the same as a
+  pure ASGI middleware; ``IIIClient`` / ``Invocation`` are FastAPI dependencies. See
+  ``docs/bridge.md``.
+- ``iii_asgi.engine``: an embedded, wire-compatible iii engine served by uvicorn
+  (``iii_asgi.engine.Engine``).
+
+The bridge names load on first use, so ``import iii_asgi.engine`` does not import FastAPI.
 """
 
-__all__: list[str] = []
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .bridge import (
+        BridgeRoute,
+        IIIBridge,
+        IIIClient,
+        IIIMiddleware,
+        Invocation,
+        InvocationInfo,
+        RouteCollisionError,
+        get_client,
+        get_invocation,
+    )
+
+__all__ = [
+    "BridgeRoute",
+    "IIIBridge",
+    "IIIClient",
+    "IIIMiddleware",
+    "Invocation",
+    "InvocationInfo",
+    "RouteCollisionError",
+    "get_client",
+    "get_invocation",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import bridge
+
+        return getattr(bridge, name)
+    raise AttributeError(f"module 'iii_asgi' has no attribute {name!r}")

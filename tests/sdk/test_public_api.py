@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import iii
 
 PUBLIC = frozenset(
@@ -78,3 +80,29 @@ def test_http_helper_and_module() -> None:
 
     assert iii.http is http and callable(iii.http)
     assert iii.HttpResponse is HttpResponse
+
+
+ASGI_PUBLIC = frozenset(
+    {
+        "BridgeRoute",
+        "IIIBridge",
+        "IIIClient",
+        "IIIMiddleware",
+        "Invocation",
+        "InvocationInfo",
+        "RouteCollisionError",
+        "get_client",
+        "get_invocation",
+    }
+)
+
+
+def test_iii_asgi_all_is_exactly_the_public_surface() -> None:
+    import iii_asgi
+
+    assert set(iii_asgi.__all__) == ASGI_PUBLIC
+    assert len(iii_asgi.__all__) == len(ASGI_PUBLIC)
+    missing = [name for name in iii_asgi.__all__ if not hasattr(iii_asgi, name)]
+    assert missing == []
+    with pytest.raises(AttributeError):
+        iii_asgi.NotAName  # noqa: B018

@@ -1,0 +1,440 @@
+"""``IIIBridge``: an ASGI app joins iii with one line.
+
+::
+
+    app = FastAPI(lifespan=my_lifespan)
+    bridge = IIIBridge(app)               # url: $III_URL or ws://127.0.0.1:49134
+
+At startup (after the app's own startup) the bridge connects a worker on the server's event loop,
+registers every route as an iii function behind ``http`` triggers (see
+:mod:`iii_asgi.bridge.routes`) plus the functions and triggers declared on it, and logs the
+table. Requests the engine sends are served by the whole app (its middleware, dependencies,
+validation, exception handlers) through the ASGI driver (:mod:`iii_asgi.bridge.driver`). At
+shutdown it unregisters the triggers, drains in-flight invocations for ``drain_timeout`` seconds,
+closes, and then lets the app's own shutdown run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from iii import III, InitOptions
+from iii.client import Trigger
+
+from .driver import drive
+from .lifespan import join_lifespan
+from .routes import BridgeRoute, RouteFilter, collect_routes, format_table
+
+__all__ = ["IIIBridge"]
+
+logger = logging.getLogger("iii_asgi.bridge")
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Seconds to wait for the engine's answer to the registration check at startup.
+REGISTRATION_CHECK_S = 10.0
+
+
+@dataclass
+class _Function:
+    function_id: str
+    handler: Callable[..., Any]
+    description: str | None
+    metadata: dict[str, Any] | None
+
+
+@dataclass
+class _TriggerSpec:
+    trigger_type: str
+    function_id: str
+    config: Any
+    metadata: Any
+
+
+class IIIBridge:
+    """Bridge an ASGI app (FastAPI, Starlette, any) to the iii engine.
+
+    >>> bridge = IIIBridge(app, include_tags=["todos"], drain_timeout=5)
+    >>> @bridge.function("orders::recalc")
+    ... async def recalc(data): ...
+
+    Arguments:
+        app: the ASGI app. A Starlette/FastAPI app gets :class:`IIIMiddleware` added (so
+            ``uvicorn module:app`` is bridged); any other app: serve the bridge itself
+            (``uvicorn module:bridge``).
+        url: the engine's worker URL; else ``$III_URL``, else ``ws://127.0.0.1:49134``.
+        worker_name: this worker's name (default ``<hostname>:<pid>``); overrides ``options``.
+        include_paths / exclude_paths: ``fnmatch`` patterns on route templates (a pattern without
+            wildcards also matches the paths under it).
+        include_tags / exclude_tags: route tags (FastAPI).
+        include_routers / exclude_routers: ``APIRouter`` / ``Router`` objects whose routes to
+            keep or drop.
+        drain_timeout: seconds to let in-flight engine invocations finish at shutdown.
+        wait_for_engine: at startup, wait (retrying) until the engine is reachable instead of
+            failing the startup.
+        options: :class:`iii.InitOptions` of the client.
+        root_path: served under this prefix (default: the app's or the lifespan scope's
+            ``root_path``); the engine routes ``root_path + path``.
+        path_depth: how many segments a ``{p:path}`` parameter may span through the engine.
+        connect_timeout: seconds to wait for the connection when ``wait_for_engine`` is false.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        url: str | None = None,
+        worker_name: str | None = None,
+        include_paths: Sequence[str] | None = None,
+        exclude_paths: Sequence[str] | None = None,
+        include_tags: Sequence[str] | None = None,
+        exclude_tags: Sequence[str] | None = None,
+        drain_timeout: float = 10.0,
+        wait_for_engine: bool = False,
+        options: InitOptions | None = None,
+        *,
+        include_routers: Sequence[Any] | None = None,
+        exclude_routers: Sequence[Any] | None = None,
+        root_path: str | None = None,
+        path_depth: int = 8,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        from .middleware import IIIMiddleware
+
+        self.app = app
+        self.url = url
+        self.options = options or InitOptions()
+        if worker_name is not None:
+            self.options = dataclasses.replace(self.options, worker_name=worker_name)
+        self.route_filter = RouteFilter(
+            include_paths=include_paths,
+            exclude_paths=exclude_paths,
+            include_tags=include_tags,
+            exclude_tags=exclude_tags,
+            include_routers=include_routers,
+            exclude_routers=exclude_routers,
+        )
+        self.drain_timeout = drain_timeout
+        self.wait_for_engine = wait_for_engine
+        self.root_path = root_path
+        self.path_depth = path_depth
+        self.connect_timeout = connect_timeout
+        #: The route → function → trigger table, filled at startup.
+        self.routes: list[BridgeRoute] = []
+        self._client: III | None = None
+        self._ready = False
+        self._functions: dict[str, _Function] = {}
+        self._trigger_specs: list[_TriggerSpec] = []
+        self._triggers: list[Trigger] = []
+        self._target: ASGIApp = app  # what the driver calls: the outermost app
+        self._routes_source: Any = app
+        self._state: dict[str, Any] | None = None
+        self._served_root = ""
+        self._inflight = 0
+        self._idle: asyncio.Event | None = None
+        self._installed = False
+        self._scope_extra = {"iii_bridge": self}
+        add_middleware = getattr(app, "add_middleware", None)
+        if callable(add_middleware):
+            add_middleware(IIIMiddleware, bridge=self)
+            self._installed = True
+        self._middleware = IIIMiddleware(app, bridge=self)
+
+    # -- public state ---------------------------------------------------------------------------
+
+    @property
+    def client(self) -> III:
+        """The :class:`iii.III` client on the server's event loop.
+
+        Raises ``RuntimeError`` before the lifespan startup connected it.
+        """
+        if self._client is None:
+            raise RuntimeError(
+                "the iii bridge is not started: it connects in the app's lifespan startup "
+                "(is the server running lifespan? uvicorn --lifespan on)"
+            )
+        return self._client
+
+    @property
+    def ready(self) -> bool:
+        """Connected and every function and trigger registered."""
+        return (
+            self._ready
+            and self._client is not None
+            and (self._client.get_connection_state() == "connected")
+        )
+
+    @property
+    def inflight(self) -> int:
+        """Engine invocations being served now."""
+        return self._inflight
+
+    # -- declarations ---------------------------------------------------------------------------
+
+    def function(
+        self,
+        function_id: str,
+        *,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Callable[[F], F]:
+        """Declare a plain iii function next to the routes (registered at startup, or at once
+        when already started). The handler takes ``data`` (sync or async), as with
+        ``III.register_function``.
+
+        Raises ``ValueError`` when ``function_id`` is already declared on this bridge.
+        """
+
+        def decorate(handler: F) -> F:
+            if function_id in self._functions:
+                raise ValueError(f"function {function_id!r} is already declared on this bridge")
+            spec = _Function(function_id, handler, description, metadata)
+            self._functions[function_id] = spec
+            handler.__iii_function_id__ = function_id  # type: ignore[attr-defined]
+            if self._client is not None:
+                self._register_function(self._client, spec)
+            return handler
+
+        return decorate
+
+    def trigger(
+        self, trigger_type: str, config: Any = None, *, metadata: Any = None
+    ) -> Callable[[F], F]:
+        """Bind a function declared with :meth:`function` to a trigger (``queue``, ``cron``,
+        ``subscribe``, ``state``, ... as the engine provides them)::
+
+            @bridge.trigger("cron", {"expression": "0 */5 * * * * *"})
+            @bridge.function("jobs::sweep")
+            async def sweep(data): ...
+
+        Raises ``TypeError`` when the decorated handler was not declared with :meth:`function`.
+        """
+
+        def decorate(handler: F) -> F:
+            function_id = getattr(handler, "__iii_function_id__", None)
+            if not isinstance(function_id, str):
+                raise TypeError(
+                    "bridge.trigger() decorates a function declared with @bridge.function(...) "
+                    "(put @bridge.trigger above it), or use bridge.register_trigger()"
+                )
+            self.register_trigger(trigger_type, function_id, config, metadata=metadata)
+            return handler
+
+        return decorate
+
+    def register_trigger(
+        self, trigger_type: str, function_id: str, config: Any = None, *, metadata: Any = None
+    ) -> None:
+        """Bind ``function_id`` (any function, here or on another worker) to a trigger; made at
+        startup, or at once when already started."""
+        spec = _TriggerSpec(trigger_type, function_id, config, metadata)
+        self._trigger_specs.append(spec)
+        if self._client is not None:
+            self._register_trigger(self._client, spec)
+
+    # -- ASGI -----------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the app; for an app the bridge could not install itself into, this is the
+        bridged ASGI app (``uvicorn module:bridge``)."""
+        if self._installed:
+            await self.app(scope, receive, send)
+        else:
+            await self._middleware(scope, receive, send)
+
+    async def lifespan(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run ``app``'s lifespan joined with the bridge's startup and shutdown."""
+        self._target = scope.get("app") or self._target
+        self._routes_source = _routes_holder(scope.get("app")) or _routes_holder(self.app)
+        state = scope.get("state")
+        self._state = state if isinstance(state, dict) else None
+        root_path = self.root_path
+        if root_path is None:
+            root_path = scope.get("root_path") or getattr(self.app, "root_path", "") or ""
+        self._served_root = root_path.rstrip("/")
+        await join_lifespan(app, scope, receive, send, on_startup=self.start, on_shutdown=self.stop)
+
+    # -- startup / shutdown ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect and register (the lifespan startup calls this).
+
+        Raises :class:`RouteCollisionError`, ``ConnectionError`` (engine unreachable and not
+        ``wait_for_engine``), :class:`iii.RegistrationRejectedError`, or ``RuntimeError`` when
+        the engine refused a function or trigger.
+        """
+        routes = getattr(self._routes_source, "routes", None) or []
+        self.routes = collect_routes(
+            routes,
+            route_filter=self.route_filter,
+            root_path=self._served_root,
+            path_depth=self.path_depth,
+        )
+        self._idle = asyncio.Event()
+        self._idle.set()
+        client = III(self.url, self.options)
+        self._triggers = []
+        for row in self.routes:
+            client.register_function(
+                row.function_id,
+                self._serve,
+                description=row.description,
+                metadata={**(row.metadata or {}), "http": {"path": row.path}},
+                request_format=row.request_format,
+                response_format=row.response_format,
+            )
+            for config in row.triggers:
+                self._triggers.append(
+                    client.register_trigger(
+                        {"type": "http", "function_id": row.function_id, "config": config}
+                    )
+                )
+        for spec in self._functions.values():
+            self._register_function(client, spec)
+        for trigger in self._trigger_specs:
+            self._register_trigger(client, trigger)
+        await self._connect(client)
+        self._client = client
+        try:
+            await self._check_registrations(client)
+        except BaseException:
+            self._client = None
+            await client.shutdown_async()
+            raise
+        self._ready = True
+        logger.info(
+            "iii bridge: worker %s connected to %s; routes:\n%s",
+            client.worker_name,
+            client.get_address(),
+            format_table(self.routes),
+        )
+
+    async def _connect(self, client: III) -> None:
+        if self.wait_for_engine:
+            logger.info("iii bridge: waiting for the engine at %s", client.get_address())
+            await client.connect(timeout=None)
+            return
+        loop = asyncio.get_running_loop()
+        refused: asyncio.Future[str] = loop.create_future()
+
+        def watch(state: str) -> None:
+            if state in ("reconnecting", "failed") and not refused.done():
+                refused.set_result(state)
+
+        unsubscribe = client.on_connection_state_change(watch)
+        connecting = asyncio.ensure_future(client.connect(timeout=self.connect_timeout))
+        waiters: set[asyncio.Future[Any]] = {connecting, refused}
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            unsubscribe()
+        if connecting.done():
+            try:
+                connecting.result()
+                return
+            except BaseException:
+                await client.shutdown_async()
+                raise
+        connecting.cancel()
+        await asyncio.gather(connecting, return_exceptions=True)
+        await client.shutdown_async()
+        raise ConnectionError(
+            f"cannot connect to the iii engine at {client.get_address()} (set III_URL or "
+            "url=..., start the engine, or pass wait_for_engine=True to wait for it)"
+        )
+
+    async def _check_registrations(self, client: III) -> None:
+        """A round trip after the registrations: the engine handles a connection's frames in
+        order, so any refusal has arrived when the answer does."""
+        await client.trigger_async(
+            {
+                "function_id": "engine::functions::list",
+                "payload": {},
+                "timeout_ms": int(REGISTRATION_CHECK_S * 1000),
+            }
+        )
+        ours = {row.function_id for row in self.routes} | set(self._functions)
+        errors = [e for e in client.registration_errors if e.get("function_id") in ours]
+        if errors:
+            lines = "; ".join(
+                f"{e['kind']} {e['function_id']}: {e.get('code')}: {e.get('message')}"
+                for e in errors
+            )
+            raise RuntimeError(f"the iii engine refused registrations: {lines}")
+
+    async def stop(self) -> None:
+        """Unregister the triggers, drain in-flight invocations, close (the lifespan shutdown
+        calls this before the app's own shutdown)."""
+        client = self._client
+        self._ready = False
+        if client is None:
+            return
+        for trigger in self._triggers:
+            trigger.unregister()
+        self._triggers = []
+        if self._inflight and self._idle is not None:
+            logger.info("iii bridge: draining %d in-flight invocation(s)", self._inflight)
+            try:
+                await asyncio.wait_for(self._idle.wait(), self.drain_timeout)
+            except asyncio.TimeoutError:
+                logger.warning(
+                    "iii bridge: %d invocation(s) still running after %.1fs; cancelling them",
+                    self._inflight,
+                    self.drain_timeout,
+                )
+        await client.shutdown_async()
+        self._client = None
+
+    # -- serving --------------------------------------------------------------------------------
+
+    async def _serve(self, data: Any) -> Any:
+        """The handler of every route function: drive the app with the engine's request."""
+        self._inflight += 1
+        idle = self._idle
+        if idle is not None:
+            idle.clear()
+        try:
+            return await drive(
+                self._target,
+                data,
+                state=self._state,
+                root_path=self._served_root,
+                extra_scope=self._scope_extra,
+            )
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0 and idle is not None:
+                idle.set()
+
+    def _register_function(self, client: III, spec: _Function) -> None:
+        client.register_function(
+            spec.function_id, spec.handler, description=spec.description, metadata=spec.metadata
+        )
+
+    def _register_trigger(self, client: III, spec: _TriggerSpec) -> None:
+        self._triggers.append(
+            client.register_trigger(
+                {
+                    "type": spec.trigger_type,
+                    "function_id": spec.function_id,
+                    "config": spec.config,
+                    "metadata": spec.metadata,
+                }
+            )
+        )
+
+
+def _routes_holder(app: Any) -> Any:
+    """The object with ``.routes`` under ``app`` (following ``.app`` through middleware)."""
+    for _ in range(32):
+        if app is None:
+            return None
+        if isinstance(getattr(app, "routes", None), list):
+            return app
+        app = getattr(app, "app", None)
+    return None

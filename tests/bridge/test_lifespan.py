@@ -1,0 +1,148 @@
+"""The bridge joins the app's lifespan: order, failures, drain, state."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+
+from iii_asgi import IIIBridge
+from iii_asgi.engine import EngineThread
+from tests.helpers import wait_for
+
+from .support import UvicornThread, serve, wait_routes
+
+
+def recording_app(events: list[str], bridge_box: list[IIIBridge]) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        events.append(f"user startup (bridge ready: {bridge_box[0].ready})")
+        yield {"pool": object()}
+        client_gone = bridge_box[0]._client is None
+        events.append(f"user shutdown (bridge closed: {client_gone})")
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/pool")
+    def pool(request: Request) -> dict[str, int]:
+        return {"pool": id(request.state.pool)}
+
+    return app
+
+
+def test_order_and_state(module_engine: EngineThread) -> None:
+    events: list[str] = []
+    box: list[IIIBridge] = []
+    app = recording_app(events, box)
+    box.append(IIIBridge(app, url=module_engine.url))
+    with serve(app) as server:
+        assert box[0].ready
+        events.append("serving")
+        wait_routes(module_engine, 1)
+        with httpx.Client(timeout=10) as client:
+            direct = client.get(server.url + "/pool").json()
+            via_engine = client.get(module_engine.http_url + "/pool").json()
+        assert direct == via_engine  # the same lifespan state object reaches both
+    assert events == [
+        "user startup (bridge ready: False)",
+        "serving",
+        "user shutdown (bridge closed: True)",
+    ]
+    wait_routes(module_engine, 0)  # the triggers went with the worker
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_startup_fails_loudly_without_engine_and_user_shutdown_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    events: list[str] = []
+    box: list[IIIBridge] = []
+    app = recording_app(events, box)
+    box.append(IIIBridge(app, url=f"ws://127.0.0.1:{_closed_port()}"))
+    server = UvicornThread(app)
+    with pytest.raises(RuntimeError, match="did not start"):
+        server.start()
+    server.stop()
+    assert events == [
+        "user startup (bridge ready: False)",
+        "user shutdown (bridge closed: True)",
+    ]
+    assert any("cannot connect to the iii engine" in r.getMessage() for r in caplog.records)
+
+
+def test_wait_for_engine_waits(engine_factory: Any) -> None:
+    port = _closed_port()
+    app = FastAPI()
+
+    @app.get("/ping")
+    def ping() -> dict[str, bool]:
+        return {"pong": True}
+
+    bridge = IIIBridge(app, url=f"ws://127.0.0.1:{port}", wait_for_engine=True)
+    server = UvicornThread(app)
+    starting = threading.Thread(target=server.start)
+    starting.start()
+    try:
+        assert not server.server.started  # still waiting for the engine
+        engine = engine_factory(port=port)
+        starting.join(20)
+        assert server.server.started and bridge.ready
+        wait_routes(engine, 1)
+        assert httpx.get(engine.http_url + "/ping", timeout=10).json() == {"pong": True}
+    finally:
+        server.stop()
+
+
+def test_drain_completes_in_flight_request_before_user_shutdown(
+    module_engine: EngineThread,
+) -> None:
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.release = asyncio.Event()
+        yield
+        events.append("user shutdown")
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/slow")
+    async def slow(request: Request) -> dict[str, bool]:
+        events.append("request started")
+        await request.app.state.release.wait()
+        events.append("request finished")
+        return {"done": True}
+
+    bridge = IIIBridge(app, url=module_engine.url, drain_timeout=30)
+    server = UvicornThread(app).start()
+    wait_routes(module_engine, 1)
+    results: list[httpx.Response] = []
+    caller = threading.Thread(
+        target=lambda: results.append(httpx.get(module_engine.http_url + "/slow", timeout=30))
+    )
+    caller.start()
+    wait_for(lambda: bridge.inflight == 1, timeout=10)
+    stopping = threading.Thread(target=server.stop)
+    stopping.start()
+    wait_routes(module_engine, 0)  # unregistered first: the engine stops routing here
+    assert events == ["request started"]
+    loop = server.server.servers[0].get_loop() if server.server.servers else None
+    assert loop is not None
+    loop.call_soon_threadsafe(app.state.release.set)
+    caller.join(30)
+    stopping.join(30)
+    assert results[0].status_code == 200 and results[0].json() == {"done": True}
+    assert events == ["request started", "request finished", "user shutdown"]
