@@ -65,6 +65,8 @@ def channel_url(engine_ws_base: str, ref: StreamChannelRef) -> str:
 
 
 class _ChannelEnd:
+    # A handler often never touches its channels (every HTTP-triggered call carries two refs):
+    # the ref model and the URL are built on first use, not per call.
     def __init__(
         self,
         engine_ws_base: str,
@@ -73,14 +75,36 @@ class _ChannelEnd:
         *,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        self.ref = ref if isinstance(ref, StreamChannelRef) else StreamChannelRef(**ref)
-        self.url = channel_url(engine_ws_base, self.ref)
-        self._headers = dict(headers or {})
+        self._ref: StreamChannelRef | None = None
+        self._raw_ref: Mapping[str, Any] = {}
+        if isinstance(ref, StreamChannelRef):
+            self._ref = ref
+        elif is_channel_ref(ref):
+            self._raw_ref = ref  # validated on first use of ``ref``
+        else:
+            self._ref = StreamChannelRef(**ref)  # raises ValidationError for a malformed ref
+        self._base = engine_ws_base
+        self._url: str | None = None
+        self._headers = headers
         self._loop = loop
         self._ws: ClientConnection | None = None
         self._connecting: asyncio.Future[ClientConnection] | None = None
         self._closed = False
         self._callbacks: list[MessageCallback] = []  # text-frame callbacks (reader side)
+
+    @property
+    def ref(self) -> StreamChannelRef:
+        """This end's ref."""
+        if self._ref is None:
+            self._ref = StreamChannelRef(**self._raw_ref)
+        return self._ref
+
+    @property
+    def url(self) -> str:
+        """The socket URL of this end (protocol.md §6.2)."""
+        if self._url is None:
+            self._url = channel_url(self._base, self.ref)
+        return self._url
 
     async def _socket(self) -> ClientConnection:
         if self._ws is not None:
@@ -95,7 +119,7 @@ class _ChannelEnd:
         try:
             ws = await websockets.connect(
                 self.url,
-                additional_headers=self._headers,
+                additional_headers=dict(self._headers or {}),
                 max_size=MAX_MESSAGE_SIZE,
                 compression=None,
             )

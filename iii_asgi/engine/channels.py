@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
@@ -27,22 +28,62 @@ MAX_BUFFER = 1024
 Item = tuple[bool, Any]  # (is_text, str | bytes)
 
 
+_UUID_BATCH = 64
+_uuid_pool: list[str] = []
+
+
 def new_uuid4() -> str:
-    """A random UUID v4 string; ``str(uuid.uuid4())`` costs 2.5 µs, this 1 µs (two per
-    channel, four per HTTP request)."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """A random UUID v4 string. ``str(uuid.uuid4())`` costs 2.5 µs and one ``getrandom``
+    syscall; these come from one syscall per 64 (four per HTTP request: two channel ids, one
+    key, one invocation id)."""
+    if not _uuid_pool:
+        _refill()
+    return _uuid_pool.pop()
+
+
+def _refill() -> None:
+    raw = bytearray(os.urandom(16 * _UUID_BATCH))
+    for start in range(0, len(raw), 16):
+        raw[start + 6] = (raw[start + 6] & 0x0F) | 0x40
+        raw[start + 8] = (raw[start + 8] & 0x3F) | 0x80
+    h = raw.hex()
+    _uuid_pool.extend(
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-{h[i + 16 : i + 20]}-"
+        f"{h[i + 20 : i + 32]}"
+        for i in range(0, len(h), 32)
+    )
 
 
 class Channel:
-    """One channel: ``capacity`` items (frames, not bytes), single writer, single reader."""
+    """One channel: ``capacity`` items (frames, not bytes), single writer, single reader.
 
-    def __init__(self, capacity: int = DEFAULT_BUFFER, owner: object | None = None) -> None:
+    Creating one costs two pooled UUIDs and a few attributes: nothing waits, no event objects
+    exist until a side has to wait (the HTTP trigger makes two per request and most are never
+    attached).
+    """
+
+    __slots__ = (
+        "_readable",
+        "_writable",
+        "capacity",
+        "closer",
+        "created",
+        "deleted",
+        "id",
+        "items",
+        "key",
+        "owner",
+        "reader_attached",
+        "reader_done",
+        "writer_attached",
+        "writer_done",
+    )
+
+    def __init__(
+        self, capacity: int = DEFAULT_BUFFER, owner: object | None = None, key: str | None = None
+    ) -> None:
         self.id = new_uuid4()
-        self.key = new_uuid4()
+        self.key = key or new_uuid4()
         self.capacity = max(1, min(MAX_BUFFER, capacity))
         self.owner = owner
         self.created = time.monotonic()
@@ -52,8 +93,11 @@ class Channel:
         self.writer_done = False
         self.reader_done = False
         self.deleted = False
-        self._readable = asyncio.Event()
-        self._writable = asyncio.Event()
+        # One-shot waiters of the reader and the writer side (created when a side waits).
+        self._readable: asyncio.Future[None] | None = None
+        self._writable: asyncio.Future[None] | None = None
+        #: Called once when the channel is deleted (closes an attached write socket).
+        self.closer: Callable[[], None] | None = None
 
     def ref(self, direction: str) -> dict[str, str]:
         """A StreamChannelRef (§2.0) for ``direction`` ``"read"`` or ``"write"``."""
@@ -62,12 +106,14 @@ class Channel:
     async def put(self, item: Item) -> bool:
         """Append an item, waiting while full; False once the channel is deleted."""
         while len(self.items) >= self.capacity and not self.deleted:
-            self._writable.clear()
-            await self._writable.wait()
+            waiter = self._writable
+            if waiter is None or waiter.done():
+                waiter = self._writable = asyncio.get_running_loop().create_future()
+            await waiter
         if self.deleted:
             return False
         self.items.append(item)
-        self._readable.set()
+        self.wake()
         return True
 
     async def get(self) -> Item | None:
@@ -75,10 +121,9 @@ class Channel:
         while not self.items:
             if self.writer_done or self.deleted:
                 return None
-            self._readable.clear()
-            await self._readable.wait()
+            await self._reader_waiter()
         item = self.items.popleft()
-        self._writable.set()
+        self._wake_writer()
         return item
 
     def put_nowait(self, item: Item) -> None:
@@ -86,13 +131,13 @@ class Channel:
         in memory (a buffered HTTP request body), where backpressure would gain nothing."""
         if not self.deleted:
             self.items.append(item)
-            self._readable.set()
+            self.wake()
 
     def get_nowait(self) -> Item | Literal[False] | None:
         """Next item; ``None`` at end of stream; ``False`` when nothing is queued yet."""
         if self.items:
             item = self.items.popleft()
-            self._writable.set()
+            self._wake_writer()
             return item
         if self.writer_done or self.deleted:
             return None
@@ -101,24 +146,43 @@ class Channel:
     async def readable(self) -> None:
         """Wait until an item or end of stream may be available, or :meth:`wake` is called."""
         if not self.items and not self.writer_done and not self.deleted:
-            self._readable.clear()
-            await self._readable.wait()
+            await self._reader_waiter()
 
-    def wake(self) -> None:
-        """Wake a task waiting in :meth:`readable` (for an engine-side reader also waiting on
-        something else, such as an invocation result)."""
-        self._readable.set()
+    def wake(self, _: object = None) -> None:
+        """Wake a task waiting in :meth:`readable` or :meth:`get` (also usable as a future's
+        done callback, for an engine-side reader waiting on an invocation result too)."""
+        waiter = self._readable
+        if waiter is not None:
+            self._readable = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _reader_waiter(self) -> asyncio.Future[None]:
+        waiter = self._readable
+        if waiter is None or waiter.done():
+            waiter = self._readable = asyncio.get_running_loop().create_future()
+        return waiter
+
+    def _wake_writer(self) -> None:
+        waiter = self._writable
+        if waiter is not None:
+            self._writable = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def finish_writer(self) -> None:
         """Drop the sender: the end-of-stream signal (§6.3)."""
         self.writer_done = True
-        self._readable.set()
+        self.wake()
 
     def delete(self) -> None:
         self.deleted = True
         self.writer_done = True
-        self._readable.set()
-        self._writable.set()
+        self.wake()
+        self._wake_writer()
+        closer, self.closer = self.closer, None
+        if closer is not None:
+            closer()
 
 
 class ChannelStore:
@@ -128,8 +192,12 @@ class ChannelStore:
         self.ttl_s = ttl_s
         self.channels: dict[str, Channel] = {}
 
-    def create(self, buffer_size: int | None = None, owner: object | None = None) -> Channel:
-        channel = Channel(DEFAULT_BUFFER if buffer_size is None else buffer_size, owner)
+    def create(
+        self, buffer_size: int | None = None, owner: object | None = None, key: str | None = None
+    ) -> Channel:
+        """A new channel; ``key`` shares one access key between channels handed to the same
+        function (the HTTP trigger's two per request), else a fresh UUID."""
+        channel = Channel(DEFAULT_BUFFER if buffer_size is None else buffer_size, owner, key)
         self.channels[channel.id] = channel
         return channel
 
@@ -212,7 +280,9 @@ async def serve_channel(
             await send({"type": "websocket.close", "code": 1000})
             return
         channel.writer_attached = True
-        await _pump_in(store, channel, receive, send)
+        closing = _Closing(send)
+        channel.closer = closing.start
+        await _pump_in(store, channel, receive, closing)
     else:
         if channel.reader_attached:
             await send({"type": "websocket.close", "code": 1000})
@@ -221,7 +291,41 @@ async def serve_channel(
         await _pump_out(store, channel, send)
 
 
-async def _pump_in(store: ChannelStore, channel: Channel, receive: Receive, send: Send) -> None:
+class _Closing:
+    """Closes a write socket once, from its pump or when its channel is deleted meanwhile (a
+    deleted channel's writer would otherwise keep its socket open, both sides idle)."""
+
+    __slots__ = ("closed", "send")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.closed = False
+
+    def start(self) -> None:
+        if not self.closed:
+            self.closed = True
+            task = asyncio.get_running_loop().create_task(self._close())
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
+
+    async def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            await self._close()
+
+    async def _close(self) -> None:
+        try:
+            await self.send({"type": "websocket.close", "code": 1000})
+        except Exception:  # the socket is gone already
+            logger.debug("write socket already closed")
+
+
+_closing: set[asyncio.Task[None]] = set()
+
+
+async def _pump_in(
+    store: ChannelStore, channel: Channel, receive: Receive, closing: _Closing
+) -> None:
     # Frames sent before the client's Close arrive before websocket.disconnect, so the
     # engine's 10 ms post-Close drain (§6.3) is implicit here.
     try:
@@ -231,11 +335,12 @@ async def _pump_in(store: ChannelStore, channel: Channel, receive: Receive, send
                 text = message.get("text")
                 item: Item = (True, text) if text is not None else (False, message.get("bytes"))
                 if not await channel.put(item):
-                    await send({"type": "websocket.close", "code": 1000})
+                    await closing.close()
                     return
             elif message["type"] == "websocket.disconnect":
                 return
     finally:
+        channel.closer = None
         channel.finish_writer()
         store.finished(channel)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 from engine_wire import Wire
+from helpers import wait_until
 from http_support import http, route, routed, worker
 
 from iii_asgi.engine import EngineThread
@@ -115,6 +116,39 @@ async def test_client_disconnect_frees_the_channels(engine: EngineThread) -> Non
         assert engine.core.channels.channels == {}
         assert engine.core.invoker.pending == {}
         never.set()
+
+
+async def test_concurrency_limit_queues_requests_in_order(engine_factory: Any) -> None:
+    engine = engine_factory(http_concurrency_limit=1)
+    gate = asyncio.Event()
+    order: list[str] = []
+
+    async def slow(data: Any) -> Any:
+        order.append("slow start")
+        await gate.wait()
+        order.append("slow end")
+        return {"body": "slow"}
+
+    async def fast(data: Any) -> Any:
+        order.append("fast")
+        return {"body": "fast"}
+
+    async with worker(engine) as w:
+        route(w, "e::slow", slow, "/slow")
+        route(w, "e::fast", fast, "/fast")
+        await routed(engine, 2)
+        async with http(engine) as c:
+            first = asyncio.ensure_future(c.get("/slow"))
+            await wait_until(lambda: order == ["slow start"])
+            second = asyncio.ensure_future(c.get("/fast"))
+            await asyncio.sleep(0.2)
+            assert order == ["slow start"]  # the second request waits for the slot
+            gate.set()
+            assert (await first).json() == "slow" and (await second).json() == "fast"
+    assert order == ["slow start", "slow end", "fast"]
+    app = engine.engine.http_app
+    assert app is not None
+    await wait_until(lambda: app.active == 0)
 
 
 async def test_condition(engine: EngineThread) -> None:

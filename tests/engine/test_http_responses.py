@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+from helpers import wait_until
 from http_support import http, route, routed, worker
 
 from iii_asgi.engine import EngineThread
@@ -151,3 +152,64 @@ async def test_large_streamed_response(engine: EngineThread) -> None:
         async with http(engine) as c:
             r = await c.get("/big")
     assert r.status_code == 200 and r.content == block * 8
+
+
+# A function that returns without closing its writer: the engine ends the response once the
+# invocation has finished and the writer has gone quiet, delivering everything written, well
+# before the idle timeout (30 s here, longer than the client's 10 s timeout).
+
+
+async def test_stream_ends_when_the_handler_returns_without_closing(engine: EngineThread) -> None:
+    writers: list[Any] = []
+
+    async def handler(data: dict[str, Any]) -> None:
+        res = data["response"]
+        writers.append(res)
+        await res.send_message_async(json.dumps({"type": "set_status", "status_code": 203}))
+        await res.write(b"start,")
+        await res.write(b"more," * 30_000)  # several 64 KiB frames, possibly still in flight
+        return None  # no close
+
+    async with worker(engine) as w:
+        route(w, "s::open", handler, "/open")
+        await routed(engine)
+        async with http(engine) as c:
+            r = await c.get("/open")
+        assert r.status_code == 203
+        assert r.content == b"start," + b"more," * 30_000
+        assert engine.core.channels.channels == {}
+        # The engine also closed the abandoned write socket.
+        await wait_until(lambda: writers[0]._ws.close_code is not None)
+
+
+async def test_null_return_with_an_open_writer_sends_what_was_set(engine: EngineThread) -> None:
+    async def handler(data: dict[str, Any]) -> None:
+        res = data["response"]
+        await res.send_message_async(json.dumps({"type": "set_status", "status_code": 201}))
+        await res.send_message_async(
+            json.dumps({"type": "set_headers", "headers": {"x-made": "yes"}})
+        )
+        return None  # neither a body nor a close
+
+    async with worker(engine) as w:
+        route(w, "s::head", handler, "/head-only")
+        await routed(engine)
+        async with http(engine) as c:
+            r = await c.get("/head-only")
+    assert r.status_code == 201 and r.content == b""
+    assert r.headers["x-made"] == "yes"
+
+
+async def test_stream_ends_when_the_handler_fails_mid_stream(engine: EngineThread) -> None:
+    async def handler(data: dict[str, Any]) -> None:
+        res = data["response"]
+        await res.write(b"partial," * 10_000)
+        raise RuntimeError("broke after streaming began")
+
+    async with worker(engine) as w:
+        route(w, "s::broken", handler, "/broken")
+        await routed(engine)
+        async with http(engine) as c:
+            r = await c.get("/broken")
+    assert r.status_code == 200  # the head went out with the first body frame
+    assert r.content == b"partial," * 10_000

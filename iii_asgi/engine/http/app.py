@@ -8,12 +8,24 @@ before any body frame is a buffered response (§3.7); a body frame first starts 
 (§3.8). ``http_default_timeout_ms`` bounds everything up to the response head (504, empty
 body); a client that goes away cancels the wait. Both channels are deleted when the request
 ends.
+
+A streamed response ends when the function's writer closes, or — beyond the real engine, which
+waits for the writer for ever (§3.8) — once the invocation has finished (returned or failed)
+and the writer has then been quiet for :data:`DRAIN_S`: what was written is delivered, then the
+body ends. The same applies before the first body frame when the function returned ``null``
+after attaching the writer (an empty body with the status and headers it set). A function that
+returns ``null`` without ever attaching the writer still gets the 504 (§3.8).
+
+Cost per request is kept low: no task is started for a request whose body arrived whole, the
+client is watched for a disconnect only once the request has run for :data:`WATCH_AFTER_S`
+(or when a stream starts), and the concurrency limit is a counter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -50,6 +62,14 @@ _TOO_LARGE = envelope("PAYLOAD_TOO_LARGE", "Request body too large")
 _MIDDLEWARE_TIMEOUT = envelope("MIDDLEWARE_TIMEOUT", "Middleware timeout")
 _JSON_CT = (b"content-type", b"application/json")
 
+#: After the invocation finished, a streamed response ends once its writer has been quiet this
+#: long (seconds): frames the function wrote before returning travel on another socket than
+#: its result and may arrive just after it.
+DRAIN_S = 0.1
+#: A request still running after this long (seconds) starts watching its client for a
+#: disconnect; faster ones never pay for a watcher task.
+WATCH_AFTER_S = 0.1
+
 
 class _Abort(Exception):
     """A response was sent before the call: stop processing the request."""
@@ -67,7 +87,9 @@ class HttpApp:
         self.cors = Cors(config.http_cors) if config.http_cors is not None else None
         self.timeout_s = config.http_default_timeout_ms / 1000
         self.max_body = config.http_max_body_bytes
-        self.limit = asyncio.Semaphore(max(1, config.http_concurrency_limit))
+        self.limit = max(1, config.http_concurrency_limit)
+        self.active = 0
+        self._waiting: deque[asyncio.Future[None]] = deque()
         self.middleware = [
             m.function_id
             for m in sorted(config.http_middleware, key=lambda m: m.priority)
@@ -77,8 +99,38 @@ class HttpApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return  # served with lifespan="off"; no WebSocket routes here
-        async with self.limit:
-            await _Exchange(self, scope, receive, send).run()
+        loop = asyncio.get_running_loop()
+        if self.active < self.limit and not self._waiting:
+            self.active += 1
+        else:
+            await self._slot(loop)
+        try:
+            await _Exchange(self, loop, scope, receive, send).run()
+        finally:
+            self._release()
+
+    async def _slot(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait for a request slot (``http_concurrency_limit`` in flight, first come first
+        served); a released slot is handed over without ``active`` dropping."""
+        waiter = loop.create_future()
+        self._waiting.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # handed a slot, then cancelled: pass it on
+            elif waiter in self._waiting:
+                self._waiting.remove(waiter)
+            raise
+
+    def _release(self) -> None:
+        waiting = self._waiting
+        while waiting:
+            waiter = waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.active -= 1
 
 
 def _headers(scope: Scope) -> dict[str, Any]:
@@ -131,10 +183,13 @@ class _Exchange:
     __slots__ = (
         "app",
         "cors_headers",
+        "deadline",
         "done",
         "in_middleware",
+        "loop",
         "reason",
         "receive",
+        "receiver",
         "req_channel",
         "resp_channel",
         "scope",
@@ -144,8 +199,16 @@ class _Exchange:
         "timer",
     )
 
-    def __init__(self, app: HttpApp, scope: Scope, receive: Receive, send: Send) -> None:
+    def __init__(
+        self,
+        app: HttpApp,
+        loop: asyncio.AbstractEventLoop,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
         self.app = app
+        self.loop = loop
         self.scope = scope
         self.receive = receive
         self.send = send
@@ -154,6 +217,9 @@ class _Exchange:
         self.resp_channel: Channel | None = None
         self.task: asyncio.Task[Any] | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0
+        # Reads the rest of a streamed request body, then waits for the client to go away.
+        self.receiver: asyncio.Task[None] | None = None
         self.reason: str | None = None  # why the task was cancelled: timeout, gone, too_large
         self.started = False  # response head sent
         self.done = False
@@ -189,9 +255,13 @@ class _Exchange:
         if length is not None and length.isdigit() and int(length) > app.max_body:
             await send_json(self.send, 413, _TOO_LARGE, self.cors_headers)
             return
-        loop = asyncio.get_running_loop()
-        self.task = asyncio.current_task()
-        self.timer = loop.call_later(app.timeout_s, self._cancel, "timeout")
+        loop = self.loop
+        self.task = asyncio.current_task(loop)
+        self.deadline = loop.time() + app.timeout_s
+        if app.timeout_s > WATCH_AFTER_S:
+            self.timer = loop.call_later(WATCH_AFTER_S, self._slow)
+        else:
+            self.timer = loop.call_later(app.timeout_s, self._cancel, "timeout")
         try:
             await self._handle(method, route_found=found, headers=headers)
         except asyncio.CancelledError:
@@ -218,6 +288,19 @@ class _Exchange:
             if self.resp_channel is not None:
                 app.channels.delete(self.resp_channel.id)
 
+    def _slow(self) -> None:
+        """The request outlived :data:`WATCH_AFTER_S`: watch the client, time out the rest."""
+        if self.done:
+            return
+        self._watch()
+        self.timer = self.loop.call_at(self.deadline, self._cancel, "timeout")
+
+    def _watch(self) -> None:
+        """Start watching the client for a disconnect, unless a receiver already does."""
+        if self.receiver is None:
+            self.receiver = self.loop.create_task(self._receiver(None))
+            self.receiver.add_done_callback(_quiet)
+
     def _cancel(self, reason: str) -> None:
         if self.done or self.reason is not None or self.task is None:
             return
@@ -243,9 +326,10 @@ class _Exchange:
             }
             for function_id in app.middleware:
                 await self._middleware(function_id, "default", request)
-        req = self.req_channel = app.channels.create()
+        channels = app.channels
+        req = self.req_channel = channels.create()
         req.writer_attached = True  # the engine holds the sender
-        resp = self.resp_channel = app.channels.create()
+        resp = self.resp_channel = channels.create(key=req.key)
         resp.reader_attached = True  # the engine holds the receiver
         content_type = _last(headers.get("content-type"))
         body: Any = None
@@ -258,9 +342,8 @@ class _Exchange:
                     body = pydantic_core.from_json(data)
                 except ValueError:
                     body = None
-            self._watch(None)
         else:
-            self._watch(req)
+            await self._first_chunk(req)
         payload: dict[str, Any] = {
             "query_params": query,
             "path_params": path_params,
@@ -308,16 +391,28 @@ class _Exchange:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    def _watch(self, channel: Channel | None) -> None:
-        """Start the request's receiver: it copies the body into ``channel`` (when given), then
-        waits for the client to go away and cancels the request if it is still running."""
-        task = asyncio.get_running_loop().create_task(self._receiver(channel))
-        task.add_done_callback(_quiet)
+    async def _first_chunk(self, channel: Channel) -> None:
+        """Copy the body's first message into ``channel``: the whole body, most of the time;
+        otherwise a receiver task streams the rest (with the channel's backpressure)."""
+        message = await self.receive()
+        if message["type"] != "http.request":
+            raise _Abort  # the client is gone already
+        chunk: bytes = message.get("body", b"")
+        if len(chunk) > self.app.max_body:
+            await send_json(self.send, 413, _TOO_LARGE, self.cors_headers)
+            raise _Abort
+        _frames(channel, chunk)
+        if message.get("more_body", False):
+            self.receiver = self.loop.create_task(self._receiver(channel, len(chunk)))
+            self.receiver.add_done_callback(_quiet)
+        else:
+            channel.finish_writer()
 
-    async def _receiver(self, channel: Channel | None) -> None:
+    async def _receiver(self, channel: Channel | None, size: int = 0) -> None:
+        """Copy the rest of the body into ``channel`` (when given), then wait for the client
+        to go away and cancel the request if it is still running."""
         message: Message
         if channel is not None:
-            size = 0
             while True:
                 message = await self.receive()
                 if message["type"] != "http.request":
@@ -402,15 +497,20 @@ class _Exchange:
         await send_bytes(self.send, status, headers, body, self.cors_headers)
 
     async def _respond_to(self, call: asyncio.Future[Any], resp: Channel) -> None:
-        call.add_done_callback(lambda _: resp.wake())
+        call.add_done_callback(resp.wake)
         state: dict[str, Any] = {"status": 200, "headers": {}}
-        waiting_for_call = True
+        returned_null = False
         try:
             while True:
                 item = resp.get_nowait()
                 if item is False:
-                    if waiting_for_call and call.done():
-                        waiting_for_call = False
+                    if returned_null and resp.writer_attached:
+                        # Finished with the writer open: drain, then an empty body.
+                        if not await _readable_within(resp, DRAIN_S):
+                            await self._start(state)
+                            await self.send({"type": "http.response.body", "body": b""})
+                            return
+                    elif not returned_null and call.done():
                         try:
                             result = outcome(call)
                         except Exception as exc:
@@ -419,8 +519,11 @@ class _Exchange:
                         if result is not None:
                             await self._buffered(result)
                             return
-                        continue
-                    await resp.readable()
+                        returned_null = True
+                    else:
+                        # The call, or (after a null result) a writer that may never come:
+                        # the 504 timeout ends that wait (builtins.md §3.8).
+                        await resp.readable()
                 elif item is None:  # writer closed without a body
                     await self._start(state)
                     await self.send({"type": "http.response.body", "body": b""})
@@ -452,19 +555,21 @@ class _Exchange:
     async def _stream(
         self, state: dict[str, Any], first: bytes, resp: Channel, call: asyncio.Future[Any]
     ) -> None:
+        """Send the body as the writer produces it; end it when the writer closes, when it has
+        been quiet for :data:`DRAIN_S` after the invocation finished, or after an idle
+        ``http_default_timeout_ms`` (the standalone worker's idle timeout, §3.14)."""
         send = self.send
         await self._start(state)
+        self._watch()  # the timeout no longer applies; a client that leaves still ends it
         await send({"type": "http.response.body", "body": first, "more_body": True})
         idle = self.app.timeout_s
         while True:
             item = resp.get_nowait()
             if item is False:
-                if call.done() and (call.cancelled() or _is_error(call)):
-                    break  # the function failed mid-stream: end the body
-                try:
-                    await asyncio.wait_for(resp.readable(), idle)
-                except asyncio.TimeoutError:
-                    logger.warning("response stream idle for %.1f s: ending it", idle)
+                finished = call.done()
+                if not await _readable_within(resp, DRAIN_S if finished else idle):
+                    if not finished:
+                        logger.warning("response stream idle for %.1f s: ending it", idle)
                     break
             elif item is None:
                 break
@@ -473,12 +578,13 @@ class _Exchange:
         await send({"type": "http.response.body", "body": b""})
 
 
-def _is_error(call: asyncio.Future[Any]) -> bool:
+async def _readable_within(channel: Channel, seconds: float) -> bool:
+    """Wait until ``channel`` may be readable (or is woken); False after ``seconds``."""
     try:
-        outcome(call)
-    except Exception:
-        return True
-    return False
+        await asyncio.wait_for(channel.readable(), seconds)
+    except asyncio.TimeoutError:
+        return False
+    return True
 
 
 def _quiet(task: asyncio.Task[Any]) -> None:
