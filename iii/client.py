@@ -34,6 +34,7 @@ from websockets.asyncio.client import ClientConnection
 
 from . import protocol as wire
 from ._handlers import LocalFunction
+from ._standby import Standby
 from .channels import Channel, ChannelReader, ChannelWriter, StreamChannelRef, resolve_channel_refs
 from .context import InvocationContext, enter_invocation, exit_invocation
 from .errors import (
@@ -240,6 +241,7 @@ class III:
         #: ``FUNCTION_NAMESPACE_CONFLICT`` rejections, §1.10).
         self.registration_errors: list[dict[str, Any]] = []
         self._closing = False
+        self._standby = Standby(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -267,6 +269,22 @@ class III:
 
     def get_connection_state(self) -> IIIConnectionState:
         return self._state
+
+    @property
+    def standby_functions(self) -> dict[str, str]:
+        """``{function id: owner worker id}`` of the functions registered here that another
+        live worker owns (``FUNCTION_NAMESPACE_CONFLICT``, protocol.md §2.6). They stay
+        registered locally and are claimed again when the owner leaves; see ``iii._standby``."""
+        return self._standby.functions()
+
+    @property
+    def standby_retry_interval_s(self) -> float:
+        """Fallback period (seconds) of standby claims; events normally trigger them sooner."""
+        return self._standby.retry_interval_s
+
+    @standby_retry_interval_s.setter
+    def standby_retry_interval_s(self, seconds: float) -> None:
+        self._standby.retry_interval_s = seconds
 
     async def connect(self, timeout: float | None = CONNECT_WAIT_S) -> None:
         """Connect on the running loop and wait until registered (seed 004).
@@ -493,6 +511,7 @@ class III:
 
     def _on_connected(self) -> None:
         """Queue, in order: reattach, replay, offline queue, worker metadata (§1.4)."""
+        self._standby.reset()
         if self._worker_id is not None and self._reattach_token is not None:
             self._outbox.append(
                 wire.encode(
@@ -661,7 +680,7 @@ class III:
             self._spawn(self._on_provider_unregister(frame))
         elif kind == "triggerregistrationresult":
             error = frame.get("error")
-            if error is not None:
+            if error is not None and not self._standby.trigger_failed(frame):
                 body = error if isinstance(error, dict) else {"message": str(error)}
                 logger.error(
                     "[iii] Trigger registration failed for '%s' (%s): %s",
@@ -684,6 +703,8 @@ class III:
             self._on_engine_error(frame)
         elif kind == "ping":
             self._post({"type": "pong"})
+        elif kind == "pong":
+            self._standby.pong()
         else:
             logger.debug("iii: ignoring %s frame", kind)
 
@@ -713,6 +734,10 @@ class III:
     def _on_rejected(self, frame: wire.Frame) -> None:
         code = frame["code"]
         if code == "FUNCTION_NAMESPACE_CONFLICT":
+            if self._standby.rejected(
+                frame.get("function_id", ""), frame.get("owner_worker_id", "")
+            ):
+                return
             logger.warning(
                 "iii: engine refused function %r in namespace %r: owned by worker %s; skipped",
                 frame.get("function_id"),
@@ -945,6 +970,7 @@ class III:
         if self._functions.pop(function_id, None) is None:
             return
         self._function_frames.pop(function_id, None)
+        self._call_soon(lambda: self._standby.forget_function(function_id))
         self._call_soon(lambda: self._post({"type": "unregisterfunction", "id": function_id}))
 
     def register_trigger(
@@ -1001,6 +1027,7 @@ class III:
         frame = self._triggers.pop(trigger_id, None)
         if frame is None:
             return
+        self._call_soon(lambda: self._standby.forget_trigger(trigger_id))
         message = {
             "type": "unregistertrigger",
             "id": trigger_id,

@@ -4,6 +4,8 @@
   engine's http triggers, served on the app's own event loop; ``IIIMiddleware`` is the same as a
   pure ASGI middleware; ``IIIClient`` / ``Invocation`` are FastAPI dependencies. See
   ``docs/bridge.md``.
+- ``WorkerApp``: a pure iii worker as an ASGI app (``uvicorn mymodule:app``) with ``/healthz``
+  and ``/readyz`` (``iii_asgi.worker_app``, ``docs/serving.md``).
 - ``iii_asgi.engine``: an embedded, wire-compatible iii engine served by uvicorn
   (``iii_asgi.engine.Engine``).
 
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
         get_client,
         get_invocation,
     )
+    from .worker_app import WorkerApp
 
 __all__ = [
     "BridgeRoute",
@@ -35,12 +38,17 @@ __all__ = [
     "Invocation",
     "InvocationInfo",
     "RouteCollisionError",
+    "WorkerApp",
     "get_client",
     "get_invocation",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "WorkerApp":
+        from .worker_app import WorkerApp
+
+        return WorkerApp
     if name in __all__:
         from . import bridge
 

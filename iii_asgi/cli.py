@@ -1,8 +1,11 @@
-"""The ``iii-asgi`` command line, in uvicorn's idiom: a thin layer over :class:`EngineConfig`.
+"""The ``iii-asgi`` command line, in uvicorn's idiom: a thin layer over :class:`EngineConfig`
+and :mod:`iii_asgi.runner`.
 
 ::
 
     iii-asgi engine --host 127.0.0.1 --port 49134 --http-port 3111
+    iii-asgi run examples.todo_app:app            # the app, bridged, on the embedded engine
+    iii-asgi run mymodule:app --engine ws://engine:49134 --workers 4
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import click
 
 from .engine import Engine, EngineConfig
 from .engine.config_file import ConfigError
+from .runner import RunOptions
+from .runner import run as run_app
 
 __all__ = ["main"]
 
@@ -119,6 +124,108 @@ def _optional_port(value: str, hint: str) -> int | None:
     if value.isdigit():
         return int(value)
     raise click.BadParameter("a port number, 0 or 'off'", param_hint=hint)
+
+
+@main.command()
+@click.argument("app")
+@click.option(
+    "--engine",
+    "engine_url",
+    default=None,
+    help="Engine URL (ws://host:port). Default: $III_URL, else an embedded engine in this process.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="App bind address.")
+@click.option("--port", default=8000, show_default=True, type=int, help="App port (0: any).")
+@click.option(
+    "--reload",
+    is_flag=True,
+    help="Restart the app on code changes (the embedded engine keeps running).",
+)
+@click.option("--reload-dir", "reload_dirs", multiple=True, help="Directories to watch.")
+@click.option("--workers", default=1, show_default=True, type=int, help="App processes.")
+@click.option("--factory", is_flag=True, help="APP is a factory: call it to get the app.")
+@click.option(
+    "--app-dir", default=".", show_default=True, help="Directory added to sys.path for APP."
+)
+@click.option("--log-level", default="info", show_default=True, help="uvicorn log level.")
+@click.option(
+    "--engine-host", default="127.0.0.1", show_default=True, help="Embedded engine address."
+)
+@click.option(
+    "--engine-port",
+    default=49134,
+    show_default=True,
+    type=int,
+    help="Embedded engine worker port (0: any).",
+)
+@click.option(
+    "--engine-http-port",
+    default="3111",
+    show_default=True,
+    help="Embedded engine HTTP trigger port (0: any; 'off': none).",
+)
+@click.option(
+    "--engine-stream-port",
+    default="3112",
+    show_default=True,
+    help="Embedded engine stream WebSocket port (0: any; 'off': none).",
+)
+@click.option(
+    "--data-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Embedded engine: keep state, streams and queues in DIR (default: in memory).",
+)
+def run(
+    app: str,
+    engine_url: str | None,
+    host: str,
+    port: int,
+    reload: bool,
+    reload_dirs: tuple[str, ...],
+    workers: int,
+    factory: bool,
+    app_dir: str,
+    log_level: str,
+    engine_host: str,
+    engine_port: int,
+    engine_http_port: str,
+    engine_stream_port: str,
+    data_dir: str | None,
+) -> None:
+    """Run APP (module:attr) under uvicorn, bridged to iii, until SIGINT/SIGTERM.
+
+    With no --engine and no $III_URL an embedded engine starts in this process; call the app
+    through its HTTP trigger port (3111) or directly on --port. APP is bridged with
+    iii_asgi.IIIBridge unless it already is (or is an iii_asgi.WorkerApp).
+    """
+    if workers < 1:
+        raise click.BadParameter("at least 1", param_hint="--workers")
+    engine = EngineConfig(
+        host=engine_host,
+        port=engine_port,
+        http_host=engine_host,
+        http_port=_optional_port(engine_http_port, "--engine-http-port"),
+        stream_host=engine_host,
+        stream_port=_optional_port(engine_stream_port, "--engine-stream-port"),
+        data_dir=data_dir,
+        local_development=True,
+    )
+    run_app(
+        RunOptions(
+            app=app,
+            engine_url=engine_url,
+            host=host,
+            port=port,
+            reload=reload,
+            reload_dirs=list(reload_dirs),
+            workers=workers,
+            factory=factory,
+            app_dir=app_dir,
+            log_level=log_level,
+            engine=engine,
+        )
+    )
 
 
 async def _serve(engine: Engine) -> None:

@@ -91,6 +91,7 @@ ASGI_PUBLIC = frozenset(
         "Invocation",
         "InvocationInfo",
         "RouteCollisionError",
+        "WorkerApp",
         "get_client",
         "get_invocation",
     }

@@ -1,0 +1,195 @@
+"""``iii-asgi run``: the app under uvicorn with the embedded engine in the same process
+(real subprocess, ephemeral ports), requests through the engine's HTTP port, clean shutdown."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Running:
+    """``python -m iii_asgi run ...`` in a subprocess; its stdout lines are collected."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        environment = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "OTEL_ENABLED": "false",
+            **(env or {}),
+        }
+        environment.pop("III_URL", None) if "III_URL" not in (env or {}) else None
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "iii_asgi", "run", *args, "--log-level", "warning"],
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip("\n"))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
+        """The first output line matching ``pattern``; fails with the output so far."""
+        regex = re.compile(pattern)
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: (
+                    any(regex.search(line) for line in self.lines)
+                    or self.process.poll() is not None
+                ),
+                timeout,
+            )
+            for line in self.lines:
+                match = regex.search(line)
+                if match:
+                    return match
+        output = "\n".join(self.lines)
+        raise AssertionError(f"no line matching {pattern!r} (found={found}):\n{output}")
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 20.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError("iii-asgi run did not stop:\n" + "\n".join(self.lines)) from None
+        self._reader.join(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return code
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+
+@pytest.fixture
+def running() -> Iterator[list[Running]]:
+    started: list[Running] = []
+    yield started
+    for proc in started:
+        if proc.process.poll() is None:
+            proc.process.kill()
+        proc.stop()
+
+
+EPHEMERAL = (
+    "--port",
+    "0",
+    "--engine-port",
+    "0",
+    "--engine-http-port",
+    "0",
+    "--engine-stream-port",
+    "0",
+)
+
+
+def _urls(proc: Running) -> tuple[str, str]:
+    engine = proc.wait_for(r"engine (http://\S+) \(HTTP triggers")[1]
+    app = proc.wait_for(r"app (http://\S+) \(direct\)")[1]
+    return engine, app
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_run_worker_app_on_the_embedded_engine(running: list[Running], sig: int) -> None:
+    proc = Running("tests.workers.math_worker:app", *EPHEMERAL)
+    running.append(proc)
+    engine_http, app_url = _urls(proc)
+    with httpx.Client(timeout=10) as http:
+        assert http.get(f"{app_url}/healthz").json() == {"status": "ok"}
+        ready = http.get(f"{app_url}/readyz")
+        assert ready.status_code == 200, ready.text
+        # through the engine's HTTP port: engine → worker (same process) → back
+        pid = _get_until_routed(http, f"{engine_http}/pid")
+        assert pid == {"pid": proc.process.pid}
+    assert proc.stop(sig) == 0, proc.output
+    assert "engine stopped" in proc.output
+    assert "Traceback" not in proc.output
+
+
+def _get_until_routed(http: httpx.Client, url: str) -> Any:
+    """GET ``url`` until the route is registered (registrations are fire-and-forget)."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while True:
+        response = http.get(url)
+        if response.status_code != 404 or time.monotonic() > deadline:
+            assert response.status_code == 200, response.text
+            return response.json()
+        time.sleep(0.05)
+
+
+def test_run_reports_a_busy_engine_port(running: list[Running]) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = Running(
+            "tests.workers.math_worker:app",
+            "--port",
+            "0",
+            "--engine-port",
+            str(port),
+            "--engine-http-port",
+            "0",
+            "--engine-stream-port",
+            "0",
+        )
+        running.append(proc)
+        code = proc.process.wait(30)
+    proc.stop()
+    assert code != 0
+    assert "Is another engine running?" in proc.output
+
+
+def test_run_with_an_unimportable_app_fails(running: list[Running]) -> None:
+    proc = Running("tests.workers.no_such_module:app", *EPHEMERAL)
+    running.append(proc)
+    assert proc.process.wait(30) != 0
+    proc.stop()
+    assert "cannot import module 'tests.workers.no_such_module'" in proc.output
+    assert "engine" not in proc.output  # checked before any engine started
+
+
+def test_run_with_an_app_failing_at_import_stops_the_engine(
+    running: list[Running], tmp_path: Path
+) -> None:
+    (tmp_path / "broken_app.py").write_text("raise RuntimeError('broken at import')\n")
+    proc = Running("broken_app:app", "--app-dir", str(tmp_path), *EPHEMERAL)
+    running.append(proc)
+    assert proc.process.wait(30) != 0
+    proc.stop()
+    assert "broken at import" in proc.output
+    assert "the app did not start" in proc.output
+    assert "engine stopped" in proc.output

@@ -1,0 +1,104 @@
+"""``uvicorn --workers 2``: two processes, one owner and one standby per function id; killing
+the owner hands its functions and routes to the standby, and nothing crashes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+import iii
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _math_workers(client: iii.III) -> set[int]:
+    workers = await client.list_workers()
+    return {int(w.name.rsplit(":", 1)[1]) for w in workers if w.name.startswith("math:")}
+
+
+async def _pid_through_engine(http: httpx.AsyncClient, url: str) -> int | None:
+    response = await http.get(f"{url}/pid")
+    return int(response.json()["pid"]) if response.status_code == 200 else None
+
+
+async def test_two_uvicorn_workers_one_owner_one_standby(engine: Any) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "III_URL": engine.url,
+        "OTEL_ENABLED": "false",
+    }
+    command = [sys.executable, "-m", "uvicorn", "tests.workers.math_worker:app", "--workers", "2"]
+    supervisor = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", "0", "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    client = iii.III(engine.url)
+    await client.connect()
+    try:
+        seen: dict[str, Any] = {}
+
+        async def two_workers() -> bool:
+            seen["pids"] = await _math_workers(client)
+            return len(seen["pids"]) == 2
+
+        await _until(two_workers, timeout=60)
+        pids: set[int] = seen["pids"]
+        async with httpx.AsyncClient(timeout=10) as http:
+
+            async def routed() -> bool:
+                seen["owner"] = await _pid_through_engine(http, engine.http_url)
+                return seen["owner"] is not None
+
+            await _until(routed)
+            owner: int = seen["owner"]
+            assert owner in pids
+            (standby,) = pids - {owner}
+            # both registered, the function is served by exactly one of them
+            add = {"function_id": "math::add", "payload": {"a": 20, "b": 22}}
+            assert await client.trigger_async(add) == 42
+            os.kill(owner, signal.SIGKILL)
+
+            async def taken_over() -> bool:
+                seen["now"] = await _pid_through_engine(http, engine.http_url)
+                return seen["now"] == standby
+
+            await _until(taken_over, timeout=30)
+            assert await client.trigger_async(add) == 42
+            # uvicorn replaces the killed process; the newcomer stands by, the owner stays
+            await _until(two_workers, timeout=60)
+            assert standby in seen["pids"] and owner not in seen["pids"]
+            assert await _pid_through_engine(http, engine.http_url) == standby
+        assert supervisor.poll() is None, "the uvicorn supervisor died"
+    finally:
+        await client.shutdown_async()
+        supervisor.send_signal(signal.SIGINT)
+        try:
+            code = supervisor.wait(30)
+        finally:
+            if supervisor.poll() is None:
+                supervisor.kill()
+            _, errors = supervisor.communicate()
+    assert code == 0, errors
+    assert "Traceback" not in errors, errors
+
+
+async def _until(check: Any, timeout: float = 10.0) -> None:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"{check.__name__} not reached in {timeout}s")
+        await asyncio.sleep(0.05)
