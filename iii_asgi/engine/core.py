@@ -30,6 +30,7 @@ from .registry import (
     Trigger,
     TriggerType,
 )
+from .state import StateWorker
 from .storage import Storage, create_storage
 from .triggers import Triggers
 
@@ -65,6 +66,8 @@ class EngineCore:
         self.http_functions = HttpFunctions(config)
         self.builtins = Builtins(self)
         self.builtins.install()
+        self.state = StateWorker(self)
+        self.state.install()
         self.workers_available = EventTriggerProvider(self.invoker)
         self.functions_available = EventTriggerProvider(self.invoker)
         self.triggers.register_in_process(

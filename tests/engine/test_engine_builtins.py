@@ -48,7 +48,10 @@ async def setup(engine: EngineThread) -> tuple[Wire, Wire]:
 async def test_functions_list(engine: EngineThread) -> None:
     _, caller = await setup(engine)
     listed = await caller.result("engine::functions::list")
-    assert listed == {
+    builtin = [f for f in listed["functions"] if f["worker_name"] == "iii-engine"]
+    assert {f["function_id"] for f in builtin} >= {"state::set", "state::list_groups"}
+    assert not any(f["function_id"].startswith("engine::") for f in builtin)
+    assert {"functions": [f for f in listed["functions"] if f not in builtin]} == {
         "functions": [
             {
                 "function_id": "shop::buy",
@@ -111,7 +114,8 @@ async def test_workers_list_and_info(engine: EngineThread) -> None:
 async def test_triggers_and_registered_triggers(engine: EngineThread) -> None:
     _, caller = await setup(engine)
     types = await caller.result("engine::triggers::list", {})
-    http, tick = types["triggers"]  # http: the engine's HTTP trigger server (builtins.md §3)
+    by_id = {t["id"]: t for t in types["triggers"]}
+    http, tick = by_id["http"], by_id["tick"]  # http: the engine's HTTP server (builtins.md §3)
     assert http["id"] == "http" and http["description"] == "HTTP API trigger"
     assert tick == {
         "id": "tick",
