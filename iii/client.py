@@ -822,7 +822,12 @@ class III:
 
     async def _call_handler(self, fn: LocalFunction, frame: wire.Frame) -> Any:
         data = frame.get("data")
-        if frame.get("_has_refs", True) and isinstance(data, (dict, list)):
+        if (
+            frame.get("_has_refs", True)
+            and isinstance(data, (dict, list))
+            and not getattr(fn.handler, "iii_raw_channel_refs", False)
+        ):
+            # A handler marked ``iii_raw_channel_refs`` (the ASGI bridge) opens refs itself.
             data = resolve_channel_refs(data, self._address, self._headers, self._loop)
         metadata = frame.get("metadata")
         token = enter_invocation(

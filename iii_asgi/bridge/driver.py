@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Message, Scope
 
 from iii.channels import ChannelReader, ChannelWriter
 from iii.context import current_invocation
+from iii.protocol import is_channel_ref
 
 from .dependencies import InvocationInfo
 from .routes import concrete_path
@@ -97,10 +98,13 @@ class _Exchange:
 
     __slots__ = (
         "body",
+        "channel_headers",
         "chunks",
         "data",
         "disconnected",
         "done",
+        "engine_url",
+        "gone",
         "headers",
         "reader",
         "reader_iter",
@@ -111,8 +115,12 @@ class _Exchange:
         "writer",
     )
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(
+        self, data: dict[str, Any], engine_url: str, channel_headers: Mapping[str, str] | None
+    ) -> None:
         self.data = data
+        self.engine_url = engine_url
+        self.channel_headers = channel_headers
         self.body: bytes = b""
         self.reader: ChannelReader | None = None
         self.reader_iter: Any = None
@@ -125,6 +133,7 @@ class _Exchange:
         self.chunks: list[bytes] = []
         self.writer: ChannelWriter | None = None  # set once streaming
         self.result: Any = None
+        self.gone = False  # the engine closed the response channel
 
     # -- receive --------------------------------------------------------------------------------
 
@@ -219,8 +228,21 @@ class _Exchange:
             return None  # the engine would add application/json and JSON-encode the body
         return {"status_code": self.status, "headers": lines, "body": text}
 
+    def channel_end(self, key: str) -> Any:
+        """The payload's ``request_body`` / ``response`` as a live channel end, opened lazily
+        (the SDK leaves the bridge's refs unresolved: most requests never touch them)."""
+        value = self.data.get(key)
+        if isinstance(value, (ChannelReader, ChannelWriter)):
+            return value
+        if isinstance(value, dict) and is_channel_ref(value):
+            cls = ChannelReader if value["direction"] == "read" else ChannelWriter
+            end = cls(self.engine_url, value, self.channel_headers)
+            self.data[key] = end
+            return end
+        return None
+
     async def _open_stream(self) -> None:
-        writer = self.data.get("response")
+        writer = self.channel_end("response")
         if not isinstance(writer, ChannelWriter):
             raise RuntimeError("the http trigger payload has no response channel to stream on")
         self.writer = writer
@@ -270,6 +292,7 @@ class _Exchange:
             logger.debug("closing the response channel failed", exc_info=True)
 
     def _lost(self, exc: BaseException) -> None:
+        self.gone = True
         self.finish()
         raise _Gone(f"the engine dropped the request: {exc}") from exc
 
@@ -290,7 +313,7 @@ def _scope(
         json_body = True
         exchange.body = pydantic_core.to_json(body_value)
     elif _has_body(raw_headers):
-        reader = data.get("request_body")
+        reader = exchange.channel_end("request_body")
         if isinstance(reader, ChannelReader):
             exchange.reader = reader
     for name, value in raw_headers.items():
@@ -310,6 +333,7 @@ def _scope(
     if invocation.baggage:
         headers.append((b"baggage", invocation.baggage.encode("latin-1")))
     raw_path = concrete_path(data.get("path") or "/", data.get("path_params") or {})
+    path = unquote(raw_path) if "%" in raw_path else raw_path
     forwarded = _first(raw_headers.get("x-forwarded-for"))
     scheme = _first(raw_headers.get("x-forwarded-proto")) or "http"
     scope: dict[str, Any] = {
@@ -318,7 +342,7 @@ def _scope(
         "http_version": "1.1",
         "method": data.get("method") or "GET",
         "scheme": scheme,
-        "path": unquote(raw_path),
+        "path": path,
         "raw_path": raw_path.encode("latin-1", "replace"),
         "query_string": _query_string(data.get("query_params") or {}),
         "root_path": root_path,
@@ -347,9 +371,14 @@ async def drive(
     state: dict[str, Any] | None = None,
     root_path: str = "",
     extra_scope: Mapping[str, Any] | None = None,
+    engine_url: str = "",
+    channel_headers: Mapping[str, str] | None = None,
 ) -> Any:
     """Serve one http trigger invocation with ``app``; returns the buffered result (a dict) or
     ``None`` when the response went out through the response channel.
+
+    Channel refs still in ``data`` are opened on ``engine_url`` (the worker's engine URL) with
+    ``channel_headers``, and only when the request has a body or the response streams.
 
     Raises ``TypeError`` when ``data`` is not the http trigger's payload dict.
     """
@@ -368,7 +397,7 @@ async def drive(
         worker_id=context.worker_id if context else None,
         route=data.get("path"),
     )
-    exchange = _Exchange(data)
+    exchange = _Exchange(data, engine_url, channel_headers)
     scope = _scope(data, exchange, state, root_path, invocation)
     if extra_scope:
         scope.update(extra_scope)
@@ -376,7 +405,9 @@ async def drive(
         await app(scope, exchange.receive, exchange.send)
     except Exception as exc:
         if exchange.writer is not None:
-            if not isinstance(exc, _Gone):
+            if exchange.gone:  # the app saw the disconnect (OSError / ClientDisconnect)
+                logger.debug("stream ended: the engine dropped the request", exc_info=exc)
+            else:
                 logger.error("Exception in ASGI application (mid-stream)", exc_info=exc)
             if not exchange.done:
                 await exchange._close()

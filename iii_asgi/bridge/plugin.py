@@ -278,11 +278,12 @@ class IIIBridge:
         self._idle = asyncio.Event()
         self._idle.set()
         client = III(self.url, self.options)
+        handler = self._route_handler(client.get_address(), self.options.resolved_headers())
         self._triggers = []
         for row in self.routes:
             client.register_function(
                 row.function_id,
-                self._serve,
+                handler,
                 description=row.description,
                 metadata={**(row.metadata or {}), "http": {"path": row.path}},
                 request_format=row.request_format,
@@ -392,24 +393,38 @@ class IIIBridge:
 
     # -- serving --------------------------------------------------------------------------------
 
-    async def _serve(self, data: Any) -> Any:
-        """The handler of every route function: drive the app with the engine's request."""
-        self._inflight += 1
-        idle = self._idle
-        if idle is not None:
-            idle.clear()
-        try:
-            return await drive(
-                self._target,
-                data,
-                state=self._state,
-                root_path=self._served_root,
-                extra_scope=self._scope_extra,
-            )
-        finally:
-            self._inflight -= 1
-            if self._inflight == 0 and idle is not None:
-                idle.set()
+    def _route_handler(self, engine_url: str, channel_headers: dict[str, str]) -> Any:
+        """The handler of every route function: drive the app with the engine's request.
+
+        Marked ``iii_raw_channel_refs``: the SDK leaves the payload's channel refs as dicts and
+        the driver opens them only when the request has a body or the response streams."""
+        target = self._target
+        state = self._state
+        root_path = self._served_root
+        extra = self._scope_extra
+
+        async def serve(data: Any) -> Any:
+            self._inflight += 1
+            idle = self._idle
+            if idle is not None:
+                idle.clear()
+            try:
+                return await drive(
+                    target,
+                    data,
+                    state=state,
+                    root_path=root_path,
+                    extra_scope=extra,
+                    engine_url=engine_url,
+                    channel_headers=channel_headers,
+                )
+            finally:
+                self._inflight -= 1
+                if self._inflight == 0 and idle is not None:
+                    idle.set()
+
+        serve.iii_raw_channel_refs = True  # type: ignore[attr-defined]
+        return serve
 
     def _register_function(self, client: III, spec: _Function) -> None:
         client.register_function(

@@ -341,7 +341,9 @@ def collect_routes(
         options = _options(route)
         if options.get("enabled", True) is False:
             continue
-        tags = tuple(str(t.value if hasattr(t, "value") else t) for t in (route.tags or ()))
+        tags = tuple(
+            str(t.value if hasattr(t, "value") else t) for t in (getattr(route, "tags", None) or ())
+        )
         full_path = root_path + path
         if not route_filter.accepts(full_path, tags, getattr(route, "endpoint", None)):
             continue

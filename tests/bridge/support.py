@@ -95,16 +95,24 @@ def serve(app: Any, **options: Any) -> Iterator[UvicornThread]:
         server.stop()
 
 
-def wait_routes(engine: EngineThread, count: int, timeout: float = 10.0) -> None:
-    """Block until the engine mounts ``count`` http routes."""
+def wait_routes(
+    engine: EngineThread, count: int, prefix: str | None = None, timeout: float = 10.0
+) -> None:
+    """Block until the engine mounts ``count`` http routes (only those whose function id
+    starts with ``prefix``, when given: tests sharing an engine bridge several apps)."""
     import time
 
     app = engine.engine.http_app
     assert app is not None
+
+    def mounted() -> int:
+        routes = list(app.router.by_trigger.values())
+        return sum(1 for r in routes if prefix is None or r.function_id.startswith(prefix))
+
     deadline = time.monotonic() + timeout
-    while len(app.router) != count:
+    while mounted() != count:
         if time.monotonic() > deadline:
-            raise AssertionError(f"{len(app.router)} routes mounted, expected {count}")
+            raise AssertionError(f"{mounted()} routes mounted, expected {count}")
         time.sleep(0.01)
 
 
