@@ -25,7 +25,7 @@ import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import websockets
@@ -44,6 +44,8 @@ from .errors import (
     timeout_error,
 )
 from .http import HttpInvocationConfig
+from .observability import OtelConfig, init_otel
+from .observability._invocation import end_execution, outgoing, start_execution
 from .options import (
     MAX_QUEUE_SIZE,
     IIIConnectionState,
@@ -307,6 +309,7 @@ class III:
 
     async def _start(self, timeout: float | None, *, keep_trying: bool) -> None:
         self._bind(asyncio.get_running_loop())
+        self._init_otel()
         assert self._connected is not None
         if self._rejected is not None:
             raise self._rejected
@@ -327,6 +330,19 @@ class III:
             raise ConnectionError(
                 f"could not connect to the iii engine at {self._address} within {timeout}s"
             ) from None
+
+    def _init_otel(self) -> None:
+        """OTel for this process (sdk_surface.md §3.9): ``InitOptions.otel``, exporting to this
+        worker's engine unless the config names another; no-op when already initialised or
+        disabled (``OTEL_ENABLED=false``)."""
+        config = OtelConfig.coerce(self._options.otel)
+        if config.engine_ws_url is None:
+            config = replace(
+                config,
+                engine_ws_url=self._address,
+                engine_ws_headers=config.engine_ws_headers or self._headers,
+            )
+        init_otel(config)
 
     async def _wait_connected(self) -> None:
         assert self._connected is not None
@@ -775,6 +791,7 @@ class III:
         fn = self._functions.get(function_id)
         result: Any = None
         error: wire.ErrorBody | None = None
+        traceparent: str | None = None
         if fn is None:
             error = wire.error_body("function_not_found", f"Function '{function_id}' not found")
         elif isinstance(fn, HttpInvocationConfig):
@@ -783,27 +800,48 @@ class III:
                 f"Function '{function_id}' is HTTP-invoked; the engine calls its URL",
             )
         else:
+            # The handler's span: child of the caller's traceparent (sdk_surface.md §3.5).
+            execution = start_execution(
+                function_id,
+                invocation_id,
+                frame.get("traceparent"),
+                frame.get("baggage"),
+                frame.get("data"),
+            )
             try:
                 result = await self._call_handler(fn, frame)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as exc:
+                end_execution(execution, error=exc)
                 raise
             except BaseException as exc:  # SystemExit/KeyboardInterrupt must not stop the loop
+                end_execution(execution, error=exc)
                 logger.exception("Error in handler %s", function_id)
                 error = wire.error_body(
                     "invocation_failed",
                     str(exc) or type(exc).__name__,
                     "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
                 )
+            else:
+                end_execution(execution, result)
+            if execution is not None:
+                traceparent = execution.traceparent
         if invocation_id is None:
             return
-        await self._reply(invocation_id, function_id, result, error)
+        await self._reply(invocation_id, function_id, result, error, traceparent)
 
     async def _reply(
-        self, invocation_id: str, function_id: str, result: Any, error: wire.ErrorBody | None
+        self,
+        invocation_id: str,
+        function_id: str,
+        result: Any,
+        error: wire.ErrorBody | None,
+        traceparent: str | None = None,
     ) -> None:
         try:
             await self._send(
-                wire.invocation_result(invocation_id, function_id, result=result, error=error)
+                wire.invocation_result(
+                    invocation_id, function_id, result=result, error=error, traceparent=traceparent
+                )
             )
         except TypeError as exc:
             await self._send(
@@ -1158,6 +1196,7 @@ class III:
             else:
                 namespace = self._namespace
         action = request.action
+        traceparent, baggage = outgoing()  # protocol.md §3.6
         if isinstance(action, TriggerActionVoid):
             frame = wire.invoke_function(
                 function_id,
@@ -1165,6 +1204,8 @@ class III:
                 action={"type": "void"},
                 metadata=request.metadata,
                 namespace=namespace,
+                traceparent=traceparent,
+                baggage=baggage,
             )
             await self._deliver(self._encode(frame), None)
             return None
@@ -1180,6 +1221,8 @@ class III:
             ),
             metadata=request.metadata,
             namespace=namespace,
+            traceparent=traceparent,
+            baggage=baggage,
         )
         text = self._encode(frame)
         loop = asyncio.get_running_loop()

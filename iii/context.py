@@ -8,10 +8,12 @@ Set by the SDK around every handler (async ones on the loop, sync ones in their 
 from __future__ import annotations
 
 import contextvars
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from .observability._logger import Logger
+from .observability._spans import current_span_id, current_trace_id
 
 __all__ = [
     "Context",
@@ -23,65 +25,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-_fallback_logger = logging.getLogger("iii.logger")
-
-
-class Logger:
-    """Structured logger: ``info / warn / error / debug(message, data=None)``.
-
-    Records go to the stdlib logger ``iii.logger`` with ``data``, the function id, and the
-    OpenTelemetry trace and span ids (when a span is active) attached as ``extra`` fields.
-    """
-
-    def __init__(
-        self,
-        trace_id: str | None = None,
-        service_name: str | None = None,
-        span_id: str | None = None,
-        *,
-        function_name: str | None = None,
-    ) -> None:
-        self.trace_id = trace_id
-        self.span_id = span_id
-        self.service_name = service_name or function_name
-        self.function_name = function_name
-
-    def _emit(self, level: int, message: str, data: Any) -> None:
-        trace_id, span_id = self.trace_id, self.span_id
-        if trace_id is None:
-            trace_id, span_id = _current_otel_ids()
-        prefix = f"[{self.service_name}] " if self.service_name else ""
-        _fallback_logger.log(
-            level,
-            "%s%s",
-            prefix,
-            message,
-            extra={"iii_data": data, "trace_id": trace_id, "span_id": span_id},
-        )
-
-    def info(self, message: str, data: Any = None) -> None:
-        self._emit(logging.INFO, message, data)
-
-    def warn(self, message: str, data: Any = None) -> None:
-        self._emit(logging.WARNING, message, data)
-
-    warning = warn
-
-    def error(self, message: str, data: Any = None) -> None:
-        self._emit(logging.ERROR, message, data)
-
-    def debug(self, message: str, data: Any = None) -> None:
-        self._emit(logging.DEBUG, message, data)
-
-
-def _current_otel_ids() -> tuple[str | None, str | None]:
-    from opentelemetry import trace
-
-    ctx = trace.get_current_span().get_span_context()
-    if not ctx.is_valid:
-        return None, None
-    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")
 
 
 @dataclass(frozen=True)
@@ -108,10 +51,26 @@ class InvocationContext:
 
 @dataclass(frozen=True)
 class Context:
-    """``get_context()`` result: a :class:`Logger` and the :class:`InvocationContext`."""
+    """``get_context()`` result: a :class:`Logger` and the :class:`InvocationContext`.
+
+    ``trace_id`` / ``span_id`` are those of the active OpenTelemetry span (inside a handler,
+    its ``execute <function_id>`` span), else the trace id of the invocation's
+    ``traceparent``; ``None`` outside any trace.
+    """
 
     logger: Logger
     invocation: InvocationContext | None = None
+
+    @property
+    def trace_id(self) -> str | None:
+        trace_id = current_trace_id()
+        if trace_id is None and self.invocation is not None:
+            return self.invocation.trace_id
+        return trace_id
+
+    @property
+    def span_id(self) -> str | None:
+        return current_span_id()
 
 
 # Holds an InvocationContext (set by the SDK around handlers, cheap) or a Context (with_context).

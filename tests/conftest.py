@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from iii_asgi.engine import EngineConfig, EngineThread
+
+# Workers initialise OpenTelemetry on connect (one process-wide pipeline with its own /otel
+# socket); the suite runs with it off, and tests/observability turns it on per test.
+os.environ.setdefault("OTEL_ENABLED", "false")
 
 #: Short timers and an ephemeral HTTP port so the suite stays fast and engines never share a
 #: port; tests needing other options use ``engine_factory``.

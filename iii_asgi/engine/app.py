@@ -1,8 +1,8 @@
 """The engine as a raw ASGI application (protocol.md §1.1).
 
-WebSocket routes: ``/`` (worker control socket), ``/otel`` (telemetry: accepted, frames
-discarded), ``/ws/channels/{id}?key=…&dir=…`` (data channels, §6). Any other path gets a plain
-HTTP 404 (via the ``websocket.http.response`` extension for upgrade requests).
+WebSocket routes: ``/`` (worker control socket), ``/otel`` (telemetry frames into the
+engine's store, :mod:`.otel`), ``/ws/channels/{id}?key=…&dir=…`` (data channels, §6). Any other
+path gets a plain HTTP 404 (via the ``websocket.http.response`` extension for upgrade requests).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import logging
 from .channels import serve_channel
 from .connection import WorkerConnection
 from .core import EngineCore
+from .otel import serve_otel
 from .types import Receive, Scope, Send
 
 __all__ = ["EngineApp"]
@@ -38,7 +39,7 @@ class EngineApp:
                     self.core.channels, path[len(_CHANNELS) :], scope, receive, send
                 )
             elif path == "/otel":
-                await _discard(receive, send)
+                await serve_otel(self.core.telemetry.store, receive, send)
             else:
                 await _not_found(send, "websocket.http.response")
         elif kind == "http":
@@ -55,19 +56,13 @@ class EngineApp:
             queue_size=self.core.config.outbound_queue_size,
             ip_address=client[0] if client else None,
         )
+        conn.on_telemetry = self.core.telemetry.store.ingest  # §1.11: also accepted on `/`
         try:
             await self.core.attach(conn)
             await conn.run(receive, self.core.dispatch, self.core.bad_frame)
         finally:
             await self.core.teardown(conn)
             await conn.stop_writer()
-
-
-async def _discard(receive: Receive, send: Send) -> None:
-    await receive()
-    await send({"type": "websocket.accept"})
-    while (await receive())["type"] != "websocket.disconnect":
-        pass
 
 
 async def _not_found(send: Send, prefix: str) -> None:

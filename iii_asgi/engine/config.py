@@ -96,6 +96,13 @@ class EngineConfig:
         data_dir: directory of the file-backed store (``<data_dir>/iii.sqlite3``, created if
             needed): state, streams and queued messages survive a restart. ``None`` (default)
             keeps everything in memory (:mod:`iii_asgi.engine.storage`).
+        tracing: engine spans (a SERVER span per HTTP trigger request, ``invoke <function>``
+            per routed traced call) into the telemetry store; off by default, when the engine
+            only passes ``traceparent``/``baggage`` through (docs/observability.md).
+        span_exporters: OpenTelemetry ``SpanExporter`` objects (e.g. ``OTLPSpanExporter()``)
+            that also receive the engine's spans; giving any turns ``tracing`` on.
+        telemetry_max_traces: traces kept by the ``/otel`` store (oldest evicted first).
+        telemetry_max_logs: log records kept by the ``/otel`` store.
     """
 
     host: str = "127.0.0.1"
@@ -128,6 +135,10 @@ class EngineConfig:
     state_triggers_enabled: bool = True
     state_max_value_bytes: int | None = None
     data_dir: str | None = None
+    tracing: bool = False
+    span_exporters: list[Any] = field(default_factory=list)
+    telemetry_max_traces: int = 1000
+    telemetry_max_logs: int = 10_000
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], **overrides: Any) -> EngineConfig:

@@ -28,7 +28,7 @@ Dispatch = Callable[["WorkerConnection", Frame, "str | bytes"], Awaitable[None]]
 #: ``(connection, raw, error)``; awaited for a frame that failed to decode.
 BadFrame = Callable[["WorkerConnection", "str | bytes", ProtocolError], Awaitable[None]]
 
-_TELEMETRY_PREFIXES = (b"OTLP", b"MTRC", b"LOGS")  # §1.11: binary telemetry, discarded
+_TELEMETRY_PREFIXES = (b"OTLP", b"MTRC", b"LOGS")  # §1.11: binary telemetry frames
 _CLOSE = object()
 
 
@@ -62,6 +62,8 @@ class WorkerConnection:
         self._send = send
         self._queue: asyncio.Queue[object] = asyncio.Queue(queue_size)
         self._writer: asyncio.Task[None] | None = None
+        #: Receives binary telemetry frames sent on this socket (§1.11); ``None`` drops them.
+        self.on_telemetry: Callable[[bytes], Any] | None = None
 
     def __repr__(self) -> str:
         return f"<WorkerConnection {self.worker_id} name={self.name!r} ns={self.namespace!r}>"
@@ -133,6 +135,8 @@ class WorkerConnection:
                 if raw is None:
                     raw = message.get("bytes") or b""
                     if raw[:4] in _TELEMETRY_PREFIXES:
+                        if self.on_telemetry is not None:
+                            self.on_telemetry(raw)
                         continue
                 if not raw or raw.isspace():
                     continue

@@ -22,6 +22,7 @@ from .connection import WorkerConnection
 from .discovery import EventTriggerProvider, poll_functions
 from .http_functions import HttpFunction, HttpFunctions
 from .invocation import Invoker
+from .otel import EngineTelemetry
 from .registry import (
     DEFAULT_NAMESPACE,
     FailedFunction,
@@ -60,7 +61,8 @@ class EngineCore:
         self.config = config
         self.storage: Storage = create_storage(config.data_dir)
         self.registry = Registry()
-        self.invoker = Invoker(self.registry)
+        self.telemetry = EngineTelemetry(config)
+        self.invoker = Invoker(self.registry, self.telemetry)
         self.triggers = Triggers(self.registry, config.trigger_ack_timeout_s)
         self.channels = ChannelStore(config.channel_ttl_s)
         self.http_functions = HttpFunctions(config)
@@ -68,6 +70,7 @@ class EngineCore:
         self.builtins.install()
         self.state = StateWorker(self)
         self.state.install()
+        self.telemetry.install(self.registry)
         self.workers_available = EventTriggerProvider(self.invoker)
         self.functions_available = EventTriggerProvider(self.invoker)
         self.triggers.register_in_process(
@@ -133,6 +136,7 @@ class EngineCore:
         await self.invoker.cancel_tasks()
         await self.http_functions.aclose()
         await self.storage.close()
+        self.telemetry.shutdown()
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         """Run a coroutine in the background, keeping a reference until it ends."""

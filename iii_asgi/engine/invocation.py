@@ -18,6 +18,7 @@ from iii.protocol import Frame, error_body, invocation_result
 
 from .connection import WorkerConnection
 from .errors import InvocationError
+from .otel import EngineTelemetry, traceparent_of, with_function_id
 from .registry import DEFAULT_NAMESPACE, CallContext, FunctionEntry, Registry
 
 __all__ = ["ENQUEUE_UNAVAILABLE", "Invocation", "Invoker"]
@@ -39,13 +40,26 @@ class Invocation:
     caller: WorkerConnection | None = None
     reply_id: str | None = None
     future: asyncio.Future[Frame] | None = None
+    span: Any = None  # the engine's ``invoke`` span, when tracing is on
+
+
+def _end(span: Any, error: Any = None) -> None:
+    if span is not None:
+        EngineTelemetry.end(span, error)
 
 
 class Invoker:
-    """Routes ``invokefunction`` frames and relays ``invocationresult`` frames."""
+    """Routes ``invokefunction`` frames and relays ``invocationresult`` frames.
 
-    def __init__(self, registry: Registry) -> None:
+    ``telemetry``: with its tracer on, a traced call (one with ``traceparent``) gets an
+    ``invoke <function_id>`` span, and the executor sees that span as its parent (§3.6).
+    """
+
+    def __init__(self, registry: Registry, telemetry: EngineTelemetry | None = None) -> None:
         self.registry = registry
+        self.telemetry = telemetry
+        #: The engine tracer, or ``None`` when tracing is off (the hot path checks only this).
+        self.tracer = telemetry.tracer if telemetry is not None else None
         self.pending: dict[str, Invocation] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -82,13 +96,18 @@ class Invoker:
                 await self._reply_error(conn, reply_id, function_id, code, message)
             return
         owner = entry.owner
+        traceparent: str | None = frame.get("traceparent")
+        span = None
+        if traceparent is not None and self.tracer is not None:
+            assert self.telemetry is not None
+            span = self.telemetry.start_invoke(function_id, traceparent)
         if owner is None or entry.in_process:  # built-in or HTTP-invoked (§4)
-            await self._run_builtin(conn, entry, reply_id, data, frame.get("metadata"))
+            await self._run_builtin(conn, entry, reply_id, data, frame.get("metadata"), span)
             return
         inv_id = reply_id
         if inv_id is None or inv_id in self.pending:
             inv_id = str(uuid.uuid4())
-        self.pending[inv_id] = Invocation(inv_id, function_id, owner, conn, reply_id)
+        self.pending[inv_id] = Invocation(inv_id, function_id, owner, conn, reply_id, span=span)
         conn.inflight.add(inv_id)
         owner.inflight.add(inv_id)
         out: Frame = {
@@ -97,10 +116,14 @@ class Invoker:
             "function_id": function_id,
             "data": data,
         }
-        for key in ("traceparent", "baggage", "metadata"):
-            value = frame.get(key)
-            if value is not None:
-                out[key] = value
+        if traceparent is not None:  # §3.6: the context goes on, baggage names the target
+            out["traceparent"] = traceparent if span is None else traceparent_of(span)
+            out["baggage"] = with_function_id(frame.get("baggage"), function_id)
+        elif frame.get("baggage") is not None:
+            out["baggage"] = frame["baggage"]
+        metadata = frame.get("metadata")
+        if metadata is not None:
+            out["metadata"] = metadata
         await owner.send(out)
 
     async def _run_builtin(
@@ -110,37 +133,49 @@ class Invoker:
         reply_id: str | None,
         data: Any,
         metadata: Any,
+        span: Any = None,
     ) -> None:
         context = CallContext(conn, reply_id, metadata)
         if entry.inline:
-            await self._builtin_call(conn, entry, context, data)
+            await self._builtin_call(conn, entry, context, data, span)
         else:
             task = asyncio.get_running_loop().create_task(
-                self._builtin_call(conn, entry, context, data)
+                self._builtin_call(conn, entry, context, data, span)
             )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     async def _builtin_call(
-        self, conn: WorkerConnection, entry: FunctionEntry, context: CallContext, data: Any
+        self,
+        conn: WorkerConnection,
+        entry: FunctionEntry,
+        context: CallContext,
+        data: Any,
+        span: Any = None,
     ) -> None:
         assert entry.handler is not None
         reply_id = context.invocation_id
         try:
             result = await entry.handler(context, data)
         except InvocationError as exc:
+            _end(span, exc)
             if reply_id is not None:
                 await self._reply_error(conn, reply_id, entry.function_id, exc.code, exc.message)
             else:
                 logger.info("%s (void) failed: %s: %s", entry.function_id, exc.code, exc.message)
             return
         except Exception as exc:
+            _end(span, exc)
             logger.exception("built-in %s failed", entry.function_id)
             if reply_id is not None:
                 await self._reply_error(
                     conn, reply_id, entry.function_id, "invocation_error", str(exc)
                 )
             return
+        except asyncio.CancelledError as exc:
+            _end(span, exc)
+            raise
+        _end(span)
         if reply_id is not None:
             await conn.send(invocation_result(reply_id, entry.function_id, result=result))
 
@@ -175,6 +210,7 @@ class Invoker:
             logger.debug("result for unknown invocation %s ignored", frame["invocation_id"])
             return
         inv.executor.inflight.discard(inv.id)
+        _end(inv.span, frame.get("error"))
         if inv.future is not None:
             if not inv.future.done():
                 inv.future.set_result(frame)
@@ -247,6 +283,7 @@ class Invoker:
             inv = self.pending.pop(inv_id, None)
             if inv is None:
                 continue
+            _end(inv.span, _STOPPED)
             if inv.executor is not conn:  # conn was the caller
                 inv.executor.inflight.discard(inv_id)
                 continue

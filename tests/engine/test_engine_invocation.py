@@ -27,7 +27,7 @@ async def test_sync_call_reuses_id_and_injects_caller(engine: EngineThread) -> N
         "function_id": "w::echo",
         "data": {"a": 1, "_caller_worker_id": caller.worker_id},
         "traceparent": "00-x-y-01",
-        "baggage": "k=v",
+        "baggage": "k=v,iii.function.id=w::echo",  # §3.6: names the target function
         "metadata": {"m": 2},
     }
     await worker.send(

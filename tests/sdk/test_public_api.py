@@ -107,3 +107,44 @@ def test_iii_asgi_all_is_exactly_the_public_surface() -> None:
     assert missing == []
     with pytest.raises(AttributeError):
         iii_asgi.NotAName  # noqa: B018
+
+
+OBSERVABILITY = frozenset(
+    {
+        "DEFAULT_ALLOWLIST",
+        "REDACTED_PLACEHOLDER",
+        "BaggageSpanProcessor",
+        "Logger",
+        "OtelConfig",
+        "ReconnectionConfig",
+        "current_span_id",
+        "current_span_is_recording",
+        "current_trace_id",
+        "execute_traced_request",
+        "extract_baggage",
+        "extract_traceparent",
+        "flush_otel",
+        "init_otel",
+        "inject_baggage",
+        "inject_traceparent",
+        "record_span_event",
+        "redact",
+        "redact_and_truncate",
+        "resolve_max_bytes_from_env",
+        "set_current_span_attribute",
+        "set_current_span_error",
+        "shutdown_otel",
+        "with_span",
+    }
+)
+
+
+def test_observability_module_surface() -> None:
+    """Seed 003's ``observability`` module: every function and type, nothing else."""
+    import iii.observability as observability
+
+    assert set(observability.__all__) == OBSERVABILITY
+    assert len(observability.__all__) == len(OBSERVABILITY)
+    assert all(hasattr(observability, name) for name in observability.__all__)
+    assert observability.Logger is iii.Logger  # one Logger, also at the root
+    assert observability.ReconnectionConfig is iii.ReconnectionConfig

@@ -37,6 +37,7 @@ from ..channels import Channel, ChannelStore
 from ..config import EngineConfig
 from ..errors import InvocationError
 from ..invocation import Invoker
+from ..otel_http import traced
 from ..types import Message, Receive, Scope, Send
 from .calls import outcome, start_call
 from .cors import Cors
@@ -90,6 +91,7 @@ class HttpApp:
         self.limit = max(1, config.http_concurrency_limit)
         self.active = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
+        self.tracer = invoker.tracer
         self.middleware = [
             m.function_id
             for m in sorted(config.http_middleware, key=lambda m: m.priority)
@@ -105,7 +107,11 @@ class HttpApp:
         else:
             await self._slot(loop)
         try:
-            await _Exchange(self, loop, scope, receive, send).run()
+            exchange = _Exchange(self, loop, scope, receive, send)
+            if self.tracer is None:
+                await exchange.run()
+            else:  # a SERVER span per request (docs/observability.md)
+                await traced(self.tracer, exchange)
         finally:
             self._release()
 
@@ -182,6 +188,7 @@ class _Exchange:
 
     __slots__ = (
         "app",
+        "baggage",
         "cors_headers",
         "deadline",
         "done",
@@ -192,11 +199,13 @@ class _Exchange:
         "receiver",
         "req_channel",
         "resp_channel",
+        "route",
         "scope",
         "send",
         "started",
         "task",
         "timer",
+        "traceparent",
     )
 
     def __init__(
@@ -224,6 +233,9 @@ class _Exchange:
         self.started = False  # response head sent
         self.done = False
         self.in_middleware = False
+        self.route: Route | None = None
+        self.traceparent: str | None = None  # set by traced() when tracing, else the header's
+        self.baggage: str | None = None
 
     # -- entry ---------------------------------------------------------------------------------
 
@@ -234,6 +246,9 @@ class _Exchange:
         raw_path = scope.get("raw_path")
         path: str = raw_path.decode("latin-1") if raw_path else scope["path"]
         headers = _headers(scope)
+        if app.tracer is None:  # pass the client's trace context on (protocol.md §3.6)
+            self.traceparent = _last(headers.get("traceparent"))
+            self.baggage = _last(headers.get("baggage"))
         if app.cors is not None:
             origin = _last(headers.get("origin"))
             if origin is not None:
@@ -251,6 +266,7 @@ class _Exchange:
             else:
                 await send_json(self.send, 404, _NOT_FOUND, self.cors_headers)
             return
+        self.route = found[0]
         length = _last(headers.get("content-length"))
         if length is not None and length.isdigit() and int(length) > app.max_body:
             await send_json(self.send, 413, _TOO_LARGE, self.cors_headers)
@@ -370,7 +386,13 @@ class _Exchange:
         payload["request_body"] = req.ref("read")
         payload["response"] = resp.ref("write")
         call = await start_call(
-            app.invoker, route.function_id, payload, route.namespace, route.metadata
+            app.invoker,
+            route.function_id,
+            payload,
+            route.namespace,
+            route.metadata,
+            self.traceparent,
+            self.baggage,
         )
         await self._respond_to(call, resp)
 
@@ -456,7 +478,13 @@ class _Exchange:
     async def _condition(self, route: Route, payload: dict[str, Any]) -> Any:
         assert route.condition_function_id is not None
         call = await start_call(
-            self.app.invoker, route.condition_function_id, payload, route.namespace, route.metadata
+            self.app.invoker,
+            route.condition_function_id,
+            payload,
+            route.namespace,
+            route.metadata,
+            self.traceparent,
+            self.baggage,
         )
         try:
             await call
@@ -467,7 +495,9 @@ class _Exchange:
 
     async def _middleware(self, function_id: str, namespace: str, request: Any) -> None:
         data = {"phase": "preHandler", "request": request, "context": {}}
-        call = await start_call(self.app.invoker, function_id, data, namespace)
+        call = await start_call(
+            self.app.invoker, function_id, data, namespace, None, self.traceparent, self.baggage
+        )
         self.in_middleware = True  # a request timeout now is a middleware timeout
         try:
             await asyncio.wait_for(call, self.app.timeout_s)

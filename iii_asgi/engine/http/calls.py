@@ -15,16 +15,24 @@ from iii.protocol import Frame
 from ..channels import new_uuid4
 from ..errors import InvocationError
 from ..invocation import Invocation, Invoker
+from ..otel import with_function_id
 from ..registry import CallContext
 
 __all__ = ["outcome", "start_call"]
 
 
 async def start_call(
-    invoker: Invoker, function_id: str, data: Any, namespace: str, metadata: Any = None
+    invoker: Invoker,
+    function_id: str,
+    data: Any,
+    namespace: str,
+    metadata: Any = None,
+    traceparent: str | None = None,
+    baggage: str | None = None,
 ) -> asyncio.Future[Any]:
     """Send the call; the future resolves to the ``invocationresult`` frame (worker functions)
-    or the result (in-process functions). Read it with :func:`outcome`."""
+    or the result (in-process functions). Read it with :func:`outcome`. ``traceparent`` /
+    ``baggage`` are the request's trace context (protocol.md §3.6)."""
     loop = asyncio.get_running_loop()
     entry = invoker.registry.functions.get((namespace, function_id))
     if entry is None:
@@ -53,6 +61,9 @@ async def start_call(
         "function_id": function_id,
         "data": data,
     }
+    if traceparent is not None:
+        frame["traceparent"] = traceparent
+        frame["baggage"] = with_function_id(baggage, function_id)
     if metadata is not None:
         frame["metadata"] = metadata
     await owner.send(frame)

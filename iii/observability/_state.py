@@ -1,0 +1,36 @@
+"""The SDK's process-wide OpenTelemetry state: set by ``init_otel``, cleared by
+``shutdown_otel``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._config import OtelConfig
+
+__all__ = ["State", "state"]
+
+
+class State:
+    """``tracer`` / ``otel_logger`` are ``None`` while OTel is not initialised (or disabled)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.config: OtelConfig | None = None
+        self.tracer_provider: Any = None
+        self.logger_provider: Any = None
+        self.meter_provider: Any = None
+        self.tracer: Any = None
+        self.otel_logger: Any = None
+        self.invocations: Any = None
+        self.duration: Any = None
+        self.connection: Any = None
+        self.uninstrument: list[Any] = []
+
+    @property
+    def initialized(self) -> bool:
+        return self.config is not None
+
+
+state = State()

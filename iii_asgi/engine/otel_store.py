@@ -1,0 +1,260 @@
+"""The engine's bounded in-memory telemetry store (protocol.md §1.11, builtins.md §12).
+
+Binary frames from the SDK (on ``/otel`` or the control socket) are a 4-byte prefix and
+OTLP/JSON: ``OTLP`` spans, ``LOGS`` log records, ``MTRC`` metrics. The store flattens them:
+
+- span: ``{trace_id, span_id, parent_span_id, name, kind, start_time_unix_nano,
+  end_time_unix_nano, duration_ms, status: {code, message}, attributes: {}, events: [{name,
+  time_unix_nano, attributes}], service_name, resource: {}, scope}``; ``kind`` and
+  ``status.code`` are OTLP's names (``SPAN_KIND_SERVER``, ``STATUS_CODE_ERROR``...);
+- log: ``{timestamp_unix_nano, severity_number, severity_text, body, attributes, trace_id,
+  span_id, service_name, resource}``;
+- metric: ``{name, description, unit, type, data_points, service_name, resource}``.
+
+The most recent ``max_traces`` traces (oldest evicted first, at most ``max_spans_per_trace``
+spans each), ``max_logs`` log records and ``max_metrics`` metric reports are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict, deque
+from typing import Any
+
+import pydantic_core
+
+__all__ = ["PREFIXES", "TelemetryStore"]
+
+logger = logging.getLogger("iii_asgi.engine.otel")
+
+PREFIXES = (b"OTLP", b"LOGS", b"MTRC")
+_KINDS = {
+    0: "SPAN_KIND_UNSPECIFIED",
+    1: "SPAN_KIND_INTERNAL",
+    2: "SPAN_KIND_SERVER",
+    3: "SPAN_KIND_CLIENT",
+    4: "SPAN_KIND_PRODUCER",
+    5: "SPAN_KIND_CONSUMER",
+}
+_METRIC_TYPES = ("sum", "gauge", "histogram", "exponentialHistogram", "summary")
+_STATUS = {0: "STATUS_CODE_UNSET", 1: "STATUS_CODE_OK", 2: "STATUS_CODE_ERROR"}
+
+
+def any_value(value: Any) -> Any:
+    """An OTLP/JSON ``AnyValue`` as a plain value (int64 strings become ints)."""
+    if not isinstance(value, dict) or not value:
+        return None
+    key, inner = next(iter(value.items()))
+    if key == "intValue":
+        try:
+            return int(inner)
+        except (TypeError, ValueError):
+            return inner
+    if key == "arrayValue":
+        return [any_value(v) for v in (inner or {}).get("values", [])]
+    if key == "kvlistValue":
+        return attributes((inner or {}).get("values", []))
+    return inner
+
+
+def attributes(items: Any) -> dict[str, Any]:
+    """OTLP ``[{key, value: AnyValue}]`` → ``{key: value}``."""
+    if not isinstance(items, list):
+        return {}
+    return {
+        str(item.get("key")): any_value(item.get("value"))
+        for item in items
+        if isinstance(item, dict)
+    }
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _enum(value: Any, names: dict[int, str]) -> str:
+    if isinstance(value, str):
+        return value
+    return names.get(_int(value), str(value))
+
+
+class TelemetryStore:
+    """Recent spans by trace id, logs and metrics; fed with :meth:`ingest`."""
+
+    def __init__(
+        self,
+        max_traces: int = 1000,
+        max_spans_per_trace: int = 1000,
+        max_logs: int = 10_000,
+        max_metrics: int = 1000,
+    ) -> None:
+        self.max_traces = max(1, max_traces)
+        self.max_spans_per_trace = max(1, max_spans_per_trace)
+        self.traces: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        self.logs: deque[dict[str, Any]] = deque(maxlen=max(1, max_logs))
+        self.metrics: deque[dict[str, Any]] = deque(maxlen=max(1, max_metrics))
+        #: ``/otel`` sockets accepted since start, and frames dropped as malformed.
+        self.sockets_opened = 0
+        self.frames_dropped = 0
+
+    # -- ingestion ------------------------------------------------------------------------------
+
+    def ingest(self, frame: bytes) -> bool:
+        """Store one prefixed frame; ``False`` (logged, dropped) for an unknown prefix, a
+        non-UTF-8 payload or JSON that is not an OTLP export request."""
+        prefix, payload = frame[:4], frame[4:]
+        try:
+            payload.decode()
+            document = pydantic_core.from_json(payload)
+        except ValueError as exc:  # UnicodeDecodeError is a ValueError
+            return self._drop(prefix, f"not UTF-8 JSON: {exc}")
+        if not isinstance(document, dict):
+            return self._drop(prefix, "not a JSON object")
+        if prefix == b"OTLP":
+            self.add_spans(document)
+        elif prefix == b"LOGS":
+            self.add_logs(document)
+        elif prefix == b"MTRC":
+            self.add_metrics(document)
+        else:
+            return self._drop(prefix, "unknown prefix")
+        return True
+
+    def _drop(self, prefix: bytes, reason: str) -> bool:
+        self.frames_dropped += 1
+        logger.warning("dropping telemetry frame %r: %s", prefix, reason)
+        return False
+
+    @staticmethod
+    def _resources(document: dict[str, Any], key: str, scope_key: str, items_key: str) -> Any:
+        for resource_entry in document.get(key) or []:
+            if not isinstance(resource_entry, dict):
+                continue
+            resource = attributes((resource_entry.get("resource") or {}).get("attributes"))
+            for scope_entry in resource_entry.get(scope_key) or []:
+                if not isinstance(scope_entry, dict):
+                    continue
+                scope = (scope_entry.get("scope") or {}).get("name")
+                for item in scope_entry.get(items_key) or []:
+                    if isinstance(item, dict):
+                        yield resource, scope, item
+
+    def add_spans(self, document: dict[str, Any]) -> None:
+        """Store the spans of an ``ExportTraceServiceRequest`` (OTLP/JSON)."""
+        found = self._resources(document, "resourceSpans", "scopeSpans", "spans")
+        for resource, scope, raw in found:
+            trace_id = str(raw.get("traceId") or "").lower()
+            if not trace_id:
+                continue
+            start, end = _int(raw.get("startTimeUnixNano")), _int(raw.get("endTimeUnixNano"))
+            status = raw.get("status") or {}
+            span = {
+                "trace_id": trace_id,
+                "span_id": str(raw.get("spanId") or "").lower(),
+                "parent_span_id": str(raw.get("parentSpanId") or "").lower() or None,
+                "name": raw.get("name"),
+                "kind": _enum(raw.get("kind", 0), _KINDS),
+                "start_time_unix_nano": start,
+                "end_time_unix_nano": end,
+                "duration_ms": max(0, end - start) / 1e6,
+                "status": {
+                    "code": _enum(status.get("code", 0), _STATUS),
+                    "message": status.get("message"),
+                },
+                "attributes": attributes(raw.get("attributes")),
+                "events": [
+                    {
+                        "name": e.get("name"),
+                        "time_unix_nano": _int(e.get("timeUnixNano")),
+                        "attributes": attributes(e.get("attributes")),
+                    }
+                    for e in raw.get("events") or []
+                    if isinstance(e, dict)
+                ],
+                "service_name": resource.get("service.name"),
+                "resource": resource,
+                "scope": scope,
+            }
+            spans = self.traces.get(trace_id)
+            if spans is None:
+                spans = self.traces[trace_id] = []
+                while len(self.traces) > self.max_traces:
+                    self.traces.popitem(last=False)
+            else:
+                self.traces.move_to_end(trace_id)
+            if len(spans) < self.max_spans_per_trace:
+                spans.append(span)
+
+    def add_logs(self, document: dict[str, Any]) -> None:
+        """Store the records of an ``ExportLogsServiceRequest`` (OTLP/JSON)."""
+        for resource, scope, raw in self._resources(
+            document, "resourceLogs", "scopeLogs", "logRecords"
+        ):
+            self.logs.append(
+                {
+                    "timestamp_unix_nano": _int(
+                        raw.get("timeUnixNano") or raw.get("observedTimeUnixNano")
+                    ),
+                    "severity_number": _int(raw.get("severityNumber")),
+                    "severity_text": raw.get("severityText"),
+                    "body": any_value(raw.get("body")),
+                    "attributes": attributes(raw.get("attributes")),
+                    "trace_id": str(raw.get("traceId") or "").lower() or None,
+                    "span_id": str(raw.get("spanId") or "").lower() or None,
+                    "service_name": resource.get("service.name"),
+                    "resource": resource,
+                    "scope": scope,
+                }
+            )
+
+    def add_metrics(self, document: dict[str, Any]) -> None:
+        """Store the metrics of an ``ExportMetricsServiceRequest`` (OTLP/JSON)."""
+        for resource, scope, raw in self._resources(
+            document, "resourceMetrics", "scopeMetrics", "metrics"
+        ):
+            kind = next((k for k in _METRIC_TYPES if k in raw), None)
+            points = (raw.get(kind) or {}).get("dataPoints", []) if kind else []
+            self.metrics.append(
+                {
+                    "name": raw.get("name"),
+                    "description": raw.get("description"),
+                    "unit": raw.get("unit"),
+                    "type": kind,
+                    "data_points": [
+                        {**p, "attributes": attributes(p.get("attributes"))}
+                        for p in points
+                        if isinstance(p, dict)
+                    ],
+                    "service_name": resource.get("service.name"),
+                    "resource": resource,
+                    "scope": scope,
+                }
+            )
+
+    # -- queries --------------------------------------------------------------------------------
+
+    def trace(self, trace_id: str) -> list[dict[str, Any]]:
+        """The stored spans of ``trace_id``, by start time."""
+        return sorted(
+            self.traces.get(trace_id.lower(), []), key=lambda s: s["start_time_unix_nano"]
+        )
+
+    def spans(self) -> list[dict[str, Any]]:
+        """Every stored span, newest trace first, each trace by start time."""
+        out: list[dict[str, Any]] = []
+        for trace_id in reversed(self.traces):
+            out.extend(self.trace(trace_id))
+        return out
+
+    def clear_traces(self) -> int:
+        count = sum(len(spans) for spans in self.traces.values())
+        self.traces.clear()
+        return count
+
+    def clear_logs(self) -> int:
+        count = len(self.logs)
+        self.logs.clear()
+        return count
