@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         RouteCollisionError,
         get_client,
         get_invocation,
+        route_options,
     )
     from .worker_app import WorkerApp
 
@@ -41,6 +42,7 @@ __all__ = [
     "WorkerApp",
     "get_client",
     "get_invocation",
+    "route_options",
 ]
 
 

@@ -17,7 +17,7 @@ from .dependencies import (
 )
 from .middleware import IIIMiddleware
 from .plugin import IIIBridge
-from .routes import BridgeRoute, RouteCollisionError, asgi_path, engine_paths
+from .routes import BridgeRoute, RouteCollisionError, asgi_path, engine_paths, route_options
 
 __all__ = [
     "BridgeRoute",
@@ -32,4 +32,5 @@ __all__ = [
     "engine_paths",
     "get_client",
     "get_invocation",
+    "route_options",
 ]

@@ -23,9 +23,9 @@ import fnmatch
 import inspect
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.routing import BaseRoute, Host, Mount, Route, Router
 
@@ -38,6 +38,7 @@ __all__ = [
     "concrete_path",
     "engine_paths",
     "format_table",
+    "route_options",
 ]
 
 logger = logging.getLogger("iii_asgi.bridge")
@@ -48,6 +49,7 @@ _SLUG = re.compile(r"[^a-z0-9_.-]+")
 #: Methods the engine's http trigger can mount (builtins.md §3.2); HEAD falls back to GET there.
 _ROUTABLE = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 DEFAULT_PATH_DEPTH = 8
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class RouteCollisionError(RuntimeError):
@@ -137,6 +139,37 @@ def _path_matches(path: str, patterns: Iterable[str]) -> bool:
         elif path == pattern or path.startswith(pattern.rstrip("/") + "/"):
             return True
     return False
+
+
+def route_options(
+    *,
+    function_id: str | None = None,
+    description: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    enabled: bool = True,
+) -> Callable[[F], F]:
+    """Per-route bridge options on an endpoint, for FastAPI and Starlette alike (the decorator
+    form of ``openapi_extra={"x-iii": {...}}``, which wins where both are set)::
+
+        @app.get("/internal")
+        @route_options(enabled=False)
+        def internal(): ...
+
+    Sets ``endpoint.__iii__`` and returns the endpoint unchanged.
+    """
+
+    def decorate(endpoint: F) -> F:
+        options: dict[str, Any] = {"enabled": enabled}
+        if function_id is not None:
+            options["function_id"] = function_id
+        if description is not None:
+            options["description"] = description
+        if metadata is not None:
+            options["metadata"] = dict(metadata)
+        endpoint.__iii__ = options  # type: ignore[attr-defined]
+        return endpoint
+
+    return decorate
 
 
 # -- path syntax ------------------------------------------------------------------------------

@@ -146,3 +146,39 @@ def test_drain_completes_in_flight_request_before_user_shutdown(
     stopping.join(30)
     assert results[0].status_code == 200 and results[0].json() == {"done": True}
     assert events == ["request started", "request finished", "user shutdown"]
+
+
+def test_second_process_with_the_same_routes_stands_by_and_takes_over(
+    module_engine: EngineThread,
+) -> None:
+    """What ``uvicorn --workers 2`` does: two bridged copies of one app on one engine."""
+
+    def make(tag: str) -> FastAPI:
+        app = FastAPI()
+
+        @app.get("/owner")
+        def owner() -> dict[str, str]:
+            return {"server": tag}
+
+        return app
+
+    first, second = make("first"), make("second")
+    IIIBridge(first, url=module_engine.url)
+    standby = IIIBridge(second, url=module_engine.url)
+    server_one = UvicornThread(first).start()
+    try:
+        wait_routes(module_engine, 1, prefix="owner::")
+        with serve(second):
+            assert standby.ready  # a standby is not a failed startup
+            assert "owner::owner" in standby.client.standby_functions
+            url = module_engine.http_url + "/owner"
+            assert httpx.get(url, timeout=10).json() == {"server": "first"}
+            server_one.stop()
+            wait_for(lambda: _answer(url) == {"server": "second"}, timeout=15)
+    finally:
+        server_one.stop()
+
+
+def _answer(url: str) -> Any:
+    response = httpx.get(url, timeout=10)
+    return response.json() if response.status_code == 200 else None

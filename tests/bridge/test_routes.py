@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, Router
 
-from iii_asgi.bridge import RouteCollisionError, asgi_path, engine_paths
+from iii_asgi.bridge import RouteCollisionError, asgi_path, engine_paths, route_options
 from iii_asgi.bridge.routes import RouteFilter, collect_routes, concrete_path, format_table
 
 
@@ -80,6 +80,16 @@ def fastapi_app() -> tuple[FastAPI, APIRouter, APIRouter]:
     def health() -> dict[str, str]:
         return {}
 
+    @app.get("/internal")
+    @route_options(enabled=False)
+    def internal() -> dict[str, str]:
+        return {}
+
+    @app.get("/metrics")
+    @route_options(function_id="ops::metrics", description="Metrics", metadata={"m": 1})
+    def metrics() -> dict[str, str]:
+        return {}
+
     app.include_router(todos, prefix="/api")
     app.include_router(admin)
     return app, todos, admin
@@ -97,8 +107,10 @@ def test_defaults_overrides_and_descriptions() -> None:
         "/api/todos": "todo.create",
         "/admin/stats": "admin::stats",
         "/health": "health::health",
+        "/metrics": "ops::metrics",
     }
     rows = {row.path: row for row in table}
+    assert (rows["/metrics"].description, rows["/metrics"].metadata) == ("Metrics", {"m": 1})
     assert rows["/api/todos"].metadata == {"a": 1}
     assert rows["/api/todos"].description == "Create a todo."
     assert rows["/health"].description == "Health check"
@@ -112,9 +124,9 @@ def test_defaults_overrides_and_descriptions() -> None:
     ("options", "expected"),
     [
         ({"include_paths": ["/api"]}, {"/api/todos/{id}", "/api/todos"}),
-        ({"exclude_paths": ["/api/*", "/health"]}, {"/admin/stats"}),
+        ({"exclude_paths": ["/api/*", "/health", "/metrics"]}, {"/admin/stats"}),
         ({"include_tags": ["todos"]}, {"/api/todos/{id}", "/api/todos"}),
-        ({"exclude_tags": ["todos"]}, {"/admin/stats", "/health"}),
+        ({"exclude_tags": ["todos"]}, {"/admin/stats", "/health", "/metrics"}),
     ],
 )
 def test_filters(options: dict[str, Any], expected: set[str]) -> None:
@@ -128,7 +140,7 @@ def test_router_filters() -> None:
     only_admin = collect_routes(app.routes, route_filter=RouteFilter(include_routers=[admin]))
     assert {row.path for row in only_admin} == {"/admin/stats"}
     no_todos = collect_routes(app.routes, route_filter=RouteFilter(exclude_routers=[todos]))
-    assert {row.path for row in no_todos} == {"/admin/stats", "/health"}
+    assert {row.path for row in no_todos} == {"/admin/stats", "/health", "/metrics"}
 
 
 def test_function_id_collision_is_a_clear_error() -> None:

@@ -94,6 +94,7 @@ ASGI_PUBLIC = frozenset(
         "WorkerApp",
         "get_client",
         "get_invocation",
+        "route_options",
     }
 )
 
