@@ -380,12 +380,16 @@ async def drive(
     Channel refs still in ``data`` are opened on ``engine_url`` (the worker's engine URL) with
     ``channel_headers``, and only when the request has a body or the response streams.
 
-    Raises ``TypeError`` when ``data`` is not the http trigger's payload dict.
+    Raises ``TypeError`` when ``data`` is not the http trigger's payload dict. Another worker
+    may call a route function with a hand-made request (``{"method": "GET", "path":
+    "/todos/1"}``); a response that must stream then fails (no response channel).
     """
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not isinstance(data.get("path"), str):
         raise TypeError(
-            f"the bridge expects the http trigger's request payload (a dict), got "
-            f"{type(data).__name__}: was this function invoked by an http trigger?"
+            "the bridge expects the http trigger's request payload (a dict with at least "
+            f"'path', builtins.md §3.5), got {type(data).__name__}"
+            + (f" with keys {sorted(data)[:8]}" if isinstance(data, dict) else "")
+            + ": was this function invoked by an http trigger?"
         )
     context = current_invocation()
     invocation = InvocationInfo(

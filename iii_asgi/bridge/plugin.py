@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -83,6 +84,9 @@ class IIIBridge:
             ``root_path``); the engine routes ``root_path + path``.
         path_depth: how many segments a ``{p:path}`` parameter may span through the engine.
         connect_timeout: seconds to wait for the connection when ``wait_for_engine`` is false.
+        enabled: ``False`` leaves the app unbridged (no connection at startup), e.g. for the
+            app's own unit tests with ``TestClient``; default from env ``III_BRIDGE``
+            (``off``/``false``/``0``/``no`` disable it).
     """
 
     def __init__(
@@ -103,6 +107,7 @@ class IIIBridge:
         root_path: str | None = None,
         path_depth: int = 8,
         connect_timeout: float = 10.0,
+        enabled: bool | None = None,
     ) -> None:
         from .middleware import IIIMiddleware
 
@@ -124,6 +129,8 @@ class IIIBridge:
         self.root_path = root_path
         self.path_depth = path_depth
         self.connect_timeout = connect_timeout
+        #: ``False``: the app runs unbridged (no connection; e.g. in the app's own unit tests).
+        self.enabled = _enabled_from_env() if enabled is None else enabled
         #: The route → function → trigger table, filled at startup.
         self.routes: list[BridgeRoute] = []
         self._client: III | None = None
@@ -248,7 +255,12 @@ class IIIBridge:
             await self._middleware(scope, receive, send)
 
     async def lifespan(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run ``app``'s lifespan joined with the bridge's startup and shutdown."""
+        """Run ``app``'s lifespan joined with the bridge's startup and shutdown (or untouched
+        when the bridge is disabled)."""
+        if not self.enabled:
+            logger.info("iii bridge disabled (enabled=False or III_BRIDGE=off): not connecting")
+            await app(scope, receive, send)
+            return
         self._target = scope.get("app") or self._target
         self._routes_source = _routes_holder(scope.get("app")) or _routes_holder(self.app)
         state = scope.get("state")
@@ -442,6 +454,10 @@ class IIIBridge:
                 }
             )
         )
+
+
+def _enabled_from_env() -> bool:
+    return os.environ.get("III_BRIDGE", "").strip().lower() not in ("off", "false", "0", "no")
 
 
 def _routes_holder(app: Any) -> Any:

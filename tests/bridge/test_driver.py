@@ -106,6 +106,8 @@ async def test_driver_refuses_a_non_http_payload() -> None:
 
     with pytest.raises(TypeError, match="http trigger"):
         await drive(app, [1, 2])
+    with pytest.raises(TypeError, match=r"keys \['id'\]"):
+        await drive(app, {"id": 1})
 
 
 def make_app(tmp: Path) -> FastAPI:

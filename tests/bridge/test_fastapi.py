@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFi
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
+import iii
 from iii_asgi import IIIBridge, IIIClient, Invocation
 from iii_asgi.engine import EngineThread
 
@@ -111,6 +113,10 @@ def make_app() -> FastAPI:
             "has_invocation_id": inv.invocation_id is not None,
             "connected": client.get_connection_state(),
         }
+
+    @app.get("/loop")
+    async def loop(client: IIIClient) -> dict[str, bool]:
+        return {"same_loop": client.loop is asyncio.get_running_loop()}
 
     @app.get("/docs-hidden", include_in_schema=False)
     def hidden() -> dict[str, str]:
@@ -234,3 +240,28 @@ def test_stream_first_chunk_arrives_before_generator_finishes(
 def server_loop(server: UvicornThread) -> asyncio.AbstractEventLoop:
     servers = server.server.servers
     return servers[0].get_loop()  # type: ignore[no-any-return]
+
+
+def test_another_worker_calls_a_route_function_with_a_hand_made_request(
+    served: tuple[FastAPI, IIIBridge, UvicornThread], module_engine: EngineThread
+) -> None:
+    caller = iii.register_worker(module_engine.url)
+    try:
+        result = caller.trigger(
+            {"function_id": "todos::get_todo", "payload": {"method": "GET", "path": "/todos/7"}}
+        )
+        assert result["status_code"] == 200
+        assert json.loads(result["body"]) == {"id": 7}
+        with pytest.raises(iii.IIIInvocationError, match="http trigger"):
+            caller.trigger({"function_id": "todos::get_todo", "payload": {"id": 7}})
+    finally:
+        caller.shutdown()
+
+
+def test_routes_and_engine_invocations_share_the_servers_loop(
+    served: tuple[FastAPI, IIIBridge, UvicornThread], module_engine: EngineThread
+) -> None:
+    _, bridge, server = served
+    direct, via_engine = both(server.url, module_engine.http_url, "GET", "/loop")
+    assert direct.json() == via_engine.json() == {"same_loop": True}
+    assert bridge.client.loop is server_loop(server)

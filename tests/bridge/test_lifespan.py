@@ -182,3 +182,43 @@ def test_second_process_with_the_same_routes_stands_by_and_takes_over(
 def _answer(url: str) -> Any:
     response = httpx.get(url, timeout=10)
     return response.json() if response.status_code == 200 else None
+
+
+def test_drain_timeout_bounds_shutdown(module_engine: EngineThread) -> None:
+    app = FastAPI()
+    never = asyncio.Event()
+
+    @app.get("/stuck")
+    async def stuck() -> None:
+        await never.wait()
+
+    bridge = IIIBridge(app, url=module_engine.url, drain_timeout=0.2)
+    server = UvicornThread(app).start()
+    wait_routes(module_engine, 1, prefix="stuck::")
+    results: list[httpx.Response] = []
+    caller = threading.Thread(
+        target=lambda: results.append(httpx.get(module_engine.http_url + "/stuck", timeout=30))
+    )
+    caller.start()
+    wait_for(lambda: bridge.inflight == 1, timeout=10)
+    server.stop()  # returns: the drain gave up after drain_timeout and closed
+    caller.join(30)
+    assert not server.thread.is_alive()
+    assert results[0].status_code == 500  # the engine: the worker went away mid-invocation
+
+
+def test_disabled_bridge_leaves_the_app_alone() -> None:
+    events: list[str] = []
+    box: list[IIIBridge] = []
+    app = recording_app(events, box)
+    box.append(IIIBridge(app, url=f"ws://127.0.0.1:{_closed_port()}", enabled=False))
+    with serve(app) as server:
+        response = httpx.get(server.url + "/pool", timeout=10)
+        assert response.status_code == 200
+        assert not box[0].ready
+        with pytest.raises(RuntimeError, match="not started"):
+            box[0].client  # noqa: B018
+    assert events == [
+        "user startup (bridge ready: False)",
+        "user shutdown (bridge closed: True)",
+    ]
