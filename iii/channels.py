@@ -264,24 +264,55 @@ def resolve_channel_refs(
     engine_ws_base: str,
     headers: Mapping[str, str] | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
+    *,
+    limit: int | None = None,
 ) -> Any:
     """Replace every channel ref nested in dicts/lists/tuples by a live reader or writer (§6.5).
 
-    Returns ``value`` itself when it holds no refs (no copy is made).
+    Returns ``value`` itself when it holds no refs (no copy is made). ``limit``: the most refs
+    ``value`` can hold (e.g. how often its JSON text names ``access_key``); the first level of a
+    dict is searched first and the walk ends there once that many are found (an HTTP trigger
+    payload carries its two refs at the first level).
     """
+    if limit is not None and type(value) is dict and not is_channel_ref(value):
+        found = 0
+        for key, item in value.items():
+            if type(item) is dict and is_channel_ref(item):
+                value[key] = _channel_end(item, engine_ws_base, headers, loop)
+                found += 1
+        if found >= limit:
+            return value
+    return _resolve(value, engine_ws_base, headers, loop)
+
+
+def _channel_end(
+    ref: dict[str, Any],
+    engine_ws_base: str,
+    headers: Mapping[str, str] | None,
+    loop: asyncio.AbstractEventLoop | None,
+) -> ChannelReader | ChannelWriter:
+    cls = ChannelReader if ref["direction"] == "read" else ChannelWriter
+    return cls(engine_ws_base, ref, headers, loop=loop)
+
+
+def _resolve(
+    value: Any,
+    engine_ws_base: str,
+    headers: Mapping[str, str] | None,
+    loop: asyncio.AbstractEventLoop | None,
+) -> Any:
     if isinstance(value, dict):
         if is_channel_ref(value):
-            cls = ChannelReader if value["direction"] == "read" else ChannelWriter
-            return cls(engine_ws_base, value, headers, loop=loop)
+            return _channel_end(value, engine_ws_base, headers, loop)
         for key, item in value.items():
             if isinstance(item, (dict, list, tuple)):
-                value[key] = resolve_channel_refs(item, engine_ws_base, headers, loop)
+                value[key] = _resolve(item, engine_ws_base, headers, loop)
         return value
     if isinstance(value, list):
         for index, item in enumerate(value):
             if isinstance(item, (dict, list, tuple)):
-                value[index] = resolve_channel_refs(item, engine_ws_base, headers, loop)
+                value[index] = _resolve(item, engine_ws_base, headers, loop)
         return value
     if isinstance(value, tuple):
-        return tuple(resolve_channel_refs(item, engine_ws_base, headers, loop) for item in value)
+        return tuple(_resolve(item, engine_ws_base, headers, loop) for item in value)
     return value

@@ -35,6 +35,7 @@ from websockets.asyncio.client import ClientConnection
 from . import protocol as wire
 from ._handlers import LocalFunction
 from ._standby import Standby
+from ._transport import CoalescingClientConnection
 from .channels import Channel, ChannelReader, ChannelWriter, StreamChannelRef, resolve_channel_refs
 from .context import InvocationContext, enter_invocation, exit_invocation
 from .errors import (
@@ -470,6 +471,7 @@ class III:
                     max_size=wire.MAX_MESSAGE_SIZE,
                     compression=None,
                     open_timeout=10,
+                    create_connection=CoalescingClientConnection,  # one write per loop turn
                 )
             except Exception as exc:
                 if self._closing:
@@ -619,9 +621,10 @@ class III:
                 logger.warning("iii: dropping malformed frame from the engine: %s", exc)
                 continue
             if frame["type"] == "invokefunction":
-                # Cheap pre-check: only payloads whose text names an access key can hold refs.
-                frame["_has_refs"] = (
-                    b"access_key" in raw if isinstance(raw, bytes) else "access_key" in raw
+                # Cheap pre-check: a payload holds at most as many refs as its text names an
+                # access key (none: no walk at all).
+                frame["_refs"] = (
+                    raw.count(b"access_key") if isinstance(raw, bytes) else raw.count("access_key")
                 )
             try:
                 self._dispatch(frame)
@@ -860,13 +863,14 @@ class III:
 
     async def _call_handler(self, fn: LocalFunction, frame: wire.Frame) -> Any:
         data = frame.get("data")
+        refs = frame.get("_refs")
         if (
-            frame.get("_has_refs", True)
+            refs != 0
             and isinstance(data, (dict, list))
             and not getattr(fn.handler, "iii_raw_channel_refs", False)
         ):
             # A handler marked ``iii_raw_channel_refs`` (the ASGI bridge) opens refs itself.
-            data = resolve_channel_refs(data, self._address, self._headers, self._loop)
+            data = resolve_channel_refs(data, self._address, self._headers, self._loop, limit=refs)
         metadata = frame.get("metadata")
         token = enter_invocation(
             InvocationContext(

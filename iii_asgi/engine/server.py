@@ -15,7 +15,8 @@ import uvicorn
 from .app import EngineApp
 from .config import EngineConfig
 from .core import EngineCore
-from .http import HttpApp, install
+from .http import HttpApp, HttpProtocol, install
+from .wsprotocol import ws_protocol
 
 __all__ = ["Engine", "EngineThread"]
 
@@ -89,7 +90,7 @@ class Engine:
             app,
             host=c.http_host,
             port=c.http_port or 0,
-            http="httptools",
+            http=HttpProtocol,  # httptools, one socket write per loop iteration
             ws="none",
             lifespan="off",
             log_level=c.log_level,
@@ -106,7 +107,7 @@ class Engine:
             app,
             host=c.host,
             port=c.port,
-            ws=c.ws,
+            ws=ws_protocol(c.ws),  # websockets-sansio: one socket write per loop iteration
             ws_max_size=c.max_message_size,
             ws_per_message_deflate=False,  # loopback: compression costs 10–23 %
             ws_ping_interval=None,  # the real engine never pings; it answers pings (§1.7)

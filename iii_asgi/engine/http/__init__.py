@@ -3,7 +3,8 @@
 
 :class:`HttpTriggerProvider` mounts bindings on a :class:`Router`; :class:`HttpApp` is the raw
 ASGI application that routes requests to functions. :func:`install` wires both into an engine
-core; :class:`iii_asgi.engine.Engine` serves the app with a second uvicorn server.
+core; :class:`iii_asgi.engine.Engine` serves the app with a second uvicorn server, whose protocol is
+:class:`HttpProtocol` (uvicorn's httptools protocol, one socket write per loop iteration).
 """
 
 from __future__ import annotations
@@ -11,13 +12,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .app import HttpApp
+from .protocol import HttpProtocol
 from .provider import HttpTriggerProvider
 from .routing import Route, RouteConflict, Router
 
 if TYPE_CHECKING:
     from ..core import EngineCore
 
-__all__ = ["HttpApp", "HttpTriggerProvider", "Route", "RouteConflict", "Router", "install"]
+__all__ = [
+    "HttpApp",
+    "HttpProtocol",
+    "HttpTriggerProvider",
+    "Route",
+    "RouteConflict",
+    "Router",
+    "install",
+]
 
 
 def install(core: EngineCore) -> HttpApp:

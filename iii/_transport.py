@@ -1,0 +1,89 @@
+"""A transport wrapper that sends what is written during one event-loop iteration as one
+``writelines`` at its end.
+
+On loopback a ``write`` syscall costs the TCP work of both ends; a peer that answers many
+requests per loop iteration (an SDK worker under load, the engine's HTTP server writing a
+response head then its body) saves one syscall per extra write. Nothing waits longer than the
+current iteration; ``close()`` and ``write_eof()`` send what is pending first. Used by the SDK's
+worker connection and by the engine's HTTP server protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+
+__all__ = ["FLUSH_AT", "CoalescingClientConnection", "CoalescingTransport"]
+
+#: Pending bytes that are written at once rather than at the end of the loop iteration.
+FLUSH_AT = 64 * 1024
+
+
+class CoalescingTransport:
+    """Forwards to ``transport``; ``write`` calls made in one loop iteration go out as one,
+    except that once :data:`FLUSH_AT` bytes are pending they go out at once (large bodies and
+    bursts keep the transport's own flow control prompt)."""
+
+    __slots__ = ("_loop", "_pending", "_size", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] | None = None
+        self._size = 0
+
+    def write(self, data: bytes) -> None:
+        pending = self._pending
+        if pending is None:
+            if len(data) >= FLUSH_AT:
+                self._transport.write(data)
+                return
+            self._pending = [data]
+            self._size = len(data)
+            self._loop.call_soon(self._flush)
+        else:
+            pending.append(data)
+            self._size += len(data)
+            if self._size >= FLUSH_AT:
+                self._flush()
+
+    def writelines(self, lines: Any) -> None:
+        for data in lines:
+            self.write(data)
+
+    def _flush(self) -> None:
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            if not self._transport.is_closing():
+                self._transport.writelines(pending)
+
+    def get_write_buffer_size(self) -> int:
+        pending = self._size if self._pending else 0
+        return int(self._transport.get_write_buffer_size()) + pending
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending = None
+        self._transport.abort()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class CoalescingClientConnection(ClientConnection):
+    """A websockets client connection whose frames go out through a
+    :class:`CoalescingTransport` (``websockets.connect(..., create_connection=...)``)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        wrapped = CoalescingTransport(transport, self.loop)  # type: ignore[arg-type]
+        super().connection_made(wrapped)  # type: ignore[arg-type]
