@@ -237,6 +237,8 @@ async def _serve(engine: Engine) -> None:
     click.echo(f"iii engine listening on {engine.url}", err=False)
     if engine.http_port is not None:
         click.echo(f"iii HTTP triggers on {engine.http_url}", err=False)
+    if engine.stream_port is not None:
+        click.echo(f"iii streams on {engine.stream_url}", err=False)
     try:
         await stop.wait()
     finally:

@@ -33,6 +33,7 @@ from .registry import (
 )
 from .state import StateWorker
 from .storage import Storage, create_storage
+from .streams import StreamWorker
 from .triggers import Triggers
 
 __all__ = ["EngineCore"]
@@ -71,6 +72,8 @@ class EngineCore:
         self.state = StateWorker(self)
         self.state.install()
         self.telemetry.install(self.registry)
+        self.streams = StreamWorker(self)
+        self.streams.install()
         self.workers_available = EventTriggerProvider(self.invoker)
         self.functions_available = EventTriggerProvider(self.invoker)
         self.triggers.register_in_process(

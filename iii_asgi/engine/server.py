@@ -16,6 +16,7 @@ from .app import EngineApp
 from .config import EngineConfig
 from .core import EngineCore
 from .http import HttpApp, HttpProtocol, install
+from .stream_socket import StreamSocketApp
 from .wsprotocol import ws_protocol
 
 __all__ = ["Engine", "EngineThread"]
@@ -47,6 +48,7 @@ class Engine:
         await engine.start()          # returns once listening
         print(engine.url)             # "ws://127.0.0.1:<port>"
         print(engine.http_url)        # "http://127.0.0.1:3111" (the HTTP trigger server)
+        print(engine.stream_url)      # "ws://127.0.0.1:3112" (the stream socket)
         await engine.stop()           # closes every worker socket, runs each teardown
 
     ``start()`` raises ``RuntimeError`` when uvicorn cannot bind a port.
@@ -62,6 +64,9 @@ class Engine:
         self._serve_task: asyncio.Task[None] | None = None
         self._http_server: _Server | None = None
         self._http_task: asyncio.Task[None] | None = None
+        self.stream_port: int | None = None
+        self._stream_server: _Server | None = None
+        self._stream_task: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -83,6 +88,32 @@ class Engine:
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.http_port}"
+
+    @property
+    def stream_url(self) -> str:
+        """``ws://host:port`` of the client-facing stream WebSocket (builtins.md §6.4; the real
+        port when configured with 0). Raises ``RuntimeError`` when not running."""
+        if self.stream_port is None:
+            raise RuntimeError("the stream socket is not running")
+        host = self.config.stream_host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"ws://{host}:{self.stream_port}"
+
+    def stream_uvicorn_config(self, app: StreamSocketApp) -> uvicorn.Config:
+        c = self.config
+        return uvicorn.Config(
+            app,
+            host=c.stream_host,
+            port=c.stream_port or 0,
+            ws=c.ws,
+            ws_max_size=c.max_message_size,
+            ws_per_message_deflate=False,
+            lifespan="off",
+            log_level=c.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=c.timeout_graceful_shutdown_s,
+        )
 
     def http_uvicorn_config(self, app: HttpApp) -> uvicorn.Config:
         c = self.config
@@ -144,12 +175,23 @@ class Engine:
                 await self.stop()
                 raise
             self.http_port = http_server.servers[0].sockets[0].getsockname()[1]
+        if self.config.stream_port is not None:
+            stream_server = _Server(self.stream_uvicorn_config(StreamSocketApp(self.core.streams)))
+            self._stream_server = stream_server
+            try:
+                self._stream_task = await self._serve(
+                    stream_server, self.config.stream_host, self.config.stream_port
+                )
+            except RuntimeError:
+                await self.stop()
+                raise
+            self.stream_port = stream_server.servers[0].sockets[0].getsockname()[1]
 
     async def _serve(self, server: _Server, host: str, port: int | None) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(server.serve())
         while not server.started:
             if task.done():
-                if self.core is not None and self._http_server is not server:
+                if self.core is not None and server is self._server:
                     await self.core.shutdown()
                     self._serve_task = None
                 exc = task.exception() if not task.cancelled() else None
@@ -164,11 +206,18 @@ class Engine:
         http_server, http_task = self._http_server, self._http_task
         self._http_server = self._http_task = None
         self.http_port = None
+        stream_server, stream_task = self._stream_server, self._stream_task
+        self._stream_server = self._stream_task = None
+        self.stream_port = None
         if http_server is not None:
             http_server.should_exit = True  # stop accepting; requests in flight end below
+        if stream_server is not None:
+            stream_server.should_exit = True
         await self.core.shutdown()  # in-flight calls fail (invocation_stopped), channels close
         if http_task is not None:
             await http_task
+        if stream_task is not None:
+            await stream_task
         self._server.should_exit = True
         await self._serve_task
         self._serve_task = None
@@ -217,6 +266,10 @@ class EngineThread:
     @property
     def http_url(self) -> str:
         return self.engine.http_url
+
+    @property
+    def stream_url(self) -> str:
+        return self.engine.stream_url
 
     def start(self) -> EngineThread:
         loop = _new_loop()
