@@ -41,6 +41,15 @@ SCRIPT = textwrap.dedent(
         except InvocationError as exc:
             return {"code": exc.code}
 
+    def bound():
+        listed = client.trigger({"function_id": "engine::registered-triggers::list", "payload": {}})
+        return any(t["function_id"] == "official::on_state" for t in listed["registered_triggers"])
+
+    import time
+    deadline = time.monotonic() + 10  # register_trigger's frame is sent asynchronously
+    while not bound() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
     def out(tag, value):
         print(tag, json.dumps(value), flush=True)
 
