@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import logging
 import os
 import signal
 import sys
@@ -42,6 +43,21 @@ __all__ = ["APP_ENV", "RunOptions", "ensure_bridged", "load_app", "run"]
 #: Environment variable naming the ``module:attr`` the uvicorn children load (reload/workers).
 APP_ENV = "III_ASGI_APP"
 _FACTORY_ENV = "III_ASGI_APP_FACTORY"
+_LOG_ENV = "III_ASGI_LOG_LEVEL"
+
+
+def _log_iii(level: str) -> None:
+    """Show the SDK's and the bridge's log lines (route table, standby, reconnects) at the
+    uvicorn ``--log-level``, in uvicorn's format, unless the app configured them itself."""
+    for name in ("iii", "iii_asgi"):
+        logger = logging.getLogger(name)
+        if logger.handlers:
+            continue
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)-9s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(level.upper())
+        logger.propagate = False
 
 
 @dataclass
@@ -88,6 +104,7 @@ def load_app() -> Any:
     target = os.environ.get(APP_ENV)
     if not target:
         raise RuntimeError(f"{APP_ENV} is not set: load_app() is for `iii-asgi run`")
+    _log_iii(os.environ.get(_LOG_ENV, "info"))
     app = import_from_string(target)
     if os.environ.get(_FACTORY_ENV) == "1":
         app = app()
@@ -103,6 +120,7 @@ def run(options: RunOptions) -> None:
     _check_target(options.app)
     os.environ[APP_ENV] = options.app
     os.environ[_FACTORY_ENV] = "1" if options.factory else "0"
+    os.environ[_LOG_ENV] = options.log_level
     engine_url = options.engine_url or os.environ.get("III_URL") or None
     if engine_url is not None:
         os.environ["III_URL"] = engine_url
@@ -121,6 +139,7 @@ def run(options: RunOptions) -> None:
         try:
             os.environ["III_URL"] = thread.url
             _announce(thread.engine)
+            _quiet_engine_sockets()
             _supervised(options)
         finally:
             thread.stop()
@@ -150,6 +169,24 @@ def _bind_hint(message: str) -> str:
         f"{message}. Is another engine running? Pass --engine-port/--engine-http-port "
         "(0 picks free ports) or --engine URL to use a running engine."
     )
+
+
+class _QuietEngineSockets(logging.Filter):
+    """Drops uvicorn's per-socket lines about the embedded engine's own WebSockets (worker
+    connections, channels, ``/otel``): one per streamed request otherwise. They share uvicorn's
+    logger with the app's server, so the app's lines are told apart by path."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg in ("connection open", "connection closed"):
+            return False
+        if isinstance(record.msg, str) and '"WebSocket %s"' in record.msg and record.args:
+            path = str(record.args[1]) if isinstance(record.args, tuple) else ""
+            return not (path in ("/", "/otel") or path.startswith("/ws/channels/"))
+        return True
+
+
+def _quiet_engine_sockets() -> None:
+    logging.getLogger("uvicorn.error").addFilter(_QuietEngineSockets())
 
 
 def _announce(engine: Engine) -> None:
@@ -206,6 +243,7 @@ async def _single(options: RunOptions, engine: Engine | None) -> None:
             raise click.ClickException(_bind_hint(str(exc))) from None
         os.environ["III_URL"] = engine.url
         _announce(engine)
+        _quiet_engine_sockets()
     try:
         try:
             app = load_app()

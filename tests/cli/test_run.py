@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -137,8 +138,6 @@ def test_run_worker_app_on_the_embedded_engine(running: list[Running], sig: int)
 
 def _get_until_routed(http: httpx.Client, url: str) -> Any:
     """GET ``url`` until the route is registered (registrations are fire-and-forget)."""
-    import time
-
     deadline = time.monotonic() + 10
     while True:
         response = http.get(url)
@@ -192,4 +191,65 @@ def test_run_with_an_app_failing_at_import_stops_the_engine(
     proc.stop()
     assert "broken at import" in proc.output
     assert "the app did not start" in proc.output
+    assert "engine stopped" in proc.output
+
+
+def test_run_the_fastapi_example_through_the_engine(running: list[Running]) -> None:
+    proc = Running("examples.todo_app:app", *EPHEMERAL)
+    running.append(proc)
+    engine_http, app_url = _urls(proc)
+    with httpx.Client(timeout=10) as http:
+        created = http.post(f"{engine_http}/todos", json={"title": "via the engine"})
+        assert created.status_code == 201, created.text
+        one = http.get(f"{engine_http}/todos/1")
+        assert one.json()["title"] == "via the engine"
+        assert one.headers["x-served-by"] == "iii"
+        assert http.get(f"{app_url}/todos/1").headers["x-served-by"] == "direct"
+        summary = http.get(f"{engine_http}/todos/summary").json()
+        assert summary["headline"] == "1 of 1 still open"
+    assert proc.stop(signal.SIGTERM) == 0, proc.output
+    assert "engine stopped" in proc.output
+    assert "Traceback" not in proc.output
+
+
+RELOADABLE = """
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/version")
+async def version() -> dict:
+    return {{"version": {version}}}
+"""
+
+
+def test_reload_restarts_the_app_but_not_the_engine(running: list[Running], tmp_path: Path) -> None:
+    module = tmp_path / "reloadable.py"
+    module.write_text(RELOADABLE.format(version=1))
+    proc = Running(
+        "reloadable:app",
+        "--app-dir",
+        str(tmp_path),
+        "--reload",
+        "--reload-dir",
+        str(tmp_path),
+        *EPHEMERAL,
+    )
+    running.append(proc)
+    engine_ws = proc.wait_for(r"engine (ws://\S+) \(workers")[1]
+    engine_http = proc.wait_for(r"engine (http://\S+) \(HTTP triggers")[1]
+    with httpx.Client(timeout=10) as http:
+        assert _get_until_routed(http, f"{engine_http}/version") == {"version": 1}
+        module.write_text(RELOADABLE.format(version=2))
+        deadline = time.monotonic() + 30
+        while True:  # the reloaded app registers again with the same engine
+            response = http.get(f"{engine_http}/version")
+            if response.status_code == 200 and response.json() == {"version": 2}:
+                break
+            assert time.monotonic() < deadline, proc.output
+            time.sleep(0.1)
+    assert proc.output.count("(workers)") == 1  # one engine for the whole run
+    assert engine_ws in proc.output
+    assert proc.stop(signal.SIGINT) == 0, proc.output
     assert "engine stopped" in proc.output

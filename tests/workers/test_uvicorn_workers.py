@@ -15,6 +15,8 @@ import httpx
 import iii
 
 ROOT = Path(__file__).resolve().parents[2]
+RUN_FLAGS = ("--workers", "2", "--port", "0", "--engine-port", "0", "--engine-http-port", "0")
+RUN_FLAGS += ("--engine-stream-port", "0", "--log-level", "info")
 
 
 async def _math_workers(client: iii.III) -> set[int]:
@@ -102,3 +104,82 @@ async def _until(check: Any, timeout: float = 10.0) -> None:
         if loop.time() > deadline:
             raise AssertionError(f"{check.__name__} not reached in {timeout}s")
         await asyncio.sleep(0.05)
+
+
+async def test_iii_asgi_run_workers_2_bridged_routes_stand_by(tmp_path: Path) -> None:
+    """``iii-asgi run --workers 2``: the engine in the supervisor, two bridged app processes;
+    the route's function has one owner, the other process stands by and takes over."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OTEL_ENABLED": "false"}
+    env.pop("III_URL", None)
+    log = tmp_path / "run.log"
+    with log.open("w") as out:
+        supervisor = subprocess.Popen(
+            [sys.executable, "-m", "iii_asgi", "run", "tests.workers.pid_app:app", *RUN_FLAGS],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        urls: dict[str, str] = {}
+
+        async def announced() -> bool:
+            for line in log.read_text().splitlines():
+                for kind in ("ws", "http"):
+                    if line.startswith(f"iii-asgi: engine {kind}://"):
+                        urls[kind] = line.split()[2]
+            return len(urls) == 2
+
+        await _until(announced, timeout=30)
+        client = iii.III(urls["ws"])
+        await client.connect()
+        try:
+            seen: dict[str, Any] = {}
+
+            async def two_apps() -> bool:
+                workers = await client.list_workers()
+                seen["pids"] = {
+                    int(w.name.rsplit(":", 1)[1])
+                    for w in workers
+                    if w.name.rsplit(":", 1)[-1].isdigit() and w.name != client.worker_name
+                }
+                return len(seen["pids"]) == 2
+
+            await _until(two_apps, timeout=60)
+            async with httpx.AsyncClient(timeout=10) as http:
+
+                async def routed() -> bool:
+                    seen["owner"] = await _pid_through_engine(http, urls["http"])
+                    return seen["owner"] is not None
+
+                await _until(routed, timeout=30)
+                owner = seen["owner"]
+                (standby,) = seen["pids"] - {owner}
+                await _until(lambda: _logged(log, "stands by"), timeout=30)  # the other one
+                os.kill(owner, signal.SIGKILL)
+
+                async def taken_over() -> bool:
+                    seen["now"] = await _pid_through_engine(http, urls["http"])
+                    return seen["now"] == standby
+
+                await _until(taken_over, timeout=30)
+            assert supervisor.poll() is None, log.read_text()
+        finally:
+            await client.shutdown_async()
+    finally:
+        supervisor.send_signal(signal.SIGINT)
+        try:
+            code = supervisor.wait(30)
+        finally:
+            if supervisor.poll() is None:
+                supervisor.kill()
+                supervisor.wait()
+    output = log.read_text()
+    assert code == 0, output
+    assert "took over" in output
+    assert "engine stopped" in output
+
+
+async def _logged(log: Path, text: str) -> bool:
+    return text in log.read_text()

@@ -1,0 +1,164 @@
+"""Bridge benchmark: the example app's JSON route straight from uvicorn vs through the engine.
+
+::
+
+    python bench/bridge.py [--requests 20000] [--rounds 5] [--concurrency 64] [--path /todos/1]
+
+The app is ``examples.todo_app:app`` (FastAPI, bridged), the route ``GET /todos/1`` (a pydantic
+response model, a lifespan-state dependency and the ``Invocation`` dependency). Two shapes, each
+measured both ways in the same run:
+
+- ``run``: ``iii-asgi run`` — the embedded engine and the app in **one process, one event loop**
+  (the README's main job). ``direct`` = the app's uvicorn port; ``engine`` = the engine's HTTP
+  port → engine → worker socket → bridge → the same app, all on that loop.
+- ``split``: ``iii-asgi engine`` in one process, ``uvicorn examples.todo_app:app`` in another
+  (how a deployment with a separate engine looks; the two can use both cores).
+
+Load: ``--concurrency`` keep-alive HTTP/1.1 connections, one request in flight each (the raw
+client of ``bench/http.py``). The requests are split into ``--rounds`` rounds, each running every
+target back to back, so a burst of load from other programs hits one round, not one target.
+Printed per target: median round req/s, p50/p99, CPU time per request of the target's processes
+(``/proc``); then engine/direct ratios (median and range of the per-round ratios; goal >= 0.70).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("bench_http", ROOT / "bench" / "http.py")
+assert _spec is not None and _spec.loader is not None
+bench_http: Any = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_http)
+
+
+def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "OTEL_ENABLED": "false",
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    environment.pop("III_URL", None) if "III_URL" not in (env or {}) else None
+    return subprocess.Popen(
+        [sys.executable, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
+        cwd=ROOT,
+    )
+
+
+def url_after(proc: subprocess.Popen[str], needle: str) -> str:
+    """The first ``http://`` / ``ws://`` URL on the first output line containing ``needle``."""
+    line = bench_http.wait_line(proc, needle)
+    return next(word for word in line.split() if word.startswith(("http://", "ws://")))
+
+
+async def seed(base: str) -> None:
+    import httpx
+
+    async with httpx.AsyncClient() as client:
+        for title in ("write the benchmark", "read the numbers"):
+            response = await client.post(f"{base}/todos", json={"title": title, "tags": ["b"]})
+            assert response.status_code == 201, response.text
+
+
+async def drive(args: argparse.Namespace) -> None:
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        ephemeral = ["--engine-port", "0", "--engine-http-port", "0", "--engine-stream-port", "0"]
+        run = spawn(
+            "-m", "iii_asgi", "run", "examples.todo_app:app", "--port", "0", *ephemeral,
+            "--log-level", "warning",
+        )  # fmt: skip
+        procs.append(run)
+        run_engine = url_after(run, "(HTTP triggers")
+        run_direct = url_after(run, "(direct)")
+
+        engine = spawn("-m", "iii_asgi", "engine", "--port", "0", "--http-port", "0",
+                       "--stream-port", "0")  # fmt: skip
+        procs.append(engine)
+        ws_url = url_after(engine, "ws://")
+        split_engine = url_after(engine, "HTTP triggers")
+        port = bench_http.free_port()
+        app = spawn(
+            "-m", "uvicorn", "examples.todo_app:app", "--port", str(port), "--log-level",
+            "warning", "--no-access-log", env={"III_URL": ws_url},
+        )  # fmt: skip
+        procs.append(app)
+        split_direct = f"http://127.0.0.1:{port}"
+        await bench_http.wait_http(f"{split_direct}/todos")
+
+        await seed(run_direct)
+        await seed(split_direct)
+        targets = {
+            "run direct": (run_direct, [run.pid]),
+            "run engine": (run_engine, [run.pid]),
+            "split direct": (split_direct, [app.pid]),
+            "split engine": (split_engine, [app.pid, engine.pid]),
+        }
+        for url, _ in targets.values():
+            await bench_http.wait_http(url + args.path)
+        per_round = max(1, args.requests // args.rounds)
+        print(
+            f"GET {args.path} of examples.todo_app: {per_round * args.rounds} requests per "
+            f"target in {args.rounds} rounds, {args.concurrency} in flight"
+        )
+        rps: dict[str, list[float]] = {name: [] for name in targets}
+        latencies: dict[str, list[float]] = {name: [] for name in targets}
+        cpu: dict[str, float] = dict.fromkeys(targets, 0.0)
+        for _ in range(args.rounds):
+            for name, (base, pids) in targets.items():
+                before = bench_http.cpu_seconds(pids)
+                r = await bench_http.load_raw(base + args.path, per_round, args.concurrency)
+                cpu[name] += bench_http.cpu_seconds(pids) - before
+                rps[name].append(r["rps"])
+                latencies[name].extend(r["latencies"])
+        total = per_round * args.rounds
+        for name in targets:
+            lat = sorted(latencies[name])
+            print(
+                f"{name:>12}: {statistics.median(rps[name]):>7.0f} req/s  "
+                f"p50 {statistics.median(lat):.2f} ms  "
+                f"p99 {lat[min(len(lat) - 1, int(len(lat) * 0.99))]:.2f} ms  "
+                f"cpu {cpu[name] / total * 1e6:.0f} us/req",
+                flush=True,
+            )
+        for shape in ("run", "split"):
+            ratios = sorted(
+                e / d for e, d in zip(rps[f"{shape} engine"], rps[f"{shape} direct"], strict=True)
+            )
+            print(
+                f"{shape:>5} engine/direct {statistics.median(ratios):.2f} "
+                f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f})  (goal >= 0.70)"
+            )
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--path", default="/todos/1")
+    import uvloop
+
+    uvloop.run(drive(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
