@@ -38,7 +38,7 @@ from urllib.parse import quote_plus, unquote
 import pydantic_core
 from starlette.types import ASGIApp, Message, Scope
 
-from iii.channels import ChannelReader, ChannelWriter
+from iii.channels import ChannelError, ChannelReader, ChannelWriter
 from iii.context import current_invocation
 from iii.protocol import is_channel_ref
 
@@ -104,10 +104,12 @@ class _Exchange:
         "disconnected",
         "done",
         "engine_url",
+        "expected",
         "gone",
         "headers",
         "reader",
         "reader_iter",
+        "received",
         "request_done",
         "result",
         "started",
@@ -133,7 +135,9 @@ class _Exchange:
         self.chunks: list[bytes] = []
         self.writer: ChannelWriter | None = None  # set once streaming
         self.result: Any = None
-        self.gone = False  # the engine closed the response channel
+        self.gone = False  # the engine closed a channel: the request is over
+        self.expected: int | None = None  # the request's content-length, when it has one
+        self.received = 0
 
     # -- receive --------------------------------------------------------------------------------
 
@@ -149,7 +153,18 @@ class _Exchange:
                 chunk = await self.reader_iter.__anext__()
             except StopAsyncIteration:
                 self.request_done = True
+                if self.expected is not None and self.received < self.expected:
+                    # The engine ended the channel early: the client went away mid-upload.
+                    self.gone = True
+                    self.finish()
+                    return {"type": "http.disconnect"}
                 return {"type": "http.request", "body": b"", "more_body": False}
+            except ChannelError:
+                self.request_done = True
+                self.gone = True
+                self.finish()
+                return {"type": "http.disconnect"}
+            self.received += len(chunk)
             return {"type": "http.request", "body": chunk, "more_body": True}
         if not self.done:
             if self.disconnected is None:
@@ -316,6 +331,9 @@ def _scope(
         reader = exchange.channel_end("request_body")
         if isinstance(reader, ChannelReader):
             exchange.reader = reader
+            length = _first(raw_headers.get("content-length"))
+            if length is not None and length.strip().isdigit():
+                exchange.expected = int(length)
     for name, value in raw_headers.items():
         if json_body and name in ("content-length", "transfer-encoding"):
             continue

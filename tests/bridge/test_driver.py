@@ -5,6 +5,7 @@ functions bound to other trigger types."""
 from __future__ import annotations
 
 import hashlib
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 import iii
@@ -230,3 +232,36 @@ async def test_opentelemetry_asgi_instrumentation_continues_the_iii_trace() -> N
     (span,) = exporter.get_finished_spans()
     assert format(span.context.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"
     assert span.parent is not None and format(span.parent.span_id, "016x") == "b7ad6b7169203331"
+
+
+def test_upload_cut_short_is_a_disconnect_not_a_short_body(module_engine: EngineThread) -> None:
+    seen: list[str] = []
+    app = FastAPI()
+
+    @app.post("/upload-raw")
+    async def upload_raw(request: Request) -> dict[str, int]:
+        size = 0
+        try:
+            async for chunk in request.stream():
+                if chunk and not size:
+                    seen.append("first chunk")
+                size += len(chunk)
+        except ClientDisconnect:
+            seen.append("disconnect")
+            raise
+        seen.append(f"body {size}")
+        return {"size": size}
+
+    IIIBridge(app, url=module_engine.url)
+    with serve(app):
+        wait_routes(module_engine, 1, prefix="upload-raw::")
+        host, port = module_engine.http_url.rsplit("/", 1)[1].split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(
+                b"POST /upload-raw HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream"
+                b"\r\ncontent-length: 1000000\r\n\r\n" + b"x" * 1000
+            )
+            wait_for(lambda: seen == ["first chunk"], timeout=15)
+        # the client is gone with 999 000 bytes unsent: the app must not see a complete body
+        wait_for(lambda: len(seen) == 2, timeout=15)
+    assert seen == ["first chunk", "disconnect"]
