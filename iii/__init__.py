@@ -47,6 +47,7 @@ from .options import (
     TelemetryOptions,
 )
 from .protocol import DEFAULT_ENGINE_URL, MessageType
+from .stream import IStream
 from .types import (
     EnqueueResult,
     FunctionInfo,
@@ -87,6 +88,7 @@ __all__ = [
     "IIIForbiddenError",
     "IIIInvocationError",
     "IIITimeoutError",
+    "IStream",
     "InitOptions",
     "InvocationContext",
     "InvocationError",

@@ -31,6 +31,7 @@ PUBLIC = frozenset(
         "IIIForbiddenError",
         "IIIInvocationError",
         "IIITimeoutError",
+        "IStream",
         "InitOptions",
         "InvocationContext",
         "InvocationError",
