@@ -65,8 +65,9 @@ _JSON_CT = (b"content-type", b"application/json")
 
 #: After the invocation finished, a streamed response ends once its writer has been quiet this
 #: long (seconds): frames the function wrote before returning travel on another socket than
-#: its result and may arrive just after it.
-DRAIN_S = 0.1
+#: its result and may arrive after it, late by as much as the worker's event loop stalls (a
+#: blocking call in some handler, a busy machine), so this is generous.
+DRAIN_S = 1.0
 #: A request still running after this long (seconds) starts watching its client for a
 #: disconnect; faster ones never pay for a watcher task.
 WATCH_AFTER_S = 0.1
