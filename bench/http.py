@@ -291,13 +291,13 @@ async def drive(args: argparse.Namespace) -> None:
         procs.append(engine)
         ws_url = wait_line(engine, "ws://").split()[-1]
         http_url = wait_line(engine, "http://").split()[-1]
-        peer = spawn(__file__, "worker", ws_url, stdin=True)
+        peer = spawn(__file__, "worker", ws_url, args.peer_loop, stdin=True)
         procs.append(peer)
         wait_line(peer, "ready")
         bare_port, relay_port, echo_port = free_port(), free_port(), free_port()
         bare = spawn(__file__, "bare", str(bare_port))
         procs.append(bare)
-        echo = spawn(__file__, "echo", str(echo_port))
+        echo = spawn(__file__, "echo", str(echo_port), args.peer_loop)
         procs.append(echo)
         wait_line(echo, "ready")
         relay = spawn(__file__, "relay", str(relay_port), str(echo_port))
@@ -352,6 +352,16 @@ async def drive(args: argparse.Namespace) -> None:
             proc.wait(timeout=20)
 
 
+def run_loop(kind: str, main: Any) -> None:
+    """Run ``main`` on asyncio's own event loop or on uvloop (``--peer-loop``)."""
+    if kind == "uvloop":
+        import uvloop
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
+
+
 def main() -> None:
     role = sys.argv[1] if len(sys.argv) > 1 else ""
     if role == "bare":
@@ -359,15 +369,16 @@ def main() -> None:
     elif role == "relay":
         serve(relay_app(f"ws://127.0.0.1:{sys.argv[3]}"), int(sys.argv[2]))
     elif role == "echo":
-        asyncio.run(echo_peer(int(sys.argv[2])))
+        run_loop(sys.argv[3], echo_peer(int(sys.argv[2])))
     elif role == "worker":
-        asyncio.run(worker(sys.argv[2]))
+        run_loop(sys.argv[3], worker(sys.argv[2]))
     else:
         parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
         parser.add_argument("--requests", type=int, default=20000)
         parser.add_argument("--rounds", type=int, default=5)
         parser.add_argument("--concurrency", type=int, default=64)
         parser.add_argument("--client", choices=["raw", "httpx"], default="raw")
+        parser.add_argument("--peer-loop", choices=["asyncio", "uvloop"], default="asyncio")
         import uvloop
 
         uvloop.run(drive(parser.parse_args()))

@@ -76,7 +76,16 @@ class CoalescingTransport:
         self._pending = None
         self._transport.abort()
 
-    def __getattr__(self, name: str) -> Any:
+    def is_closing(self) -> bool:
+        return bool(self._transport.is_closing())
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+    def __getattr__(self, name: str) -> Any:  # get_extra_info, set_protocol, ...
         return getattr(self._transport, name)
 
 

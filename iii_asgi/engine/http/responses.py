@@ -108,8 +108,13 @@ def buffered(result: Any) -> tuple[int, Headers, bytes]:
     status = result.get("status_code")
     if status is None:
         status = result.get("statusCode")
-    headers = result_headers(result.get("headers"))
-    content_type = next((v for n, v in headers if n == b"content-type"), None)
+    raw_headers = result.get("headers")
+    headers = result_headers(raw_headers) if raw_headers else []
+    content_type = None
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value
+            break
     if "body" not in result:
         body: Any = {}
     else:
