@@ -253,3 +253,17 @@ def test_reload_restarts_the_app_but_not_the_engine(running: list[Running], tmp_
     assert engine_ws in proc.output
     assert proc.stop(signal.SIGINT) == 0, proc.output
     assert "engine stopped" in proc.output
+
+
+@pytest.mark.parametrize("how", ["--engine", "III_URL"])
+def test_run_against_a_running_engine(running: list[Running], engine: Any, how: str) -> None:
+    flags = ["--engine", engine.url] if how == "--engine" else []
+    env = {"III_URL": engine.url} if how == "III_URL" else None
+    proc = Running("tests.workers.math_worker:app", "--port", "0", *flags, env=env)
+    running.append(proc)
+    proc.wait_for(rf"using the engine at {re.escape(engine.url)}")
+    proc.wait_for(r"app (http://\S+) \(direct\)")
+    with httpx.Client(timeout=10) as http:
+        assert _get_until_routed(http, f"{engine.http_url}/pid") == {"pid": proc.process.pid}
+    assert proc.stop(signal.SIGINT) == 0, proc.output
+    assert "(workers)" not in proc.output  # no embedded engine was started
