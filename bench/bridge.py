@@ -24,11 +24,13 @@ Printed per target: median round req/s, p50/p99, CPU time per request of the tar
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib.util
 import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,23 @@ def url_after(proc: subprocess.Popen[str], needle: str) -> str:
     return next(word for word in line.split() if word.startswith(("http://", "ws://")))
 
 
+async def wait_up(url: str, timeout: float = 120.0) -> None:
+    """Until ``url`` answers 200 (an app under uvicorn starts slowly on a busy machine)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while True:
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} never answered 200")
+            await asyncio.sleep(0.05)
+
+
 async def seed(base: str) -> None:
     import httpx
 
@@ -97,7 +116,7 @@ async def drive(args: argparse.Namespace) -> None:
         )  # fmt: skip
         procs.append(app)
         split_direct = f"http://127.0.0.1:{port}"
-        await bench_http.wait_http(f"{split_direct}/todos")
+        await wait_up(f"{split_direct}/todos")
 
         await seed(run_direct)
         await seed(split_direct)
@@ -108,7 +127,7 @@ async def drive(args: argparse.Namespace) -> None:
             "split engine": (split_engine, [app.pid, engine.pid]),
         }
         for url, _ in targets.values():
-            await bench_http.wait_http(url + args.path)
+            await wait_up(url + args.path)
         per_round = max(1, args.requests // args.rounds)
         print(
             f"GET {args.path} of examples.todo_app: {per_round * args.rounds} requests per "

@@ -267,3 +267,28 @@ def test_run_against_a_running_engine(running: list[Running], engine: Any, how: 
         assert _get_until_routed(http, f"{engine.http_url}/pid") == {"pid": proc.process.pid}
     assert proc.stop(signal.SIGINT) == 0, proc.output
     assert "(workers)" not in proc.output  # no embedded engine was started
+
+
+FACTORY = """
+from fastapi import FastAPI
+
+
+def create() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/made")
+    async def made() -> dict:
+        return {"by": "factory"}
+
+    return app
+"""
+
+
+def test_run_a_factory_unbridged_app_gets_bridged(running: list[Running], tmp_path: Path) -> None:
+    (tmp_path / "factory_app.py").write_text(FACTORY)
+    proc = Running("factory_app:create", "--factory", "--app-dir", str(tmp_path), *EPHEMERAL)
+    running.append(proc)
+    engine_http, _ = _urls(proc)
+    with httpx.Client(timeout=10) as http:
+        assert _get_until_routed(http, f"{engine_http}/made") == {"by": "factory"}
+    assert proc.stop(signal.SIGTERM) == 0, proc.output
