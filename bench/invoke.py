@@ -39,6 +39,8 @@ def start_engine() -> tuple[subprocess.Popen[str], str]:
             "0",
             "--http-port",
             "off",
+            "--stream-port",
+            "off",
         ],
         stdout=subprocess.PIPE,
         text=True,

@@ -86,8 +86,10 @@ class EngineConfig:
             functions may use ``http://`` and loopback/private addresses (the allowlist still
             applies).
         stream_host: bind address of the client-facing stream WebSocket (builtins.md §6.4).
-        stream_port: its TCP port (default 3112); 0 picks a free port (``Engine.stream_url``);
-            ``None`` runs no stream socket (the ``stream::*`` functions still work).
+        stream_port: its TCP port; 0 picks a free port (``Engine.stream_url``); ``None`` (the
+            default for an embedded engine) runs no stream socket; the ``stream::*`` functions
+            work either way. The real engine's port is 3112: ``iii-asgi engine`` and a config
+            file listing ``iii-stream`` use it.
         stream_auth_function: function called once per stream-socket upgrade (§6.4); its
             ``{"context": ...}`` result is attached to the connection.
         state_triggers_enabled: fan ``state`` triggers out after writes (§4.4).
@@ -130,7 +132,7 @@ class EngineConfig:
     http_functions_require_https: bool = True
     local_development: bool = False
     stream_host: str = "127.0.0.1"
-    stream_port: int | None = 3112
+    stream_port: int | None = None
     stream_auth_function: str | None = None
     state_triggers_enabled: bool = True
     state_max_value_bytes: int | None = None

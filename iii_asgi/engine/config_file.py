@@ -305,6 +305,7 @@ def _signed(value: Any, where: str) -> int:
 def _stream(block: dict[str, Any], loading: Loading, where: str) -> None:
     _mapping(block, where, {"host", "port", "auth_function", "adapter"})
     config = loading.config
+    config.stream_port = 3112  # listed: the real engine's default port
     if "host" in block:
         config.stream_host = _str(block["host"], f"{where}.host")
     if "port" in block:

@@ -48,9 +48,12 @@ async def test_restart_on_same_port(engine_factory: Callable[..., EngineThread])
     await again.sync()
 
 
+ENGINE_CLI = (sys.executable, "-m", "iii_asgi", "engine")
+
+
 def test_cli_prints_url_and_stops_on_sigterm() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "iii_asgi", "engine", "--port", "0", "--http-port", "0"],
+        [*ENGINE_CLI, "--port", "0", "--http-port", "0", "--stream-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -69,6 +72,7 @@ def test_cli_prints_url_and_stops_on_sigterm() -> None:
         asyncio.run(probe())
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
-        assert "stopped" in proc.stdout.read()
+        rest = proc.stdout.read()
+        assert "iii streams on ws://127.0.0.1:" in rest and "stopped" in rest
     finally:
         proc.kill()

@@ -1,5 +1,5 @@
-"""Durability: state written before an engine SIGKILL is readable after a restart on the same
-``--data-dir`` (a real engine process)."""
+"""Durability: state and stream items written before an engine SIGKILL are readable after a
+restart on the same ``--data-dir`` (a real engine process)."""
 
 from __future__ import annotations
 
@@ -55,6 +55,8 @@ async def test_state_survives_sigkill(tmp_path: Path) -> None:
         await wire.result("state::delete", {"scope": "orders", "key": "o1"})
         await wire.result("state::set", {"scope": "empty", "key": "x", "value": 1})
         await wire.result("state::delete", {"scope": "empty", "key": "x"})
+        item = {"stream_name": "todo", "group_id": "inbox", "item_id": "t1"}
+        await wire.result("stream::set", {**item, "data": {"title": "milk"}})
         proc.send_signal(signal.SIGKILL)  # no shutdown: only what was committed survives
         proc.wait(10)
         await wire.close()
@@ -67,3 +69,4 @@ async def test_state_survives_sigkill(tmp_path: Path) -> None:
         values = await wire.result("state::list", {"scope": "orders"})
         assert values == [{"i": 5}] + [{"i": i} for i in range(2, 50)]
         assert await wire.result("state::list_groups", {}) == {"groups": ["empty", "orders"]}
+        assert await wire.result("stream::get", item) == {"title": "milk"}
