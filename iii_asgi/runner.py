@@ -260,6 +260,11 @@ async def _single(options: RunOptions, engine: Engine | None) -> None:
         await task
     finally:
         if engine is not None:
+            # Telemetry outlives the app's client: flush and close its /otel socket while the
+            # engine (on this loop) still reads it, instead of failing against a stopped engine.
+            from iii.observability import shutdown_otel
+
+            await asyncio.to_thread(shutdown_otel)
             await engine.stop()
             click.echo("iii-asgi: engine stopped")
     if not server.started:

@@ -195,7 +195,7 @@ def test_run_with_an_app_failing_at_import_stops_the_engine(
 
 
 def test_run_the_fastapi_example_through_the_engine(running: list[Running]) -> None:
-    proc = Running("examples.todo_app:app", *EPHEMERAL)
+    proc = Running("examples.todo_app:app", *EPHEMERAL, env={"OTEL_ENABLED": "true"})
     running.append(proc)
     engine_http, app_url = _urls(proc)
     with httpx.Client(timeout=10) as http:
@@ -210,6 +210,7 @@ def test_run_the_fastapi_example_through_the_engine(running: list[Running]) -> N
     assert proc.stop(signal.SIGTERM) == 0, proc.output
     assert "engine stopped" in proc.output
     assert "Traceback" not in proc.output
+    assert "telemetry socket" not in proc.output  # closed before the engine stopped
 
 
 RELOADABLE = """
