@@ -22,7 +22,7 @@ from .registry import DEFAULT_NAMESPACE, CallContext, FunctionEntry, Trigger, Tr
 if TYPE_CHECKING:
     from .core import EngineCore
 
-__all__ = ["ENGINE_WORKER_NAME", "Builtins", "sanitize_text"]
+__all__ = ["ENGINE_WORKER_NAME", "Builtins", "parse_input", "sanitize_text"]
 
 ENGINE_WORKER_NAME = "iii-engine"
 MAX_TEXT = 280
@@ -58,6 +58,15 @@ def _parse(function_id: str, data: Any, spec: _Spec) -> dict[str, Any]:
         elif not isinstance(value, types) or (types is _INT and isinstance(value, bool)):
             raise _bad(function_id, f"invalid type for `{name}`: expected {types[0].__name__}")
     return data
+
+
+def parse_input(
+    function_id: str, data: Any, spec: dict[str, tuple[tuple[type, ...], bool]]
+) -> dict[str, Any]:
+    """Check a built-in's input: an object (``None`` counts as ``{}``) whose fields in ``spec``
+    (``name: (types, required)``) have those types; unknown keys are ignored. Raises
+    ``InvocationError("deserialization_error", "Failed to deserialize input for <id>: …")``."""
+    return _parse(function_id, data, spec)
 
 
 def _bad(function_id: str, reason: str) -> InvocationError:

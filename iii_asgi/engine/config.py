@@ -8,7 +8,9 @@ from typing import Any
 
 from iii.protocol import MAX_MESSAGE_SIZE
 
-__all__ = ["CorsConfig", "EngineConfig", "HttpMiddleware"]
+from .queue_config import QueueConfig
+
+__all__ = ["CorsConfig", "EngineConfig", "HttpMiddleware", "QueueConfig"]
 
 
 @dataclass
@@ -105,6 +107,9 @@ class EngineConfig:
             that also receive the engine's spans; giving any turns ``tracing`` on.
         telemetry_max_traces: traces kept by the ``/otel`` store (oldest evicted first).
         telemetry_max_logs: log records kept by the ``/otel`` store.
+        queues: named queues for ``TriggerAction.Enqueue`` (builtins.md §7.2), name →
+            :class:`QueueConfig`; a queue ``default`` with the default settings is always
+            added unless given here.
     """
 
     host: str = "127.0.0.1"
@@ -141,6 +146,7 @@ class EngineConfig:
     span_exporters: list[Any] = field(default_factory=list)
     telemetry_max_traces: int = 1000
     telemetry_max_logs: int = 10_000
+    queues: dict[str, QueueConfig] = field(default_factory=dict)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], **overrides: Any) -> EngineConfig:

@@ -19,10 +19,13 @@ from .builtins import Builtins
 from .channels import ChannelStore
 from .config import EngineConfig
 from .connection import WorkerConnection
+from .cron import Cron
 from .discovery import EventTriggerProvider, poll_functions
 from .http_functions import HttpFunction, HttpFunctions
 from .invocation import Invoker
 from .otel import EngineTelemetry
+from .pubsub import PubSub
+from .queues import Queues
 from .registry import (
     DEFAULT_NAMESPACE,
     FailedFunction,
@@ -74,6 +77,12 @@ class EngineCore:
         self.telemetry.install(self.registry)
         self.streams = StreamWorker(self)
         self.streams.install()
+        self.queues = Queues(self)
+        self.queues.install()
+        self.pubsub = PubSub(self)
+        self.pubsub.install()
+        self.cron = Cron(self)
+        self.cron.install()
         self.workers_available = EventTriggerProvider(self.invoker)
         self.functions_available = EventTriggerProvider(self.invoker)
         self.triggers.register_in_process(
@@ -111,6 +120,7 @@ class EngineCore:
         the running loop. Raises :class:`~iii_asgi.engine.storage.StorageError` when the store
         cannot be opened."""
         await self.storage.open()
+        await self.queues.start()
         loop = asyncio.get_running_loop()
         self._tasks.add(
             loop.create_task(self.channels.sweep_forever(self.config.channel_sweep_interval_s))
@@ -128,6 +138,9 @@ class EngineCore:
 
     async def shutdown(self) -> None:
         """Stop background tasks, close every worker socket and channel, run every teardown."""
+        await self.cron.shutdown()
+        await self.queues.shutdown()  # before teardown: stopped deliveries are not failures
+        await self.pubsub.shutdown()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -21,11 +21,17 @@ from .errors import InvocationError
 from .otel import EngineTelemetry, traceparent_of, with_function_id
 from .registry import DEFAULT_NAMESPACE, CallContext, FunctionEntry, Registry
 
-__all__ = ["ENQUEUE_UNAVAILABLE", "Invocation", "Invoker"]
+__all__ = ["ENQUEUE_PROVIDER", "NO_QUEUE_PROVIDER", "Invocation", "Invoker"]
 
 logger = logging.getLogger("iii_asgi.engine")
 
-ENQUEUE_UNAVAILABLE = "queues are not available yet in this engine"
+#: The function ``TriggerAction.Enqueue`` routes through (builtins.md §7.1).
+ENQUEUE_PROVIDER = "engine::queue::enqueue"
+NO_QUEUE_PROVIDER = (
+    "No queue provider is installed. `TriggerAction::Enqueue` routes through the "
+    "`engine::queue::enqueue` provider, which no worker or built-in provides. "
+    "Add it with `iii worker add queue`."
+)
 _STOPPED = error_body("invocation_stopped", "Invocation stopped")
 
 
@@ -70,21 +76,17 @@ class Invoker:
         function_id: str = frame["function_id"]
         action = frame.get("action")
         reply_id: str | None = frame.get("invocation_id")
-        if action is not None:
-            if action["type"] == "void":
-                reply_id = None
-            else:  # enqueue: no queue provider in this engine yet
-                if reply_id is not None:
-                    await self._reply_error(
-                        conn, reply_id, function_id, "enqueue_error", ENQUEUE_UNAVAILABLE
-                    )
-                return
+        if action is not None and action["type"] == "void":
+            reply_id = None
         namespace: str = frame.get("namespace", DEFAULT_NAMESPACE)
         if not namespace.strip():
             if reply_id is not None:
                 await self._reply_error(
                     conn, reply_id, function_id, "INVALID_NAMESPACE", "namespace must not be blank"
                 )
+            return
+        if action is not None and action["type"] == "enqueue":
+            await self._enqueue(conn, frame, action["queue"], namespace, reply_id)
             return
         data = frame.get("data")
         if type(data) is dict:
@@ -125,6 +127,49 @@ class Invoker:
         if metadata is not None:
             out["metadata"] = metadata
         await owner.send(out)
+
+    async def _enqueue(
+        self,
+        conn: WorkerConnection,
+        frame: Frame,
+        queue: str,
+        namespace: str,
+        reply_id: str | None,
+    ) -> None:
+        """``TriggerAction.Enqueue`` (builtins.md §7.1): hand the call to ``engine::queue::
+        enqueue`` with a fresh ``messageReceiptId`` and answer ``{messageReceiptId}``, or
+        ``enqueue_error`` "<code>: <message>". The payload gets no ``_caller_worker_id``."""
+        function_id: str = frame["function_id"]
+        receipt = str(uuid.uuid4())
+        request: dict[str, Any] = {
+            "queue": queue,
+            "function_id": function_id,
+            "data": frame.get("data"),
+            "messageReceiptId": receipt,
+            "traceparent": frame.get("traceparent"),
+            "baggage": frame.get("baggage"),
+        }
+        if namespace != DEFAULT_NAMESPACE:
+            request["namespace"] = namespace
+        try:
+            await self.call(ENQUEUE_PROVIDER, request)
+        except InvocationError as exc:
+            if exc.code == "function_not_found":
+                message = f"{NO_QUEUE_PROVIDER} (underlying: {exc.message})"
+            else:
+                message = f"{exc.code}: {exc.message}"
+            if reply_id is not None:
+                await self._reply_error(conn, reply_id, function_id, "enqueue_error", message)
+            return
+        except Exception as exc:
+            logger.exception("enqueue of %s to %s failed", function_id, queue)
+            if reply_id is not None:
+                await self._reply_error(conn, reply_id, function_id, "enqueue_error", str(exc))
+            return
+        if reply_id is not None:
+            await conn.send(
+                invocation_result(reply_id, function_id, result={"messageReceiptId": receipt})
+            )
 
     async def _run_builtin(
         self,

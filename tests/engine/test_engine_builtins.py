@@ -49,8 +49,10 @@ async def test_functions_list(engine: EngineThread) -> None:
     _, caller = await setup(engine)
     listed = await caller.result("engine::functions::list")
     builtin = [f for f in listed["functions"] if f["worker_name"] == "iii-engine"]
-    assert {f["function_id"] for f in builtin} >= {"state::set", "state::list_groups"}
-    assert not any(f["function_id"].startswith("engine::") for f in builtin)
+    ids = {f["function_id"] for f in builtin}
+    assert ids >= {"state::set", "state::list_groups", "engine::queue::enqueue", "publish"}
+    # engine::* are hidden except engine::queue::* (builtins.md §7.4, §10.1)
+    assert not [i for i in ids if i.startswith("engine::") and not i.startswith("engine::queue::")]
     assert {"functions": [f for f in listed["functions"] if f not in builtin]} == {
         "functions": [
             {
@@ -115,7 +117,9 @@ async def test_triggers_and_registered_triggers(engine: EngineThread) -> None:
     _, caller = await setup(engine)
     types = await caller.result("engine::triggers::list", {})
     by_id = {t["id"]: t for t in types["triggers"]}
-    http, tick = by_id["http"], by_id["tick"]  # http: the engine's HTTP server (builtins.md §3)
+    # the engine's own: http (builtins.md §3), cron (§9), subscribe (§8), durable:subscriber (§7.3)
+    assert {"http", "cron", "subscribe", "durable:subscriber"} <= set(by_id)
+    http, tick = by_id["http"], by_id["tick"]
     assert http["id"] == "http" and http["description"] == "HTTP API trigger"
     assert tick == {
         "id": "tick",

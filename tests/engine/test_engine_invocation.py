@@ -102,12 +102,12 @@ async def test_function_not_found_names_other_namespaces(engine: EngineThread) -
     assert "error" not in await caller.recv_type("invocationresult")
 
 
-async def test_enqueue_answers_enqueue_error(engine: EngineThread) -> None:
+async def test_enqueue_to_unknown_queue_answers_enqueue_error(engine: EngineThread) -> None:
     caller, worker = await pair(engine)
     frame = await caller.call("w::echo", {}, action={"type": "enqueue", "queue": "jobs"})
     assert frame["error"] == {
         "code": "enqueue_error",
-        "message": "queues are not available yet in this engine",
+        "message": "queue_not_found: Queue 'jobs' not found",
     }
     await worker.silent(0.2)
 

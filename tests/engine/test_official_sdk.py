@@ -58,7 +58,8 @@ for fid in ("srv::boom", "nope::missing"):
     except InvocationError as exc:
         out("ERR", {"code": exc.code, "message": exc.message})
 listed = iii.trigger({"function_id": "engine::functions::list", "payload": {}})
-out("LIST", sorted(f["function_id"] for f in listed["functions"]))
+mine = [f["function_id"] for f in listed["functions"] if f["worker_name"] != "iii-engine"]
+out("LIST", sorted(mine))
 
 channel = create_channel(iii, 8)
 async def produce():

@@ -138,7 +138,7 @@ def test_void_runs_the_handler_and_returns_none(worker: iii.III, caller: iii.III
     assert done.wait(5)
 
 
-def test_enqueue_without_queue_support_is_a_clear_error(worker: iii.III, caller: iii.III) -> None:
+def test_enqueue_to_unknown_queue_is_a_clear_error(worker: iii.III, caller: iii.III) -> None:
     worker.register_function("jobs::run", lambda d: d)
     call_until_found(caller, {"function_id": "jobs::run", "payload": 1})
     with pytest.raises(IIIInvocationError) as info:
@@ -146,6 +146,7 @@ def test_enqueue_without_queue_support_is_a_clear_error(worker: iii.III, caller:
             {"function_id": "jobs::run", "payload": 1, "action": TriggerAction.Enqueue(queue="q")}
         )
     assert info.value.code == "enqueue_error"
+    assert "Queue 'q' not found" in info.value.message
 
 
 def test_timeout_raises_timeout_error(worker: iii.III, caller: iii.III) -> None:

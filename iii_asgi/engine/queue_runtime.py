@@ -1,0 +1,192 @@
+"""One queue's consumer: attempts, exponential backoff, concurrency, dead letters (builtins.md
+§7.2 "Consumer semantics").
+
+A :class:`MessageQueue` consumes one internal queue of the engine's :class:`Storage` (a named
+queue or one durable subscriber's queue). Messages are stored (``queue_put``) before the
+enqueue is answered, leased with ``queue_claim`` (due messages, oldest first) up to ``limit``
+at once, and leave the store only on ``queue_ack`` (success) or ``queue_dead_letter`` (attempts
+used up). A failed delivery is nacked with ``front=True``: once its backoff expires it runs next,
+ahead of waiting messages (§7.2). Consumption is event-driven: a put, a finished delivery, an
+expired backoff or a redrive wakes the consumer; nothing polls. A message leased when the
+process dies is due again when the store is reopened, so delivery is at-least-once.
+
+The stored ``payload`` is ``{function_id, namespace, data, max_attempts, backoff_ms,
+traceparent?, baggage?}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InvocationError
+from .queue_config import QueueConfig
+from .storage import QueueMessage, Storage
+
+__all__ = ["Deliver", "MessageQueue", "now_ms"]
+
+logger = logging.getLogger("iii_asgi.engine.queue")
+
+#: ``await deliver(message)``: returns to acknowledge, raises InvocationError to nack.
+Deliver = Callable[[QueueMessage], Awaitable[None]]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(eq=False)
+class MessageQueue:
+    """The consumer of one internal queue. ``deliver`` is ``None`` while nobody consumes it
+    (a durable subscriber queue whose triggers are all gone): its messages then wait."""
+
+    name: str
+    config: QueueConfig
+    storage: Storage
+    broker_type: str = "function_queue"
+    deliver: Deliver | None = None
+    running: int = 0
+    delivered: int = 0
+    failed: int = 0
+    closed: bool = False
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _pump_task: asyncio.Task[None] | None = None
+    _runs: dict[asyncio.Task[None], str] = field(default_factory=dict)
+    _timers: set[asyncio.TimerHandle] = field(default_factory=set)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start consuming; resumes backoffs of messages stored by a previous process."""
+        if self._pump_task is not None:
+            return
+        current = now_ms()
+        for message in await self.storage.queue_pending(self.name):
+            if message.available_at_ms > current:
+                self._wake_at(message.available_at_ms)
+        self._pump_task = asyncio.get_running_loop().create_task(self._pump())
+        self.wake()
+
+    async def close(self) -> None:
+        """Stop consuming. Deliveries in flight are abandoned and their leases released without
+        counting an attempt (the message is delivered again later, or after a restart)."""
+        self.closed = True
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        tasks = [t for t in (self._pump_task, *self._runs) if t is not None]
+        leased = list(self._runs.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for message_id in leased:
+            with contextlib.suppress(Exception):
+                await self.storage.queue_release(self.name, message_id)
+
+    # -- intake --------------------------------------------------------------------------------
+
+    async def put(self, message: QueueMessage) -> None:
+        """Store a new message durably (committed before this returns), then wake the consumer."""
+        await self.storage.queue_put([message])
+        self.wake()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _wake_at(self, at_ms: int) -> None:
+        """Wake the consumer once the wall clock reaches ``at_ms`` (never early: the store
+        compares ``available_at_ms`` with the wall clock, loop timers may fire a little soon)."""
+        loop = asyncio.get_running_loop()
+        handle: asyncio.TimerHandle | None = None
+
+        def fire() -> None:
+            if handle is not None:
+                self._timers.discard(handle)
+            if self.closed:
+                return
+            if now_ms() < at_ms:
+                self._wake_at(at_ms)
+            else:
+                self.wake()
+
+        handle = loop.call_later(max(0.0, (at_ms - now_ms()) / 1000 + 0.001), fire)
+        self._timers.add(handle)
+
+    # -- delivery ------------------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self.closed:
+            await self._wake.wait()
+            self._wake.clear()
+            while self.deliver is not None and self.running < self.config.limit:
+                try:
+                    batch = await self.storage.queue_claim(
+                        self.name, now_ms(), self.config.limit - self.running
+                    )
+                except Exception:
+                    logger.exception("queue %s: claim failed", self.name)
+                    break
+                if not batch:
+                    break
+                for message in batch:
+                    self.running += 1
+                    task = loop.create_task(self._run(message, self.deliver))
+                    self._runs[task] = message.id
+                    task.add_done_callback(self._runs.pop)
+
+    async def _run(self, message: QueueMessage, deliver: Deliver) -> None:
+        try:
+            try:
+                await deliver(message)
+            except InvocationError as exc:
+                await self._nack(message, f"{exc.code}: {exc.message}")
+            except Exception as exc:
+                logger.exception("queue %s: delivery of %s failed", self.name, message.id)
+                await self._nack(message, f"invocation_failed: {exc}")
+            else:
+                self.delivered += 1
+                await self.storage.queue_ack(self.name, message.id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("queue %s: storing the outcome of %s failed", self.name, message.id)
+        finally:
+            self.running -= 1
+            self.wake()
+
+    async def _nack(self, message: QueueMessage, reason: str) -> None:
+        payload: dict[str, Any] = message.payload
+        attempts = message.attempts + 1
+        max_attempts = int(payload.get("max_attempts", self.config.max_retries))
+        logger.info(
+            "queue %s: message %s attempt %d/%d failed: %s",
+            self.name,
+            message.id,
+            attempts,
+            max_attempts,
+            reason,
+        )
+        current = now_ms()
+        if attempts >= max_attempts:
+            self.failed += 1
+            await self.storage.queue_dead_letter(self.name, message.id, reason, current)
+            return
+        backoff = int(payload.get("backoff_ms", self.config.backoff_ms))
+        due = current + backoff * 2 ** (attempts - 1)
+        await self.storage.queue_nack(self.name, message.id, due, front=True)
+        self._wake_at(due)
+
+    # -- dead letters --------------------------------------------------------------------------
+
+    async def redrive(self, message_id: str | None = None) -> int:
+        """Move dead letters (all, or one by id) back with fresh attempts; returns how many."""
+        ids = None if message_id is None else [message_id]
+        moved = await self.storage.redrive(self.name, ids, now_ms())
+        self.wake()
+        return len(moved)
