@@ -42,9 +42,12 @@ Rules (§13.1–§13.2):
   embedded engine keeps one SQLite file there, ``iii.sqlite3``). Conflicting directories are an
   error. Relative paths are relative to the working directory, as in the real engine.
 
-Queue configuration belongs to the queue layer: it adds an entry for ``iii-queue``/``queue``
-(``queue_configs: {name: {max_retries, concurrency, type, message_group_field, backoff_ms,
-poll_interval_ms}}``, §7.2) to :data:`WORKERS`, with the ``EngineConfig`` fields it needs.
+* Queues (``iii-queue`` / ``queue``, §7.2): ``queue_configs: {name: {max_retries, concurrency,
+  type, message_group_field, backoff_ms, poll_interval_ms}}`` become
+  :attr:`EngineConfig.queues` (``default`` is always added); ``adapter`` may only be
+  ``builtin`` (a ``file_based`` store's ``file_path`` directory becomes the data directory).
+  ``iii-pubsub`` / ``pubsub`` and ``iii-cron`` / ``cron`` accept only an ``adapter`` block of the
+  in-process kinds (``local``/``memory``, ``kv``). Queue, pubsub and cron are always available.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from typing import Any
 import yaml
 
 from .config import CorsConfig, EngineConfig, HttpMiddleware
+from .queue_config import queue_configs_from_mapping
 
 __all__ = ["ALIASES", "WORKERS", "ConfigError", "config_from_mapping", "expand_env", "load_config"]
 
@@ -329,17 +333,48 @@ def _state(block: dict[str, Any], loading: Loading, where: str) -> None:
         _adapter(block["adapter"], loading, f"{where}.adapter")
 
 
+def _queue(block: dict[str, Any], loading: Loading, where: str) -> None:
+    _mapping(block, where, {"queue_configs", "adapter"})
+    try:
+        loading.config.queues = queue_configs_from_mapping(block.get("queue_configs"))
+    except ValueError as exc:
+        raise ConfigError(f"{where}.queue_configs: {exc}") from None
+    adapter = block.get("adapter")
+    if adapter is not None:
+        options = _mapping(adapter, f"{where}.adapter", {"name", "config"})
+        if options.get("name", "builtin") != "builtin":
+            raise ConfigError(f"{where}.adapter.name must be 'builtin' (the only one here)")
+        kv = {"name": "kv", "config": options.get("config") or {}}
+        _adapter(kv, loading, f"{where}.adapter")
+
+
+def _local_adapter(*kinds: str) -> WorkerHandler:
+    def handler(block: dict[str, Any], loading: Loading, where: str) -> None:
+        _mapping(block, where, {"adapter"})
+        adapter = block.get("adapter")
+        if adapter is not None:
+            name = _mapping(adapter, f"{where}.adapter", {"name", "config"}).get("name")
+            if name not in kinds:
+                raise ConfigError(
+                    f"{where}.adapter.name {name!r} is not supported (only {', '.join(kinds)})"
+                )
+
+    return handler
+
+
 def _ignored(block: dict[str, Any], loading: Loading, where: str) -> None:
     """Mandatory workers without options in the embedded engine: their blocks are ignored."""
 
 
-#: Canonical worker name -> handler of its ``config`` block. The queue layer adds its entries
-#: (``iii-queue``, ``iii-pubsub``, ``iii-cron``) here, with aliases in :data:`ALIASES`.
+#: Canonical worker name -> handler of its ``config`` block (aliases in :data:`ALIASES`).
 WORKERS: dict[str, WorkerHandler] = {
     "iii-worker-manager": _worker_manager,
     "iii-http": _http,
     "iii-stream": _stream,
     "iii-state": _state,
+    "iii-queue": _queue,
+    "iii-pubsub": _local_adapter("local", "memory"),
+    "iii-cron": _local_adapter("kv", "memory"),
     "configuration": _ignored,
     "iii-engine-functions": _ignored,
     "iii-observability": _ignored,
@@ -347,4 +382,11 @@ WORKERS: dict[str, WorkerHandler] = {
 }
 
 #: Newer (standalone worker) names -> the canonical name (§13.1, §3.14, §7.7).
-ALIASES: dict[str, str] = {"http": "iii-http", "state": "iii-state", "stream": "iii-stream"}
+ALIASES: dict[str, str] = {
+    "http": "iii-http",
+    "state": "iii-state",
+    "stream": "iii-stream",
+    "queue": "iii-queue",
+    "pubsub": "iii-pubsub",
+    "cron": "iii-cron",
+}
