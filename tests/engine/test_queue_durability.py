@@ -28,6 +28,8 @@ class EngineProcess:
 
     def __init__(self, data_dir: Path, port: int = 0) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.log_path = data_dir / f"engine-{port}.log"
+        self.log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop/kill)
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -38,23 +40,29 @@ class EngineProcess:
                 str(port),
                 "--http-port",
                 "off",
+                "--stream-port",
+                "off",
                 "--data-dir",
                 str(data_dir),
             ],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=self.log,
             text=True,
             env=env,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
-        assert "listening on ws://" in line, f"engine did not start: {line!r}"
+        if "listening on ws://" not in line:
+            self.proc.wait(10)
+            self.log.close()
+            raise AssertionError(f"engine did not start: {line!r}\n{self.log_path.read_text()}")
         self.url = line.split("listening on ", 1)[1].strip()
         self.port = int(self.url.rsplit(":", 1)[1])
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
+        self.log.close()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -64,6 +72,9 @@ class EngineProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.log.close()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 @pytest.fixture
