@@ -3,6 +3,7 @@
 ::
 
     python bench/http.py [--requests 20000] [--rounds 5] [--concurrency 64]
+                         [--client raw|httpx] [--peer-loop asyncio|uvloop]
 
 Targets, each its own process on loopback, driven by one client process with ``--concurrency``
 requests in flight (``--client raw``, the default: keep-alive HTTP/1.1 connections on asyncio
@@ -13,6 +14,8 @@ req/s on this machine class and then measures itself):
 - ``bare``: a bare uvicorn ASGI hello app (the ceiling of any Python HTTP front);
 - ``relay``: a raw HTTP → one WebSocket → echo peer relay in uvicorn (what the engine does,
   without payload, channels or routing) — the engine's goal is >= 60 % of it.
+
+The worker and the echo peer run on ``asyncio.run`` (``--peer-loop uvloop``: both on uvloop).
 
 The requests are split into ``--rounds`` rounds; each round runs every target back to back, so
 a burst of load from other programs on the machine hits one round, not one target. Printed per
