@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 
 import iii
 
-__all__ = ["WorkerApp", "process_worker_name"]
+__all__ = ["WorkerApp", "process_client", "process_worker_name"]
 
 logger = logging.getLogger("iii_asgi.worker_app")
 
@@ -59,6 +59,20 @@ def process_worker_name(name: str | None) -> str | None:
         return None
     suffix = f":{os.getpid()}"
     return base if base.endswith(suffix) else base + suffix
+
+
+def process_client(url: str | None, options: iii.InitOptions) -> iii.III:
+    """An :class:`iii.III` whose worker name is :func:`process_worker_name` of
+    ``options.worker_name`` (else ``III_WORKER_NAME``): unique per process, so the processes of
+    ``uvicorn --workers N`` never collide on the name, which the engine refuses fatally
+    (``WORKER_NAMESPACE_CONFLICT``, protocol.md §1.10)."""
+    name = process_worker_name(options.worker_name)
+    client = iii.III(url, dataclasses.replace(options, worker_name=name))
+    if name is not None:
+        # III_WORKER_NAME normally wins over the option (seed surface, 0.25); here the
+        # per-process name derived from it must win, or N processes would share it.
+        client._name = name
+    return client
 
 
 class WorkerApp:
@@ -89,12 +103,9 @@ class WorkerApp:
         wait_for_engine: bool = False,
     ) -> None:
         options = options or iii.InitOptions()
-        name = process_worker_name(worker_name or options.worker_name)
-        self.client = iii.III(url, dataclasses.replace(options, worker_name=name))
-        if name is not None:
-            # III_WORKER_NAME normally wins over the option (seed surface, 0.25); here the
-            # per-process name derived from it must win, or N processes would share it.
-            self.client._name = name
+        if worker_name is not None:
+            options = dataclasses.replace(options, worker_name=worker_name)
+        self.client = process_client(url, options)
         self.connect_timeout = connect_timeout
         self.wait_for_engine = wait_for_engine
         self.started = False

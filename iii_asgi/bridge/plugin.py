@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from iii import III, InitOptions
 from iii.client import Trigger
 
+from ..worker_app import process_client
 from .driver import drive
 from .lifespan import join_lifespan
 from .routes import BridgeRoute, RouteFilter, collect_routes, format_table
@@ -70,7 +71,9 @@ class IIIBridge:
             ``uvicorn module:app`` is bridged); any other app: serve the bridge itself
             (``uvicorn module:bridge``).
         url: the engine's worker URL; else ``$III_URL``, else ``ws://127.0.0.1:49134``.
-        worker_name: this worker's name (default ``<hostname>:<pid>``); overrides ``options``.
+        worker_name: this worker's name, as ``<worker_name>:<pid>`` so the processes of
+            ``uvicorn --workers N`` never share it (default ``<hostname>:<pid>``); overrides
+            ``options`` (``III_WORKER_NAME`` gets the same suffix).
         include_paths / exclude_paths: ``fnmatch`` patterns on route templates (a pattern without
             wildcards also matches the paths under it).
         include_tags / exclude_tags: route tags (FastAPI).
@@ -289,7 +292,7 @@ class IIIBridge:
         )
         self._idle = asyncio.Event()
         self._idle.set()
-        client = III(self.url, self.options)
+        client = process_client(self.url, self.options)  # name: <worker_name>:<pid>
         handler = self._route_handler(client.get_address(), self.options.resolved_headers())
         self._triggers = []
         for row in self.routes:

@@ -16,4 +16,4 @@ async def pid() -> dict[str, int]:
     return {"pid": os.getpid()}
 
 
-bridge = IIIBridge(app)
+bridge = IIIBridge(app, worker_name="pid-app")  # <name>:<pid> in each process

@@ -142,7 +142,7 @@ async def test_iii_asgi_run_workers_2_bridged_routes_stand_by(tmp_path: Path) ->
                 seen["pids"] = {
                     int(w.name.rsplit(":", 1)[1])
                     for w in workers
-                    if w.name.rsplit(":", 1)[-1].isdigit() and w.name != client.worker_name
+                    if w.name.startswith("pid-app:")  # worker_name="pid-app" + each pid
                 }
                 return len(seen["pids"]) == 2
 

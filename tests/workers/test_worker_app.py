@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 import iii
-from iii_asgi.worker_app import WorkerApp, process_worker_name
+from iii_asgi.worker_app import WorkerApp, process_client, process_worker_name
 from tests.helpers import acall_until_found, wait_until
 from tests.workers.servers import serve
 
@@ -95,3 +95,11 @@ def test_process_worker_name(monkeypatch: pytest.MonkeyPatch) -> None:
     assert process_worker_name(f"orders:{pid}") == f"orders:{pid}"
     monkeypatch.setenv("III_WORKER_NAME", "from-env")
     assert process_worker_name(None) == f"from-env:{pid}"
+
+
+def test_process_client_suffixes_even_the_environment_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("III_WORKER_NAME", "shared")
+    client = process_client(None, iii.InitOptions())
+    assert client.worker_name == f"shared:{os.getpid()}"
+    named = process_client(None, iii.InitOptions(worker_name="orders"))
+    assert named.worker_name == f"orders:{os.getpid()}"
