@@ -16,6 +16,7 @@ is the bare ASGI application; ``TriggerProvider`` is the seam for in-process tri
 from .app import EngineApp
 from .config import EngineConfig
 from .core import EngineCore
+from .queue_config import QueueConfig
 from .registry import Trigger, TriggerProvider
 from .server import Engine, EngineThread
 
@@ -25,6 +26,7 @@ __all__ = [
     "EngineConfig",
     "EngineCore",
     "EngineThread",
+    "QueueConfig",
     "Trigger",
     "TriggerProvider",
 ]
