@@ -155,3 +155,36 @@ async def test_body_over_the_limit_is_413(engine_factory: Any) -> None:
     assert calls[-1] is None
     await asyncio.sleep(0)
     assert engine.core.channels.channels == {}
+
+
+async def test_body_sent_after_a_pause_arrives_whole(engine: EngineThread) -> None:
+    """A client that sends its body well after the head (here 0.3 s, past the point where the
+    engine starts watching slow requests for a disconnect) loses nothing."""
+    seen: list[dict[str, Any]] = []
+    async with worker(engine) as w:
+        route(w, "p::late", capture(seen), "/late", "POST")
+        await routed(engine)
+        port = int(engine.http_url.rsplit(":", 1)[1])
+        for content_type, body in (
+            (b"text/plain", b"late body " * 50),
+            (b"application/json", b'{"a": [1, 2, 3]}'),
+        ):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                b"POST /late HTTP/1.1\r\nhost: x\r\ncontent-type: "
+                + content_type
+                + b"\r\ncontent-length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+            )
+            await writer.drain()
+            await asyncio.sleep(0.3)
+            writer.write(body[:10])
+            await writer.drain()
+            await asyncio.sleep(0.2)
+            writer.write(body[10:])
+            head = await reader.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200"), head
+            writer.close()
+            assert seen[-1]["raw"] == body
+    assert seen[-1]["body"] == {"a": [1, 2, 3]}

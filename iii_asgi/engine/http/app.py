@@ -190,6 +190,7 @@ class _Exchange:
     __slots__ = (
         "app",
         "baggage",
+        "body_read",
         "cors_headers",
         "deadline",
         "done",
@@ -207,6 +208,7 @@ class _Exchange:
         "task",
         "timer",
         "traceparent",
+        "watch_wanted",
     )
 
     def __init__(
@@ -230,6 +232,9 @@ class _Exchange:
         self.deadline = 0.0
         # Reads the rest of a streamed request body, then waits for the client to go away.
         self.receiver: asyncio.Task[None] | None = None
+        # Only one reader of ``receive`` at a time: the body first, then the watcher.
+        self.body_read = False
+        self.watch_wanted = False
         self.reason: str | None = None  # why the task was cancelled: timeout, gone, too_large
         self.started = False  # response head sent
         self.done = False
@@ -313,10 +318,20 @@ class _Exchange:
         self.timer = self.loop.call_at(self.deadline, self._cancel, "timeout")
 
     def _watch(self) -> None:
-        """Start watching the client for a disconnect, unless a receiver already does."""
-        if self.receiver is None:
-            self.receiver = self.loop.create_task(self._receiver(None))
-            self.receiver.add_done_callback(_quiet)
+        """Start watching the client for a disconnect, unless a receiver already does; while
+        the body is still being read (which notices a disconnect itself), once it is read."""
+        if self.receiver is not None:
+            return
+        if not self.body_read:
+            self.watch_wanted = True
+            return
+        self.receiver = self.loop.create_task(self._receiver(None))
+        self.receiver.add_done_callback(_quiet)
+
+    def _body_read(self) -> None:
+        self.body_read = True
+        if self.watch_wanted:
+            self._watch()
 
     def _cancel(self, reason: str) -> None:
         if self.done or self.reason is not None or self.task is None:
@@ -352,6 +367,7 @@ class _Exchange:
         body: Any = None
         if content_type is not None and "application/json" in content_type:
             data = await self._read_body()
+            self._body_read()
             _frames(req, data)
             req.finish_writer()
             if data:
@@ -425,11 +441,12 @@ class _Exchange:
             await send_json(self.send, 413, _TOO_LARGE, self.cors_headers)
             raise _Abort
         _frames(channel, chunk)
-        if message.get("more_body", False):
+        if message.get("more_body", False):  # the receiver reads the rest, then watches
             self.receiver = self.loop.create_task(self._receiver(channel, len(chunk)))
             self.receiver.add_done_callback(_quiet)
         else:
             channel.finish_writer()
+            self._body_read()
 
     async def _receiver(self, channel: Channel | None, size: int = 0) -> None:
         """Copy the rest of the body into ``channel`` (when given), then wait for the client
