@@ -120,7 +120,8 @@ class Storage(Protocol):
         self, space: str, collection: str, key: str, fn: Callable[[Any], Any]
     ) -> tuple[Any, Any]:
         """Atomically replace the value with ``fn(old)`` (``old`` may be :data:`MISSING`; ``fn``
-        must not mutate it and must not block). Returns ``(old, new)``. If ``fn`` returns
+        must not mutate it, since it is also returned, and must not block). Returns
+        ``(old, new)``. If ``fn`` returns
         :data:`MISSING` nothing is written. Exceptions from ``fn`` propagate unchanged."""
 
     async def delete(self, space: str, collection: str, key: str) -> Any:

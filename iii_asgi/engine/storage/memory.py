@@ -93,7 +93,7 @@ class MemoryStorage:
         items = self._docs.get(space, {}).get(collection, {})
         raw = items.get(key)
         old = MISSING if raw is None else decode(raw)
-        new = fn(MISSING if raw is None else decode(raw))
+        new = fn(old)
         if new is not MISSING:
             self._collection(space, collection)[key] = encode(new)
         return old, new

@@ -201,7 +201,7 @@ class SqliteStorage:
     ) -> tuple[Any, Any]:
         def write(db: sqlite3.Connection) -> tuple[Any, Any]:
             old = self._get(db, space, collection, key)
-            new = fn(self._get(db, space, collection, key))
+            new = fn(old)
             if new is not MISSING:
                 self._put(db, space, collection, key, encode(new))
             return old, new
