@@ -46,6 +46,10 @@ async def test_second_owner_stands_by_and_takes_over(engine: Any, caplog: Any) -
         await wait_until(lambda: "sb::who" in second.standby_functions)
         assert second.standby_functions == {"sb::who": first.worker_id}
         assert first.standby_functions == {}
+        listed = await second.trigger_async(
+            {"function_id": "engine::functions::list", "payload": {"include_internal": True}}
+        )
+        assert any(f["function_id"].startswith("iii::standby::") for f in listed["functions"])
         assert second.get_connection_state() == "connected"
         assert "stands by" in caplog.text
         # The route and the function keep being served by the owner; the standby's own
@@ -62,8 +66,12 @@ async def test_second_owner_stands_by_and_takes_over(engine: Any, caplog: Any) -
             assert reply["body"] == {"who": "second"}
             await wait_until_status(http, engine.http_url, {"who": "second"})
         # The watcher function is gone once nothing is on standby.
-        functions = await second.list_functions()
-        assert not any(f.function_id.startswith("iii::standby::") for f in functions)
+        listed = await second.trigger_async(
+            {"function_id": "engine::functions::list", "payload": {"include_internal": True}}
+        )
+        ids = [f["function_id"] for f in listed["functions"]]
+        assert "sb::who" in ids
+        assert not any(i.startswith("iii::standby::") for i in ids), ids
     finally:
         await first.shutdown_async()
         await second.shutdown_async()
