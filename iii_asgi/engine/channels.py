@@ -315,8 +315,12 @@ class _Closing:
 
     def start(self) -> None:
         if not self.closed:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # deleted off the loop: the socket ends with the engine
+                return
             self.closed = True
-            task = asyncio.get_running_loop().create_task(self._close())
+            task = loop.create_task(self._close())
             _closing.add(task)
             task.add_done_callback(_closing.discard)
 
