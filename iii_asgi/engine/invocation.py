@@ -86,7 +86,13 @@ class Invoker:
                 )
             return
         if action is not None and action["type"] == "enqueue":
-            await self._enqueue(conn, frame, action["queue"], namespace, reply_id)
+            # off the read loop, so enqueues of one connection share a storage commit; tasks
+            # start in frame order and store their message before their first suspension
+            task = asyncio.get_running_loop().create_task(
+                self._enqueue(conn, frame, action["queue"], namespace, reply_id)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
             return
         data = frame.get("data")
         if type(data) is dict:

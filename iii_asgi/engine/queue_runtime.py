@@ -26,9 +26,9 @@ from typing import Any
 
 from .errors import InvocationError
 from .queue_config import QueueConfig
-from .storage import QueueMessage, Storage
+from .storage import QueueMessage, Storage, StorageError
 
-__all__ = ["Deliver", "MessageQueue", "now_ms"]
+__all__ = ["Deliver", "MessageQueue", "PutBatcher", "now_ms"]
 
 logger = logging.getLogger("iii_asgi.engine.queue")
 
@@ -38,6 +38,61 @@ Deliver = Callable[[QueueMessage], Awaitable[None]]
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+class PutBatcher:
+    """Group commit for ``queue_put``: puts made while a commit is running are stored together
+    in the next one, in call order (one transaction for many messages with the file store).
+    ``await put(message)`` returns once the message is committed; a batch the store refuses
+    (e.g. a duplicate id) is retried one message at a time, so only the bad one fails."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._pending: list[tuple[QueueMessage, asyncio.Future[None]]] = []
+        self._flushing = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def put(self, message: QueueMessage) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._pending.append((message, future))
+        if not self._flushing:
+            self._flushing = True
+            self._task = loop.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await self.storage.queue_put([m for m, _ in batch])
+                except StorageError:
+                    for message, future in batch:
+                        try:
+                            await self.storage.queue_put([message])
+                        except Exception as exc:
+                            _settle(future, exc)
+                        else:
+                            _settle(future, None)
+                    continue
+                except Exception as exc:
+                    for _, future in batch:
+                        _settle(future, exc)
+                    continue
+                for _, future in batch:
+                    _settle(future, None)
+        finally:
+            self._flushing = False
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 @dataclass(eq=False)
@@ -50,6 +105,7 @@ class MessageQueue:
     storage: Storage
     broker_type: str = "function_queue"
     deliver: Deliver | None = None
+    batcher: PutBatcher | None = None
     running: int = 0
     delivered: int = 0
     failed: int = 0
@@ -91,8 +147,12 @@ class MessageQueue:
     # -- intake --------------------------------------------------------------------------------
 
     async def put(self, message: QueueMessage) -> None:
-        """Store a new message durably (committed before this returns), then wake the consumer."""
-        await self.storage.queue_put([message])
+        """Store a new message durably (committed before this returns), then wake the consumer.
+        Puts are stored in call order (no suspension before the message joins the batch)."""
+        if self.batcher is not None:
+            await self.batcher.put(message)
+        else:
+            await self.storage.queue_put([message])
         self.wake()
 
     def wake(self) -> None:

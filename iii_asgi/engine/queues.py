@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from .builtins import parse_input
 from .errors import InvocationError
 from .queue_config import DEFAULT_QUEUE, QueueConfig
-from .queue_runtime import MessageQueue, now_ms
+from .queue_runtime import MessageQueue, PutBatcher, now_ms
 from .registry import DEFAULT_NAMESPACE, CallContext, FunctionEntry, Trigger
 from .storage import QueueMessage
 
@@ -101,6 +101,7 @@ class Queues:
     def __init__(self, core: EngineCore) -> None:
         self.core = core
         self.storage = core.storage
+        self.batcher = PutBatcher(self.storage)
         self.queues: dict[str, MessageQueue] = {}
         self.named: dict[str, MessageQueue] = {}
         self.topics: dict[str, dict[str, Subscription]] = {}
@@ -108,7 +109,9 @@ class Queues:
         configs = {DEFAULT_QUEUE: QueueConfig(), **core.config.queues}
         for name, config in configs.items():
             config.check_named(name)
-            queue = MessageQueue(name, config, self.storage, deliver=self._deliver_job)
+            queue = MessageQueue(
+                name, config, self.storage, deliver=self._deliver_job, batcher=self.batcher
+            )
             self.named[name] = queue
             self.queues[name] = queue
 
@@ -274,7 +277,9 @@ class Queues:
         if sub is None:
             queue = self.queues.get(name)
             if queue is None:
-                queue = MessageQueue(name, queue_config, self.storage, broker_type="builtin")
+                queue = MessageQueue(
+                    name, queue_config, self.storage, broker_type="builtin", batcher=self.batcher
+                )
                 self.queues[name] = queue
             sub = Subscription(topic, trigger.function_id, trigger.namespace, queue)
             subs[name] = sub
@@ -302,8 +307,10 @@ class Queues:
         return list(self.topics.get(queue_or_topic, {}))
 
     async def redrive(self, ctx: CallContext, data: Any) -> Any:
-        """Move a queue's (or a durable topic's) dead letters back: {queue|topic} → {queue,
-        redriven}."""
+        """Redrive dead letters: {queue | topic} → {queue, redriven}.
+
+        Every dead letter of the queue (or of each subscriber queue of a durable topic) is
+        queued again with fresh attempts."""
         args = parse_input(
             "iii::queue::redrive", data, {"queue": (_STR, False), "topic": (_STR, False)}
         )
@@ -371,8 +378,9 @@ class Queues:
         return args
 
     async def topic_stats(self, ctx: CallContext, data: Any) -> Any:
-        """Counters of a queue or durable topic: {topic} → {depth, consumer_count, dlq_depth,
-        config, delivered, failed}."""
+        """Queue counters: {topic} → {depth, consumer_count, dlq_depth, config, …}.
+
+        Also ``delivered`` and ``failed`` (dead-lettered) since the engine started."""
         topic = self._topic_arg("engine::queue::topic_stats", data)["topic"]
         names = self._names(topic)
         if not names:
@@ -400,8 +408,9 @@ class Queues:
         return rows
 
     async def dlq_messages(self, ctx: CallContext, data: Any) -> Any:
-        """Dead letters of a queue or topic: {topic, offset=0, limit=50} → [{id, payload, error,
-        failed_at, retries, size_bytes}]."""
+        """List dead letters: {topic, offset=0, limit=50} → [{id, payload, error, …}].
+
+        Rows: ``{id, payload, error, failed_at, retries, size_bytes}``, oldest failure first."""
         fid = "engine::queue::dlq_messages"
         args = self._topic_arg(fid, data)
         parse_input(fid, data, {"offset": (_INT, False), "limit": (_INT, False)})
