@@ -5,7 +5,9 @@ Functions (``→`` result; errors as ``code``):
 
 * ``engine::queue::enqueue`` ``{queue, function_id, data, messageReceiptId, namespace?,
   traceparent?, baggage?}`` → ``{messageReceiptId}``; ``queue_not_found`` for an unknown queue,
-  ``fifo_group_missing`` when a fifo queue's group field is absent or null (§7.1, §7.2).
+  ``fifo_group_missing`` when a fifo queue's group field is absent or null (§7.1, §7.2),
+  ``enqueue_failed`` when the store refuses the message (e.g. a ``messageReceiptId`` already
+  queued).
 * ``iii::durable::publish`` ``{topic (or queue), data}`` → ``null``; ``topic_not_set`` (§7.3).
 * ``iii::queue::redrive`` ``{queue | topic}`` → ``{queue, redriven}``;
   ``iii::queue::redrive_message`` / ``iii::queue::discard_message`` ``{queue, message_id}`` →
@@ -37,7 +39,7 @@ from .errors import InvocationError
 from .queue_config import DEFAULT_QUEUE, QueueConfig
 from .queue_runtime import MessageQueue, PutBatcher, now_ms
 from .registry import DEFAULT_NAMESPACE, CallContext, FunctionEntry, Trigger
-from .storage import QueueMessage
+from .storage import QueueMessage, StorageError
 
 if TYPE_CHECKING:
     from .core import EngineCore
@@ -224,16 +226,18 @@ class Queues:
             baggage=args.get("baggage"),
         )
         current = now_ms()
-        await queue.put(
-            QueueMessage(
-                name,
-                args["messageReceiptId"],
-                job,
-                available_at_ms=current,
-                group=None if group_value is None else str(group_value),
-                created_at_ms=current,
-            )
+        message = QueueMessage(
+            name,
+            args["messageReceiptId"],
+            job,
+            available_at_ms=current,
+            group=None if group_value is None else str(group_value),
+            created_at_ms=current,
         )
+        try:
+            await queue.put(message)
+        except StorageError as exc:  # e.g. a messageReceiptId already queued
+            raise InvocationError("enqueue_failed", str(exc)) from None
         return {"messageReceiptId": args["messageReceiptId"]}
 
     # -- durable pub/sub (§7.3) ----------------------------------------------------------------

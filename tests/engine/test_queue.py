@@ -233,6 +233,24 @@ async def test_enqueue_function_called_directly(engine: EngineThread) -> None:
     assert bad["error"]["code"] == "deserialization_error"
 
 
+async def test_duplicate_receipt_fails_alone_in_a_shared_commit(engine: EngineThread) -> None:
+    caller = await Wire.connect(engine.url, name="c")
+    ids = []
+    for receipt in ("dup", "dup", "other"):  # sent together: stored in one batch
+        request = {"queue": "default", "function_id": "x::y", "data": 1}
+        ids.append(
+            await caller.invoke("engine::queue::enqueue", {**request, "messageReceiptId": receipt})
+        )
+    results = {}
+    for _ in ids:
+        frame = await caller.recv_type("invocationresult")
+        results[frame["invocation_id"]] = frame
+    first, second, third = (results[i] for i in ids)
+    assert first["result"] == {"messageReceiptId": "dup"}
+    assert second["error"]["code"] == "enqueue_failed" and "dup" in second["error"]["message"]
+    assert third["result"] == {"messageReceiptId": "other"}
+
+
 @pytest.mark.parametrize(
     ("function_id", "data", "code"),
     [
