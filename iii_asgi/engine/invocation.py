@@ -98,6 +98,8 @@ class Invoker:
         if type(data) is dict:
             data["_caller_worker_id"] = conn.worker_id
         entry = self.registry.functions.get((namespace, function_id))
+        if entry is None and namespace != DEFAULT_NAMESPACE:
+            entry = self.builtin(function_id)
         if entry is None:
             if reply_id is not None:
                 code, message = self.missing(function_id, namespace)
@@ -235,6 +237,17 @@ class Invoker:
     ) -> None:
         body = error_body(code, message)
         await conn.send(invocation_result(reply_id, function_id, error=body))
+
+    def builtin(self, function_id: str) -> FunctionEntry | None:
+        """The engine's own function ``function_id`` in ``default`` (``state::set``...), which a
+        worker with a namespace reaches without naming ``default``: its SDK sends the worker's
+        namespace (builtins.md §1.1 recommends this fallback; the standalone workers get the same
+        effect by registering in the project's namespace). ``None`` if there is none; a worker's
+        function in ``default`` never answers for another namespace."""
+        entry = self.registry.functions.get((DEFAULT_NAMESPACE, function_id))
+        if entry is None or entry.owner is not None or entry.handler is None:
+            return None
+        return entry
 
     def missing(self, function_id: str, namespace: str) -> tuple[str, str]:
         """Error code and message for a call to an unregistered function: the failure of a

@@ -492,3 +492,20 @@ async def test_triggers_disabled(engine_factory: Any) -> None:
     wire = await caller(engine)
     await wire.result("state::set", {"scope": "x", "key": "k", "value": 1})
     await worker.silent()
+
+
+async def test_namespaced_worker_reaches_the_builtins(engine: EngineThread) -> None:
+    """An SDK sends the worker's namespace with every call; the engine's own functions in
+    ``default`` answer it (builtins.md §1.1), a worker's function in ``default`` does not."""
+    other = await Wire.connect(engine.url, name="plain")
+    await other.send({"type": "registerfunction", "id": "plain::fn"})
+    await other.sync()
+    worker = await Wire.connect(engine.url, name="shop", namespace="orders")
+    await worker.sync()
+    data = {"scope": "s", "key": "k", "value": 1}
+    result = await worker.result("state::set", data, namespace="orders")
+    assert result == {"old_value": None, "new_value": 1}
+    assert await worker.result("state::get", {"scope": "s", "key": "k"}, namespace="orders") == 1
+    missing = await worker.call("plain::fn", {}, namespace="orders")
+    assert missing["error"]["code"] == "function_not_found"
+    assert "It is registered in namespace(s): default." in missing["error"]["message"]
