@@ -5,10 +5,13 @@ own process; each SDK's executor and caller run as subprocesses under that SDK's
 both SDKs meet the same engine in the same run. Prints throughput (sequential and 64 in flight),
 p50/p99 latency, and the ratio ours/official.
 
-    python bench/invoke.py [--calls 5000] [--official-python PATH]
+    python bench/invoke.py [--calls 5000] [--official-python PATH] [--otel-only]
 
 The official SDK's venv is the one the interop tests use (``tests/official.py``); OTel is off
-for both SDKs (``OTEL_ENABLED=false``).
+for both SDKs (``OTEL_ENABLED=false``). Then the cost of tracing: our SDK again with OTel on
+(``OTEL_ENABLED=true``: an ``execute`` span with input/output events and two metric updates per
+call, batched to the engine's ``/otel`` socket, which stores them), against OTel off in the same
+run, in alternating rounds; ``--otel-only`` runs just that part.
 """
 
 from __future__ import annotations
@@ -57,8 +60,8 @@ def start_engine() -> tuple[subprocess.Popen[str], str]:
     raise RuntimeError("engine did not report its URL")
 
 
-def env_for(python: str) -> dict[str, str]:
-    env = {**os.environ, "OTEL_ENABLED": "false"}
+def env_for(python: str, otel: bool = False) -> dict[str, str]:
+    env = {**os.environ, "OTEL_ENABLED": "true" if otel else "false"}
     if python == sys.executable:
         env["PYTHONPATH"] = str(ROOT)
     else:
@@ -66,10 +69,13 @@ def env_for(python: str) -> dict[str, str]:
     return env
 
 
-def run_case(python: str, url: str, calls: int, inflight: int, mode: str) -> dict[str, float]:
-    env = env_for(python)
+def run_case(
+    python: str, url: str, calls: int, inflight: int, mode: str, otel: bool = False
+) -> dict[str, float]:
+    env = env_for(python, otel)
+    # -P: bench/ must not shadow the standard library (bench/http.py vs `http`)
     server = subprocess.Popen(
-        [python, str(PEER), "serve", url],
+        [python, "-P", str(PEER), "serve", url],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -80,7 +86,7 @@ def run_case(python: str, url: str, calls: int, inflight: int, mode: str) -> dic
         raise RuntimeError(f"executor under {python} did not start")
     try:
         out = subprocess.run(
-            [python, str(PEER), "call", url, str(calls), str(inflight), mode],
+            [python, "-P", str(PEER), "call", url, str(calls), str(inflight), mode],
             capture_output=True,
             text=True,
             env=env,
@@ -112,27 +118,54 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--official-python", default=os.environ.get("III_OFFICIAL_PYTHON"))
+    parser.add_argument("--otel-only", action="store_true", help="only the OTel on/off cases")
+    parser.add_argument("--rounds", type=int, default=2, help="OTel on/off rounds per case")
     args = parser.parse_args()
-    theirs = official_python(args.official_python)
     engine, url = start_engine()
     print(f"engine {url}; {args.calls} calls per case; payload ~60 bytes JSON")
-    rows: dict[tuple[str, int], dict[str, float]] = {}
     try:
-        for inflight in (1, 64):
-            for label, python, mode in (
-                ("official", theirs, "thread"),
-                ("ours", sys.executable, "thread"),
-                ("ours-attached", sys.executable, "attached"),
-            ):
-                rows[(label, inflight)] = r = run_case(python, url, args.calls, inflight, mode)
+        if not args.otel_only:
+            versus_official(url, args.calls, official_python(args.official_python))
+        tracing_cost(url, args.calls, args.rounds)
+    finally:
+        engine.terminate()
+        engine.wait(timeout=20)
+
+
+def tracing_cost(url: str, calls: int, rounds: int) -> None:
+    """Our SDK (thread mode) with OTel on vs off, alternating, best of ``rounds`` each."""
+    print()
+    for inflight in (1, 64):
+        best: dict[bool, dict[str, float]] = {}
+        for _ in range(rounds):
+            for otel in (False, True):
+                r = run_case(sys.executable, url, calls, inflight, "thread", otel=otel)
+                label = "ours+otel" if otel else "ours"
                 print(
                     f"{label:>14} in-flight={inflight:<3} {r['rps']:>9.0f} calls/s  "
                     f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms",
                     flush=True,
                 )
-    finally:
-        engine.terminate()
-        engine.wait(timeout=20)
+                if otel not in best or r["rps"] > best[otel]["rps"]:
+                    best[otel] = r
+        ratio = best[True]["rps"] / best[False]["rps"]
+        print(f"ratio otel-on/otel-off, in-flight={inflight}: {ratio:.2f} (best of {rounds})")
+
+
+def versus_official(url: str, calls: int, theirs: str) -> None:
+    rows: dict[tuple[str, int], dict[str, float]] = {}
+    for inflight in (1, 64):
+        for label, python, mode in (
+            ("official", theirs, "thread"),
+            ("ours", sys.executable, "thread"),
+            ("ours-attached", sys.executable, "attached"),
+        ):
+            rows[(label, inflight)] = r = run_case(python, url, calls, inflight, mode)
+            print(
+                f"{label:>14} in-flight={inflight:<3} {r['rps']:>9.0f} calls/s  "
+                f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms",
+                flush=True,
+            )
     print()
     for inflight in (1, 64):
         base = rows[("official", inflight)]["rps"]

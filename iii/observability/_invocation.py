@@ -5,14 +5,17 @@
 - Executor side: :func:`start_execution` opens the INTERNAL span ``execute <function_id>``,
   child of the incoming ``traceparent`` (its baggage attached), with the redacted, truncated
   input as the ``iii.invocation.input`` event; :func:`end_execution` records the output (event
-  ``iii.invocation.output``) or the exception (ERROR status), ends the span and restores the
-  context. With OTel off no span is made, but the caller's context is still attached, so calls
-  the handler makes carry it on.
+  ``iii.invocation.output``) or the exception (ERROR status), ends the span, counts the
+  invocation and its run time (observable counters ``iii.invocations`` and
+  ``iii.invocation.time`` in ms, attributes ``iii.function.id`` and ``iii.invocation.status``,
+  read only when metrics are exported) and restores the context. Payload events are off with
+  ``III_DISABLE_TRACE_PAYLOADS=1|true`` and capped by ``III_TRACE_PAYLOAD_MAX_BYTES``, both read
+  by ``init_otel``. With OTel off no span is made, but the caller's context is still attached,
+  so calls the handler makes carry it on.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -20,7 +23,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from ._payload import redact_and_truncate, resolve_max_bytes_from_env
+from ._payload import redact_and_truncate
 from ._spans import _BAGGAGE, _TRACE_CONTEXT, inject_baggage, inject_traceparent
 from ._state import state
 
@@ -32,10 +35,6 @@ def outgoing() -> tuple[str | None, str | None]:
     if not trace.get_current_span().get_span_context().is_valid:
         return None, inject_baggage()
     return inject_traceparent(), inject_baggage()
-
-
-def _payloads_enabled() -> bool:
-    return os.environ.get("III_DISABLE_TRACE_PAYLOADS", "").strip().lower() not in ("1", "true")
 
 
 class Execution:
@@ -83,10 +82,9 @@ def start_execution(
         span = tracer.start_span(
             f"execute {function_id}", context=ctx, kind=SpanKind.INTERNAL, attributes=attributes
         )
-        if span.is_recording() and _payloads_enabled():
+        if state.payloads and span.is_recording():
             span.add_event(
-                "iii.invocation.input",
-                {"iii.payload": redact_and_truncate(data, resolve_max_bytes_from_env())},
+                "iii.invocation.input", {"iii.payload": redact_and_truncate(data, state.max_bytes)}
             )
         ctx = trace.set_span_in_context(span, ctx)
     return Execution(function_id, span, otel_context.attach(ctx))
@@ -105,16 +103,16 @@ def end_execution(
     if error is not None:
         span.record_exception(error)
         span.set_status(Status(StatusCode.ERROR, str(error) or type(error).__name__))
-    elif span.is_recording() and _payloads_enabled():
+    elif state.payloads and span.is_recording():
         span.add_event(
-            "iii.invocation.output",
-            {"iii.payload": redact_and_truncate(result, resolve_max_bytes_from_env())},
+            "iii.invocation.output", {"iii.payload": redact_and_truncate(result, state.max_bytes)}
         )
     span.end()
-    if state.invocations is not None:
-        attributes = {
-            "iii.function.id": execution.function_id,
-            "iii.invocation.status": "error" if error is not None else "ok",
-        }
-        state.invocations.add(1, attributes)
-        state.duration.record((time.perf_counter() - execution.started) * 1000, attributes)
+    stats = state.stats
+    if stats is not None:  # read by the observable counters at each metrics export
+        key = (execution.function_id, "error" if error is not None else "ok")
+        entry = stats.get(key)
+        if entry is None:
+            entry = stats[key] = [0, 0.0]
+        entry[0] += 1
+        entry[1] += (time.perf_counter() - execution.started) * 1000

@@ -6,7 +6,9 @@ The SDK records a handler's input and output as span events (``iii.invocation.in
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,11 +42,17 @@ _SENSITIVE = (
 )
 
 
-def _is_sensitive(key: Any) -> bool:
-    if not isinstance(key, str):
-        return False
+_SENSITIVE_RE = re.compile("|".join(map(re.escape, _SENSITIVE)).encode(), re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_sensitive_str(key: str) -> bool:
     lowered = key.lower()
     return any(fragment in lowered for fragment in _SENSITIVE)
+
+
+def _is_sensitive(key: Any) -> bool:
+    return type(key) is str and _is_sensitive_str(key)
 
 
 def redact(value: Any) -> Any:
@@ -55,7 +63,10 @@ def redact(value: Any) -> Any:
     ``api-key``, ``cookie``, ``credential``, ``private_key`` or ``session``. Other values are
     returned as they are (not copied).
     """
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is dict or isinstance(value, Mapping):
         return {
             k: (REDACTED_PLACEHOLDER if _is_sensitive(k) else redact(v)) for k, v in value.items()
         }
@@ -89,7 +100,9 @@ def redact_and_truncate(value: Any, max_bytes: int | None = None) -> str:
     """
     if max_bytes is None:
         max_bytes = resolve_max_bytes_from_env()
-    data = pydantic_core.to_json(redact(value), fallback=str)
+    data = pydantic_core.to_json(value, fallback=str)
+    if _SENSITIVE_RE.search(data):  # else there is nothing to redact
+        data = pydantic_core.to_json(redact(value), fallback=str)
     if max_bytes is None or len(data) <= max_bytes:
         return data.decode()
     keep = max(0, max_bytes - len(_TRUNCATED))

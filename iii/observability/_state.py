@@ -23,8 +23,10 @@ class State:
         self.meter_provider: Any = None
         self.tracer: Any = None
         self.otel_logger: Any = None
-        self.invocations: Any = None
-        self.duration: Any = None
+        #: ``(function_id, "ok"|"error")`` → ``[count, total run time in ms]``.
+        self.stats: dict[tuple[str, str], list[Any]] | None = None
+        self.payloads = True
+        self.max_bytes: int | None = None
         self.connection: Any = None
         self.uninstrument: list[Any] = []
 

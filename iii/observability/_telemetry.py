@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Any
 
 from opentelemetry import _logs, metrics, trace
 from opentelemetry._logs._internal import ProxyLoggerProvider
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.metrics._internal import _ProxyMeterProvider
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
@@ -34,6 +36,7 @@ from ._exporters import (
     otel_url,
 )
 from ._http import instrument_urllib
+from ._payload import resolve_max_bytes_from_env
 from ._spans import BaggageSpanProcessor
 from ._state import state
 
@@ -59,6 +62,16 @@ def _set_global(setter: Any, getter: Any, provider: Any, proxy_type: type) -> No
     """Install ``provider`` globally unless the application already installed its own."""
     if isinstance(getter(), proxy_type):
         setter(provider)
+
+
+def _observe(stats: dict[tuple[str, str], list[Any]], index: int) -> Any:
+    def callback(options: CallbackOptions) -> list[Observation]:
+        return [
+            Observation(entry[index], {"iii.function.id": fn, "iii.invocation.status": status})
+            for (fn, status), entry in list(stats.items())
+        ]
+
+    return callback
 
 
 def init_otel(
@@ -118,6 +131,11 @@ def init_otel(
         meter_provider = MeterProvider(resource=resource, metric_readers=readers)
 
     state.config = cfg
+    state.payloads = os.environ.get("III_DISABLE_TRACE_PAYLOADS", "").strip().lower() not in (
+        "1",
+        "true",
+    )
+    state.max_bytes = resolve_max_bytes_from_env()
     state.connection = connection
     state.tracer_provider = tracer_provider
     state.tracer = tracer_provider.get_tracer(INSTRUMENTATION_NAME)
@@ -139,12 +157,20 @@ def init_otel(
     if meter_provider is not None:
         state.meter_provider = meter_provider
         meter = meter_provider.get_meter(INSTRUMENTATION_NAME)
-        state.invocations = meter.create_counter(
-            "iii.invocations", unit="{invocation}", description="Handler invocations"
+        stats: dict[tuple[str, str], list[Any]] = {}
+        meter.create_observable_counter(
+            "iii.invocations",
+            callbacks=[_observe(stats, 0)],
+            unit="{invocation}",
+            description="Handler invocations",
         )
-        state.duration = meter.create_histogram(
-            "iii.invocation.duration", unit="ms", description="Handler run time"
+        meter.create_observable_counter(
+            "iii.invocation.time",
+            callbacks=[_observe(stats, 1)],
+            unit="ms",
+            description="Total handler run time",
         )
+        state.stats = stats
         _set_global(
             metrics.set_meter_provider,
             metrics.get_meter_provider,

@@ -37,7 +37,6 @@ from typing import Any
 from urllib.parse import quote
 
 from opentelemetry.context import Context
-from opentelemetry.exporter.otlp.json.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -48,6 +47,8 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from iii.observability._otlp import encode_spans_dict
 
 from .config import EngineConfig
 from .errors import InvocationError
@@ -96,7 +97,7 @@ class _StoreExporter(SpanExporter):
         self.store = store
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        self.store.add_spans(encode_spans(spans).to_dict())
+        self.store.add_spans(encode_spans_dict(spans))
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
@@ -208,7 +209,7 @@ class EngineTelemetry:
         """Stored log records, newest first; filter by trace_id, span_id, service_name,
         severity_min."""
         args = _args("engine::logs::list", data, ("trace_id", "span_id", "service_name"))
-        logs = list(reversed(self.store.logs))
+        logs = self.store.recent_logs()
         for key in ("trace_id", "span_id"):
             if args.get(key) is not None:
                 logs = [r for r in logs if r[key] == str(args[key]).lower()]
@@ -228,7 +229,7 @@ class EngineTelemetry:
     async def metrics_list(self, context: CallContext, data: Any) -> dict[str, Any]:
         """Stored metric reports, newest first; filter by name, service_name."""
         args = _args("engine::metrics::list", data, ("name", "service_name"))
-        metrics = list(reversed(self.store.metrics))
+        metrics = self.store.recent_metrics()
         for key in ("name", "service_name"):
             if args.get(key) is not None:
                 metrics = [m for m in metrics if m[key] == args[key]]

@@ -12,7 +12,9 @@ OTLP/JSON: ``OTLP`` spans, ``LOGS`` log records, ``MTRC`` metrics. The store fla
 - metric: ``{name, description, unit, type, data_points, service_name, resource}``.
 
 The most recent ``max_traces`` traces (oldest evicted first, at most ``max_spans_per_trace``
-spans each), ``max_logs`` log records and ``max_metrics`` metric reports are kept.
+spans each), ``max_logs`` log records and ``max_metrics`` metric reports are kept. Frames are
+parsed lazily (at the next query, or once 16 MiB are waiting), so telemetry costs the engine's
+hot path an append per frame; spans are flattened only when queried.
 """
 
 from __future__ import annotations
@@ -81,6 +83,38 @@ def _enum(value: Any, names: dict[int, str]) -> str:
     return names.get(_int(value), str(value))
 
 
+def _flatten_span(raw: dict[str, Any], resource: dict[str, Any], scope: Any) -> dict[str, Any]:
+    start, end = _int(raw.get("startTimeUnixNano")), _int(raw.get("endTimeUnixNano"))
+    status = raw.get("status") or {}
+    return {
+        "trace_id": str(raw.get("traceId")).lower(),
+        "span_id": str(raw.get("spanId") or "").lower(),
+        "parent_span_id": str(raw.get("parentSpanId") or "").lower() or None,
+        "name": raw.get("name"),
+        "kind": _enum(raw.get("kind", 0), _KINDS),
+        "start_time_unix_nano": start,
+        "end_time_unix_nano": end,
+        "duration_ms": max(0, end - start) / 1e6,
+        "status": {
+            "code": _enum(status.get("code", 0), _STATUS),
+            "message": status.get("message"),
+        },
+        "attributes": attributes(raw.get("attributes")),
+        "events": [
+            {
+                "name": e.get("name"),
+                "time_unix_nano": _int(e.get("timeUnixNano")),
+                "attributes": attributes(e.get("attributes")),
+            }
+            for e in raw.get("events") or []
+            if isinstance(e, dict)
+        ],
+        "service_name": resource.get("service.name"),
+        "resource": resource,
+        "scope": scope,
+    }
+
+
 class TelemetryStore:
     """Recent spans by trace id, logs and metrics; fed with :meth:`ingest`."""
 
@@ -90,12 +124,20 @@ class TelemetryStore:
         max_spans_per_trace: int = 1000,
         max_logs: int = 10_000,
         max_metrics: int = 1000,
+        max_pending_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self.max_traces = max(1, max_traces)
         self.max_spans_per_trace = max(1, max_spans_per_trace)
-        self.traces: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        #: trace id → ``(raw OTLP span, resource attributes, scope name)``, oldest trace first.
+        self.traces: OrderedDict[str, list[tuple[dict[str, Any], dict[str, Any], Any]]] = (
+            OrderedDict()
+        )
         self.logs: deque[dict[str, Any]] = deque(maxlen=max(1, max_logs))
         self.metrics: deque[dict[str, Any]] = deque(maxlen=max(1, max_metrics))
+        #: Frames not parsed yet (see :meth:`ingest`).
+        self.pending: deque[bytes] = deque()
+        self.pending_bytes = 0
+        self.max_pending_bytes = max_pending_bytes
         #: ``/otel`` sockets accepted since start, and frames dropped as malformed.
         self.sockets_opened = 0
         self.frames_dropped = 0
@@ -103,8 +145,26 @@ class TelemetryStore:
     # -- ingestion ------------------------------------------------------------------------------
 
     def ingest(self, frame: bytes) -> bool:
-        """Store one prefixed frame; ``False`` (logged, dropped) for an unknown prefix, a
-        non-UTF-8 payload or JSON that is not an OTLP export request."""
+        """Keep one prefixed frame for later: parsing waits for the next query (or for
+        ``max_pending_bytes`` of frames), so the socket's read loop only appends. ``False``
+        (logged, dropped) for an unknown prefix."""
+        if frame[:4] not in PREFIXES:
+            return self._drop(frame[:4], "unknown prefix")
+        self.pending.append(frame)
+        self.pending_bytes += len(frame)
+        if self.pending_bytes > self.max_pending_bytes:
+            self.flush()
+        return True
+
+    def flush(self) -> None:
+        """Parse the frames received since the last query into the store."""
+        pending = self.pending
+        while pending:
+            frame = pending.popleft()
+            self.pending_bytes -= len(frame)
+            self._parse(frame)
+
+    def _parse(self, frame: bytes) -> bool:
         prefix, payload = frame[:4], frame[4:]
         try:
             payload.decode()
@@ -117,10 +177,8 @@ class TelemetryStore:
             self.add_spans(document)
         elif prefix == b"LOGS":
             self.add_logs(document)
-        elif prefix == b"MTRC":
-            self.add_metrics(document)
         else:
-            return self._drop(prefix, "unknown prefix")
+            self.add_metrics(document)
         return True
 
     def _drop(self, prefix: bytes, reason: str) -> bool:
@@ -130,6 +188,8 @@ class TelemetryStore:
 
     @staticmethod
     def _resources(document: dict[str, Any], key: str, scope_key: str, items_key: str) -> Any:
+        """``(resource attributes, scope name, item)`` for every item; the resource dict is
+        shared by the items of one resource entry."""
         for resource_entry in document.get(key) or []:
             if not isinstance(resource_entry, dict):
                 continue
@@ -143,50 +203,24 @@ class TelemetryStore:
                         yield resource, scope, item
 
     def add_spans(self, document: dict[str, Any]) -> None:
-        """Store the spans of an ``ExportTraceServiceRequest`` (OTLP/JSON)."""
+        """Index the spans of an ``ExportTraceServiceRequest`` (OTLP/JSON) by trace id; they are
+        flattened when queried, keeping ingestion cheap."""
+        traces = self.traces
         found = self._resources(document, "resourceSpans", "scopeSpans", "spans")
         for resource, scope, raw in found:
-            trace_id = str(raw.get("traceId") or "").lower()
-            if not trace_id:
+            trace_id = raw.get("traceId")
+            if not isinstance(trace_id, str) or not trace_id:
                 continue
-            start, end = _int(raw.get("startTimeUnixNano")), _int(raw.get("endTimeUnixNano"))
-            status = raw.get("status") or {}
-            span = {
-                "trace_id": trace_id,
-                "span_id": str(raw.get("spanId") or "").lower(),
-                "parent_span_id": str(raw.get("parentSpanId") or "").lower() or None,
-                "name": raw.get("name"),
-                "kind": _enum(raw.get("kind", 0), _KINDS),
-                "start_time_unix_nano": start,
-                "end_time_unix_nano": end,
-                "duration_ms": max(0, end - start) / 1e6,
-                "status": {
-                    "code": _enum(status.get("code", 0), _STATUS),
-                    "message": status.get("message"),
-                },
-                "attributes": attributes(raw.get("attributes")),
-                "events": [
-                    {
-                        "name": e.get("name"),
-                        "time_unix_nano": _int(e.get("timeUnixNano")),
-                        "attributes": attributes(e.get("attributes")),
-                    }
-                    for e in raw.get("events") or []
-                    if isinstance(e, dict)
-                ],
-                "service_name": resource.get("service.name"),
-                "resource": resource,
-                "scope": scope,
-            }
-            spans = self.traces.get(trace_id)
+            trace_id = trace_id.lower()
+            spans = traces.get(trace_id)
             if spans is None:
-                spans = self.traces[trace_id] = []
-                while len(self.traces) > self.max_traces:
-                    self.traces.popitem(last=False)
+                spans = traces[trace_id] = []
+                if len(traces) > self.max_traces:
+                    traces.popitem(last=False)
             else:
-                self.traces.move_to_end(trace_id)
+                traces.move_to_end(trace_id)
             if len(spans) < self.max_spans_per_trace:
-                spans.append(span)
+                spans.append((raw, resource, scope))
 
     def add_logs(self, document: dict[str, Any]) -> None:
         """Store the records of an ``ExportLogsServiceRequest`` (OTLP/JSON)."""
@@ -237,24 +271,37 @@ class TelemetryStore:
     # -- queries --------------------------------------------------------------------------------
 
     def trace(self, trace_id: str) -> list[dict[str, Any]]:
-        """The stored spans of ``trace_id``, by start time."""
-        return sorted(
-            self.traces.get(trace_id.lower(), []), key=lambda s: s["start_time_unix_nano"]
-        )
+        """The stored spans of ``trace_id``, flattened, by start time."""
+        self.flush()
+        spans = [_flatten_span(*entry) for entry in self.traces.get(trace_id.lower(), [])]
+        return sorted(spans, key=lambda s: s["start_time_unix_nano"])
 
     def spans(self) -> list[dict[str, Any]]:
         """Every stored span, newest trace first, each trace by start time."""
+        self.flush()
         out: list[dict[str, Any]] = []
         for trace_id in reversed(self.traces):
             out.extend(self.trace(trace_id))
         return out
 
     def clear_traces(self) -> int:
+        self.flush()
         count = sum(len(spans) for spans in self.traces.values())
         self.traces.clear()
         return count
 
+    def recent_logs(self) -> list[dict[str, Any]]:
+        """Stored log records, newest first."""
+        self.flush()
+        return list(reversed(self.logs))
+
+    def recent_metrics(self) -> list[dict[str, Any]]:
+        """Stored metric reports, newest first."""
+        self.flush()
+        return list(reversed(self.metrics))
+
     def clear_logs(self) -> int:
+        self.flush()
         count = len(self.logs)
         self.logs.clear()
         return count

@@ -97,7 +97,7 @@ async def test_frames_on_otel_and_on_the_control_socket_are_queryable(
         await worker.send(span_request(TRACE, "bbbbbbbbbbbbbbbb", "aaaaaaaaaaaaaaaa", "child"))
         await worker.send(log_request("hello", TRACE))
         store = engine.core.telemetry.store
-        wait_for(lambda: len(store.trace(TRACE)) == 2 and len(store.logs) == 1)
+        wait_for(lambda: len(store.trace(TRACE)) == 2 and len(store.recent_logs()) == 1)
         listed = (await call(worker, "engine::traces::list", {"trace_id": TRACE}))["result"]
         assert listed["total"] == 2
         root, child = listed["spans"]
@@ -145,8 +145,15 @@ def test_store_keeps_the_most_recent_traces() -> None:
     for n in range(3):
         assert store.ingest(span_request(f"{n:032x}", f"{n + 1:016x}"))
     assert store.ingest(span_request(f"{2:032x}", "f" * 16))  # over the per-trace cap
-    assert list(store.traces) == [f"{1:032x}", f"{2:032x}"]
+    assert len(store.pending) == 4 and not store.traces  # parsed at the next query
     assert len(store.trace(f"{2:032x}")) == 1
+    assert list(store.traces) == [f"{1:032x}", f"{2:032x}"]
     store.ingest(log_request("one", TRACE))
     store.ingest(log_request("two", TRACE))
-    assert [r["body"] for r in store.logs] == ["two"]
+    assert [r["body"] for r in store.recent_logs()] == ["two"]
+
+
+def test_store_parses_once_enough_bytes_wait() -> None:
+    store = TelemetryStore(max_pending_bytes=1)
+    assert store.ingest(span_request(TRACE, "aaaaaaaaaaaaaaaa"))
+    assert not store.pending and list(store.traces) == [TRACE]

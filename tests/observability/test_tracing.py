@@ -244,6 +244,7 @@ def test_otel_disabled_opens_no_socket_and_records_nothing(
     assert not state.initialized and state.tracer is None
     assert seen == [(None, None, None)]  # no span, nothing propagated
     assert engine.core.telemetry.store.sockets_opened == 0
+    assert not engine.core.telemetry.store.pending
     assert engine.core.telemetry.store.traces == {}
 
 
@@ -272,4 +273,5 @@ def test_otel_enabled_worker_opens_the_otel_socket_and_exports_metrics(
         if p["attributes"] == {"iii.function.id": "math::double", "iii.invocation.status": "ok"}
     ]
     assert ok and int(ok[0]["asInt"]) >= 1
+    assert invocations()[0]["type"] == "sum"
     assert store.sockets_opened == 1  # one socket per process, shared by both workers

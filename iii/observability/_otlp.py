@@ -1,0 +1,167 @@
+"""Spans → OTLP/JSON ``ExportTraceServiceRequest`` dicts, fast.
+
+Produces exactly what ``opentelemetry-exporter-otlp-json-common``'s
+``encode_spans(spans).to_dict()`` produces (a test holds the two equal), in about a tenth of
+the time: spans are the SDK's high-volume signal (one per invocation), while that encoder builds
+an intermediate object tree per span. Logs and metrics use the library encoder as they are.
+OTLP/JSON rules: lower-case hex ids, 64-bit integers as decimal strings, enums as numbers,
+default (zero, empty) fields left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanContext
+
+__all__ = ["encode_spans_dict"]
+
+_HAS_IS_REMOTE = 0x100
+_IS_REMOTE = 0x200
+
+
+def _value(value: Any) -> dict[str, Any]:
+    kind = type(value)
+    if kind is str:
+        return {"stringValue": value}
+    if kind is bool:
+        return {"boolValue": value}
+    if kind is int:
+        return {"intValue": str(value)}
+    if kind is float:
+        return {"doubleValue": value}
+    if value is None:
+        return {}
+    if isinstance(value, bytes):
+        import base64
+
+        return {"bytesValue": base64.b64encode(value).decode()}
+    if isinstance(value, Sequence):
+        return {"arrayValue": {"values": [_value(v) for v in value]}}
+    if isinstance(value, Mapping):
+        return {"kvlistValue": {"values": _attributes(value)}}
+    raise TypeError(f"Invalid type {type(value)} of value {value}")
+
+
+def _attributes(attributes: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    if not attributes:
+        return []
+    return [{"key": str(k), "value": _value(v)} for k, v in attributes.items()]
+
+
+def _flags(parent: SpanContext | None) -> int:
+    if parent is not None and parent.is_remote:
+        return _HAS_IS_REMOTE | _IS_REMOTE
+    return _HAS_IS_REMOTE
+
+
+def _span(span: ReadableSpan) -> dict[str, Any]:
+    context = span.get_span_context()
+    out: dict[str, Any] = {
+        "traceId": format(context.trace_id, "032x") if context else "0" * 32,
+        "spanId": format(context.span_id, "016x") if context else "0" * 16,
+    }
+    if context is not None and context.trace_state:
+        out["traceState"] = ",".join(f"{k}={v}" for k, v in context.trace_state.items())
+    parent = span.parent
+    if parent is not None:
+        out["parentSpanId"] = format(parent.span_id, "016x")
+    out["flags"] = _flags(parent)
+    if span.name:
+        out["name"] = span.name
+    out["kind"] = span.kind.value + 1  # SDK INTERNAL=0 … → OTLP SPAN_KIND_INTERNAL=1 …
+    if span.start_time:
+        out["startTimeUnixNano"] = str(span.start_time)
+    if span.end_time:
+        out["endTimeUnixNano"] = str(span.end_time)
+    attributes = _attributes(span.attributes)
+    if attributes:
+        out["attributes"] = attributes
+    if span.dropped_attributes:
+        out["droppedAttributesCount"] = span.dropped_attributes
+    if span.events:
+        events = []
+        for event in span.events:
+            encoded: dict[str, Any] = {}
+            if event.timestamp:
+                encoded["timeUnixNano"] = str(event.timestamp)
+            if event.name:
+                encoded["name"] = event.name
+            event_attributes = _attributes(event.attributes)
+            if event_attributes:
+                encoded["attributes"] = event_attributes
+            if event.dropped_attributes:
+                encoded["droppedAttributesCount"] = event.dropped_attributes
+            events.append(encoded)
+        out["events"] = events
+    if span.dropped_events:
+        out["droppedEventsCount"] = span.dropped_events
+    if span.links:
+        links = []
+        for link in span.links:
+            encoded = {
+                "traceId": format(link.context.trace_id, "032x"),
+                "spanId": format(link.context.span_id, "016x"),
+            }
+            link_attributes = _attributes(link.attributes)
+            if link_attributes:
+                encoded["attributes"] = link_attributes
+            if link.dropped_attributes:
+                encoded["droppedAttributesCount"] = link.dropped_attributes
+            encoded["flags"] = _flags(link.context)
+            links.append(encoded)
+        out["links"] = links
+    if span.dropped_links:
+        out["droppedLinksCount"] = span.dropped_links
+    status: dict[str, Any] = {}
+    if span.status.description:
+        status["message"] = span.status.description
+    if span.status.status_code.value:
+        status["code"] = span.status.status_code.value
+    out["status"] = status
+    return out
+
+
+def encode_spans_dict(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
+    """``{"resourceSpans": [...]}`` for ``spans``, grouped by resource then scope."""
+    # Grouped by resource identity: hashing a Resource serialises its attributes each time.
+    grouped: dict[int, tuple[Any, dict[Any, list[dict[str, Any]]]]] = {}
+    for span in spans:
+        resource = span.resource
+        group = grouped.get(id(resource))
+        if group is None:
+            group = (resource, {})
+            grouped[id(resource)] = group
+        group[1].setdefault(span.instrumentation_scope or None, []).append(_span(span))
+    resource_spans = []
+    for resource, scopes in grouped.values():
+        scope_spans = []
+        for scope, encoded in scopes.items():
+            entry: dict[str, Any] = {"scope": _scope(scope), "spans": encoded}
+            if scope is not None and scope.schema_url:
+                entry["schemaUrl"] = scope.schema_url
+            scope_spans.append(entry)
+        resource_entry: dict[str, Any] = {"resource": {}, "scopeSpans": scope_spans}
+        resource_attributes = _attributes(resource.attributes)
+        if resource_attributes:
+            resource_entry["resource"]["attributes"] = resource_attributes
+        if resource.schema_url:
+            resource_entry["schemaUrl"] = resource.schema_url
+        resource_spans.append(resource_entry)
+    return {"resourceSpans": resource_spans}
+
+
+def _scope(scope: Any) -> dict[str, Any]:
+    if scope is None:
+        return {}
+    out: dict[str, Any] = {}
+    if scope.name:
+        out["name"] = scope.name
+    if scope.version:
+        out["version"] = scope.version
+    attributes = _attributes(scope.attributes)
+    if attributes:
+        out["attributes"] = attributes
+    return out
