@@ -13,8 +13,9 @@ OTLP/JSON: ``OTLP`` spans, ``LOGS`` log records, ``MTRC`` metrics. The store fla
 
 The most recent ``max_traces`` traces (oldest evicted first, at most ``max_spans_per_trace``
 spans each), ``max_logs`` log records and ``max_metrics`` metric reports are kept. Frames are
-parsed lazily (at the next query, or once 16 MiB are waiting), so telemetry costs the engine's
-hot path an append per frame; spans are flattened only when queried.
+parsed lazily, at the next query, so telemetry costs the engine's hot path an append per frame;
+of the frames received since the last query only the newest ``max_pending_bytes`` (8 MiB) are
+kept. Spans are flattened only when queried.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class TelemetryStore:
         max_spans_per_trace: int = 1000,
         max_logs: int = 10_000,
         max_metrics: int = 1000,
-        max_pending_bytes: int = 16 * 1024 * 1024,
+        max_pending_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self.max_traces = max(1, max_traces)
         self.max_spans_per_trace = max(1, max_spans_per_trace)
@@ -141,19 +142,23 @@ class TelemetryStore:
         #: ``/otel`` sockets accepted since start, and frames dropped as malformed.
         self.sockets_opened = 0
         self.frames_dropped = 0
+        self.frames_expired = 0
 
     # -- ingestion ------------------------------------------------------------------------------
 
     def ingest(self, frame: bytes) -> bool:
-        """Keep one prefixed frame for later: parsing waits for the next query (or for
-        ``max_pending_bytes`` of frames), so the socket's read loop only appends. ``False``
-        (logged, dropped) for an unknown prefix."""
+        """Keep one prefixed frame for later: parsing waits for the next query, so the socket's
+        read loop only appends. Past ``max_pending_bytes`` of unparsed frames the oldest are
+        forgotten (counted in ``frames_expired``). ``False`` (logged, dropped) for an unknown
+        prefix."""
         if frame[:4] not in PREFIXES:
             return self._drop(frame[:4], "unknown prefix")
-        self.pending.append(frame)
+        pending = self.pending
+        pending.append(frame)
         self.pending_bytes += len(frame)
-        if self.pending_bytes > self.max_pending_bytes:
-            self.flush()
+        while self.pending_bytes > self.max_pending_bytes and len(pending) > 1:
+            self.pending_bytes -= len(pending.popleft())
+            self.frames_expired += 1
         return True
 
     def flush(self) -> None:

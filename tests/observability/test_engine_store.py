@@ -153,7 +153,9 @@ def test_store_keeps_the_most_recent_traces() -> None:
     assert [r["body"] for r in store.recent_logs()] == ["two"]
 
 
-def test_store_parses_once_enough_bytes_wait() -> None:
-    store = TelemetryStore(max_pending_bytes=1)
+def test_unparsed_frames_are_bounded_newest_kept() -> None:
+    store = TelemetryStore(max_pending_bytes=1)  # room for one frame at a time
     assert store.ingest(span_request(TRACE, "aaaaaaaaaaaaaaaa"))
-    assert not store.pending and list(store.traces) == [TRACE]
+    assert store.ingest(span_request(f"{1:032x}", "bbbbbbbbbbbbbbbb"))
+    assert len(store.pending) == 1 and store.frames_expired == 1
+    assert [s["trace_id"] for s in store.spans()] == [f"{1:032x}"]
