@@ -86,6 +86,11 @@ def main() -> None:
     help="Client-facing stream WebSocket port (0: any; 'off': none).",
 )
 @click.option(
+    "--tracing",
+    is_flag=True,
+    help="Engine spans (HTTP SERVER, invoke) into the /otel store (docs/observability.md).",
+)
+@click.option(
     "--config",
     "config_file",
     default=None,
