@@ -108,8 +108,8 @@ class EngineConfig:
         telemetry_max_traces: traces kept by the ``/otel`` store (oldest evicted first).
         telemetry_max_logs: log records kept by the ``/otel`` store.
         queues: named queues for ``TriggerAction.Enqueue`` (builtins.md §7.2), name →
-            :class:`QueueConfig`; a queue ``default`` with the default settings is always
-            added unless given here.
+            :class:`QueueConfig` (a dict of the config file's keys is accepted too); a queue
+            ``default`` with the default settings is always added unless given here.
     """
 
     host: str = "127.0.0.1"

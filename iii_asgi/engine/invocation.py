@@ -300,12 +300,15 @@ class Invoker:
         *,
         namespace: str = DEFAULT_NAMESPACE,
         metadata: Any = None,
+        traceparent: str | None = None,
+        baggage: str | None = None,
     ) -> Any:
         """Call a function from inside the engine and return its result.
 
         Fresh UUID, ``metadata`` passed as the invocation metadata, no ``_caller_worker_id``
-        (§3.4). No timeout (§3.5). Raises :class:`InvocationError` (``function_not_found``,
-        ``invocation_stopped``, or the executor's error code).
+        (§3.4); ``traceparent``/``baggage`` (W3C) are forwarded to a worker when given (a queued
+        job carries its enqueuer's). No timeout (§3.5). Raises :class:`InvocationError`
+        (``function_not_found``, ``invocation_stopped``, or the executor's error code).
         """
         entry = self.registry.functions.get((namespace, function_id))
         if entry is None:
@@ -330,6 +333,10 @@ class Invoker:
         }
         if metadata is not None:
             out["metadata"] = metadata
+        if traceparent is not None:
+            out["traceparent"] = traceparent
+        if baggage is not None:
+            out["baggage"] = baggage
         await entry.owner.send(out)
         result = await future
         error = result.get("error")

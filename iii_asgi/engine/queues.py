@@ -31,6 +31,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -110,6 +111,8 @@ class Queues:
         self.by_trigger: dict[str, Subscription] = {}
         configs = {DEFAULT_QUEUE: QueueConfig(), **core.config.queues}
         for name, config in configs.items():
+            if isinstance(config, Mapping):  # a plain dict works too (the file's shape)
+                config = QueueConfig.from_mapping(name, config)
             config.check_named(name)
             queue = MessageQueue(
                 name, config, self.storage, deliver=self._deliver_job, batcher=self.batcher
@@ -159,7 +162,11 @@ class Queues:
         """A named-queue job: the raw ``data`` to ``function_id`` in its namespace (§7.2)."""
         job = message.payload
         await self.core.invoker.call(
-            job["function_id"], job.get("data"), namespace=job.get("namespace", DEFAULT_NAMESPACE)
+            job["function_id"],
+            job.get("data"),
+            namespace=job.get("namespace", DEFAULT_NAMESPACE),
+            traceparent=job.get("traceparent"),
+            baggage=job.get("baggage"),
         )
 
     def _subscriber_delivery(self, sub: Subscription) -> Any:

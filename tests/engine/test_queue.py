@@ -67,6 +67,16 @@ async def _delivered(wire: Wire, n: int, topic: str = "default") -> bool:
     return bool((await stats(wire, topic))["delivered"] == n)
 
 
+async def test_trace_context_travels_with_the_job(engine_factory: Any) -> None:
+    engine = engine_factory(queues={"plain": {"backoff_ms": 10}})  # a dict works as a config
+    caller, worker = await pair(engine)
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    enq = {"type": "enqueue", "queue": "plain"}
+    await caller.call("w::job", 1, action=enq, traceparent=parent, baggage="k=v")
+    call = await answer(worker)
+    assert (call["traceparent"], call["baggage"]) == (parent, "k=v")
+
+
 async def test_enqueue_without_invocation_id_is_silent_but_runs(engine: EngineThread) -> None:
     caller, worker = await pair(engine)
     await caller.send({"type": "invokefunction", "function_id": "w::job", "data": 5, "action": ENQ})
