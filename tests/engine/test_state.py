@@ -509,3 +509,28 @@ async def test_namespaced_worker_reaches_the_builtins(engine: EngineThread) -> N
     missing = await worker.call("plain::fn", {}, namespace="orders")
     assert missing["error"]["code"] == "function_not_found"
     assert "It is registered in namespace(s): default." in missing["error"]["message"]
+
+
+async def test_durable_binding_through_engine_register_trigger(engine: EngineThread) -> None:
+    """``engine::register_trigger`` binds a state trigger with no owning connection (§1.2)."""
+    worker = await Wire.connect(engine.url, name="durable")
+    await worker.send({"type": "registerfunction", "id": "on::durable"})
+    await worker.sync()
+    wire = await caller(engine)
+    bound = await wire.result(
+        "engine::register_trigger",
+        {"trigger_type": "state", "function_id": "on::durable", "config": {"key": "only"}},
+    )
+    await wire.result("state::set", {"scope": "x", "key": "other", "value": 0})
+    await wire.result("state::set", {"scope": "x", "key": "only", "value": 1})
+    call = await worker.serve_one()
+    assert (call["data"]["key"], call["data"]["new_value"]) == ("only", 1)
+    refused = await wire.call(
+        "engine::register_trigger",
+        {"trigger_type": "state", "function_id": "on::durable", "config": {"key": ["x"]}},
+    )
+    assert refused["error"]["code"] == "trigger_registration_failed"
+    removed = await wire.result("engine::unregister_trigger", {"id": bound["id"]})
+    assert removed == {"removed": True}
+    await wire.result("state::set", {"scope": "x", "key": "only", "value": 2})
+    await worker.silent()
