@@ -52,14 +52,19 @@ def official_python() -> Path:
 
 
 class OfficialProcess:
-    """A running official-SDK script; stdout and stderr lines are collected by a thread."""
+    """A running official-SDK script. Its stdout lines (the script's answers) are queued for
+    :meth:`readline`; its stderr (the SDK's logs) is collected apart in ``errors``, so a log line
+    written at the same moment can never split an answer line."""
 
     def __init__(self, proc: subprocess.Popen[str]) -> None:
         self.proc = proc
         self.lines: list[str] = []
+        self.errors: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._pump, daemon=True)
         self._reader.start()
+        self._error_reader = threading.Thread(target=self._pump_errors, daemon=True)
+        self._error_reader.start()
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
@@ -67,12 +72,20 @@ class OfficialProcess:
             self._queue.put(line.rstrip("\n"))
         self._queue.put(None)
 
+    def _pump_errors(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.errors.append(line.rstrip("\n"))
+
+    def _output(self) -> str:
+        return f"stdout: {self.lines}; stderr (last 20): {self.errors[-20:]}"
+
     def readline(self, timeout: float = 30.0) -> str | None:
         """The next output line, or ``None`` at end of output. Raises TimeoutError."""
         try:
             line = self._queue.get(timeout=timeout)
         except queue.Empty:
-            raise TimeoutError(f"no output within {timeout}s; so far: {self.lines}") from None
+            raise TimeoutError(f"no output within {timeout}s; {self._output()}") from None
         if line is not None:
             self.lines.append(line)
         return line
@@ -83,7 +96,7 @@ class OfficialProcess:
         while True:
             line = self.readline(max(0.01, deadline - time.monotonic()))
             if line is None:
-                raise AssertionError(f"process ended before {prefix!r}: {self.lines}")
+                raise AssertionError(f"process ended before {prefix!r}; {self._output()}")
             if line.startswith(prefix):
                 return line
 
@@ -105,15 +118,16 @@ class OfficialProcess:
         tb: TracebackType | None,
     ) -> None:
         self.kill()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def run_official(script: str, url: str, env: dict[str, str] | None = None) -> OfficialProcess:
     """Run ``script`` (Python source) with the official SDK's interpreter.
 
-    The environment carries ``III_URL=url`` and ``OTEL_ENABLED=false``; stderr is merged into
-    stdout.
+    The environment carries ``III_URL=url`` and ``OTEL_ENABLED=false``; stdout and stderr are
+    read apart (see :class:`OfficialProcess`).
     """
     full_env = {
         **os.environ,
@@ -126,7 +140,7 @@ def run_official(script: str, url: str, env: dict[str, str] | None = None) -> Of
     proc = subprocess.Popen(
         [str(official_python()), "-c", script],
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.PIPE,
         text=True,
         env=full_env,
         cwd="/",
