@@ -125,7 +125,8 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
 
 
 def encode_spans_dict(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
-    """``{"resourceSpans": [...]}`` for ``spans``, grouped by resource then scope."""
+    """``{"resourceSpans": [...]}`` for ``spans``, grouped by resource then scope (``{}`` for
+    no spans)."""
     # Grouped by resource identity: hashing a Resource serialises its attributes each time.
     grouped: dict[int, tuple[Any, dict[Any, list[dict[str, Any]]]]] = {}
     for span in spans:
@@ -150,7 +151,7 @@ def encode_spans_dict(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
         if resource.schema_url:
             resource_entry["schemaUrl"] = resource.schema_url
         resource_spans.append(resource_entry)
-    return {"resourceSpans": resource_spans}
+    return {"resourceSpans": resource_spans} if resource_spans else {}
 
 
 def _scope(scope: Any) -> dict[str, Any]:

@@ -150,3 +150,14 @@ def test_observability_module_surface() -> None:
     assert all(hasattr(observability, name) for name in observability.__all__)
     assert observability.Logger is iii.Logger  # one Logger, also at the root
     assert observability.ReconnectionConfig is iii.ReconnectionConfig
+
+
+def test_iii_observability_import_path() -> None:
+    """Seed 001: ``from iii_observability import Logger``; the same objects."""
+    import iii.observability as observability
+    import iii_observability
+
+    assert set(iii_observability.__all__) == OBSERVABILITY
+    assert all(
+        getattr(iii_observability, name) is getattr(observability, name) for name in OBSERVABILITY
+    )
