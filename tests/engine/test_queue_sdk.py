@@ -121,3 +121,51 @@ def _stats(client: iii.III) -> dict[str, Any]:
 def _registered(client: iii.III, function_id: str) -> bool:
     listed = client.trigger({"function_id": "engine::functions::list", "payload": {}})
     return any(f["function_id"] == function_id for f in listed["functions"])
+
+
+def test_sdk_registers_subscribe_durable_and_cron_triggers(client: iii.III) -> None:
+    """``register_trigger`` with the documented configs (builtins.md §7.3, §8, §9)."""
+    events: list[tuple[str, Any]] = []
+    lock = threading.Lock()
+
+    def recorder(kind: str) -> Any:
+        def handler(data: Any) -> None:
+            with lock:
+                events.append((kind, data))
+
+        return handler
+
+    client.register_function("t::sub", recorder("subscribe"))
+    client.register_function("t::durable", recorder("durable"))
+    client.register_function("t::cron", recorder("cron"))
+    client.register_trigger(
+        {"type": "subscribe", "function_id": "t::sub", "config": {"topic": "a"}}
+    )
+    client.register_trigger(
+        {
+            "type": "durable:subscriber",
+            "function_id": "t::durable",
+            "config": {"topic": "b", "queue_config": {"maxRetries": 0}},
+        }
+    )
+    cron = client.register_trigger(
+        {"type": "cron", "function_id": "t::cron", "config": {"expression": "* * * * * *"}}
+    )
+    wait_for(lambda: _registered(client, "t::cron"))
+
+    def kinds() -> set[str]:
+        with lock:
+            return {kind for kind, _ in events}
+
+    deadline = time.monotonic() + 10
+    while kinds() != {"subscribe", "durable", "cron"}:  # triggers are fire-and-forget frames
+        assert time.monotonic() < deadline, events
+        client.trigger({"function_id": "publish", "payload": {"topic": "a", "data": 1}})
+        client.trigger(
+            {"function_id": "iii::durable::publish", "payload": {"topic": "b", "data": 2}}
+        )
+        time.sleep(0.1)
+    with lock:
+        payloads = {kind: data for kind, data in events}
+    assert payloads["subscribe"] == 1 and payloads["durable"] == 2
+    assert payloads["cron"]["trigger"] == "cron" and payloads["cron"]["job_id"] == cron.id
