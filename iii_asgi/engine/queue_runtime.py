@@ -22,15 +22,17 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .errors import InvocationError
 from .queue_config import QueueConfig
 from .storage import QueueMessage, Storage, StorageError
 
-__all__ = ["Deliver", "MessageQueue", "PutBatcher", "now_ms"]
+__all__ = ["Batcher", "Deliver", "MessageQueue", "now_ms", "put_batcher"]
 
 logger = logging.getLogger("iii_asgi.engine.queue")
+
+T = TypeVar("T")
 
 #: ``await deliver(message)``: returns to acknowledge, raises InvocationError to nack.
 Deliver = Callable[[QueueMessage], Awaitable[None]]
@@ -40,22 +42,27 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class PutBatcher:
-    """Group commit for ``queue_put``: puts made while a commit is running are stored together
-    in the next one, in call order (one transaction for many messages with the file store).
-    ``await put(message)`` returns once the message is committed; a batch the store refuses
-    (e.g. a duplicate id) is retried one message at a time, so only the bad one fails."""
+class Batcher(Generic[T]):
+    """Group commit: items added while a store call is running are handed to the next call
+    together, in the order they were added. ``await add(item)`` returns once the call that
+    carried it returned. If ``store_one`` is given, a batch that raised :class:`StorageError`
+    is retried one item at a time, so only the bad item fails."""
 
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
-        self._pending: list[tuple[QueueMessage, asyncio.Future[None]]] = []
+    def __init__(
+        self,
+        store_many: Callable[[list[T]], Awaitable[Any]],
+        store_one: Callable[[T], Awaitable[Any]] | None = None,
+    ) -> None:
+        self.store_many = store_many
+        self.store_one = store_one
+        self._pending: list[tuple[T, asyncio.Future[None]]] = []
         self._flushing = False
         self._task: asyncio.Task[None] | None = None
 
-    async def put(self, message: QueueMessage) -> None:
+    async def add(self, item: T) -> None:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._pending.append((message, future))
+        self._pending.append((item, future))
         if not self._flushing:
             self._flushing = True
             self._task = loop.create_task(self._flush())
@@ -66,13 +73,17 @@ class PutBatcher:
             while self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    await self.storage.queue_put([m for m, _ in batch])
-                except StorageError:
-                    for message, future in batch:
-                        try:
-                            await self.storage.queue_put([message])
-                        except Exception as exc:
+                    await self.store_many([item for item, _ in batch])
+                except StorageError as exc:
+                    if self.store_one is None:
+                        for _, future in batch:
                             _settle(future, exc)
+                        continue
+                    for item, future in batch:
+                        try:
+                            await self.store_one(item)
+                        except Exception as one:
+                            _settle(future, one)
                         else:
                             _settle(future, None)
                     continue
@@ -84,6 +95,15 @@ class PutBatcher:
                     _settle(future, None)
         finally:
             self._flushing = False
+
+
+def put_batcher(storage: Storage) -> Batcher[QueueMessage]:
+    """Group commit of ``queue_put`` (messages of any queue, stored in call order)."""
+
+    async def one(message: QueueMessage) -> None:
+        await storage.queue_put([message])
+
+    return Batcher(storage.queue_put, one)
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
@@ -105,7 +125,7 @@ class MessageQueue:
     storage: Storage
     broker_type: str = "function_queue"
     deliver: Deliver | None = None
-    batcher: PutBatcher | None = None
+    batcher: Batcher[QueueMessage] | None = None
     running: int = 0
     delivered: int = 0
     failed: int = 0
@@ -114,6 +134,15 @@ class MessageQueue:
     _pump_task: asyncio.Task[None] | None = None
     _runs: dict[asyncio.Task[None], str] = field(default_factory=dict)
     _timers: set[asyncio.TimerHandle] = field(default_factory=set)
+    _acks: Batcher[str] | None = None
+
+    def __post_init__(self) -> None:
+        name, storage = self.name, self.storage
+
+        async def ack_many(ids: list[str]) -> None:
+            await storage.queue_ack_many(name, ids)
+
+        self._acks = Batcher(ack_many)  # concurrent deliveries share one commit
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -150,7 +179,7 @@ class MessageQueue:
         """Store a new message durably (committed before this returns), then wake the consumer.
         Puts are stored in call order (no suspension before the message joins the batch)."""
         if self.batcher is not None:
-            await self.batcher.put(message)
+            await self.batcher.add(message)
         else:
             await self.storage.queue_put([message])
         self.wake()
@@ -210,8 +239,9 @@ class MessageQueue:
                 logger.exception("queue %s: delivery of %s failed", self.name, message.id)
                 await self._nack(message, f"invocation_failed: {exc}")
             else:
-                self.delivered += 1
-                await self.storage.queue_ack(self.name, message.id)
+                assert self._acks is not None
+                await self._acks.add(message.id)
+                self.delivered += 1  # counted once stored: stats never show it still queued
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -234,8 +264,8 @@ class MessageQueue:
         )
         current = now_ms()
         if attempts >= max_attempts:
-            self.failed += 1
             await self.storage.queue_dead_letter(self.name, message.id, reason, current)
+            self.failed += 1
             return
         backoff = int(payload.get("backoff_ms", self.config.backoff_ms))
         due = current + backoff * 2 ** (attempts - 1)

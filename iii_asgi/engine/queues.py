@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from .builtins import parse_input
 from .errors import InvocationError
 from .queue_config import DEFAULT_QUEUE, QueueConfig
-from .queue_runtime import MessageQueue, PutBatcher, now_ms
+from .queue_runtime import MessageQueue, now_ms, put_batcher
 from .registry import DEFAULT_NAMESPACE, CallContext, FunctionEntry, Trigger
 from .storage import QueueMessage, StorageError
 
@@ -104,7 +104,7 @@ class Queues:
     def __init__(self, core: EngineCore) -> None:
         self.core = core
         self.storage = core.storage
-        self.batcher = PutBatcher(self.storage)
+        self.batcher = put_batcher(self.storage)
         self.queues: dict[str, MessageQueue] = {}
         self.named: dict[str, MessageQueue] = {}
         self.topics: dict[str, dict[str, Subscription]] = {}

@@ -29,6 +29,7 @@ created_at_ms, seq)``. Its life::
                                # {"messageReceiptId"} to the caller
     queue_claim(q, now, n)     # lease up to n due messages, ascending seq
     queue_ack(q, id)           # handler succeeded: delete
+    queue_ack_many(q, ids)     # several of them in one transaction (batched acks)
     queue_nack(q, id, at)      # handler failed: attempts += 1, due again at `at`; front=True
                                # puts it ahead of waiting messages (§7.2 "runs next")
     queue_dead_letter(q, id, error, now)   # attempts exhausted: attempts += 1, to the DLQ

@@ -149,6 +149,10 @@ class Storage(Protocol):
     async def queue_ack(self, queue: str, message_id: str) -> bool:
         """Delete a message (delivered). False if it was not stored."""
 
+    async def queue_ack_many(self, queue: str, message_ids: Sequence[str]) -> int:
+        """Delete several delivered messages in one transaction; returns how many were
+        stored."""
+
     async def queue_nack(
         self, queue: str, message_id: str, available_at_ms: int, front: bool = True
     ) -> bool:

@@ -169,6 +169,18 @@ class MemoryStorage:
         q.claimed.discard(message_id)
         return True
 
+    async def queue_ack_many(self, queue: str, message_ids: Sequence[str]) -> int:
+        self._check()
+        q = self._queues.get(queue)
+        if q is None:
+            return 0
+        removed = 0
+        for message_id in message_ids:
+            if q.messages.pop(message_id, None) is not None:
+                q.claimed.discard(message_id)
+                removed += 1
+        return removed
+
     async def queue_nack(
         self, queue: str, message_id: str, available_at_ms: int, front: bool = True
     ) -> bool:

@@ -304,6 +304,17 @@ class SqliteStorage:
 
         return await self._write(write)
 
+    async def queue_ack_many(self, queue: str, message_ids: Sequence[str]) -> int:
+        ids = list(message_ids)
+
+        def write(db: sqlite3.Connection) -> int:
+            cursor = db.executemany(
+                "DELETE FROM messages WHERE queue = ? AND id = ?", [(queue, i) for i in ids]
+            )
+            return cursor.rowcount
+
+        return await self._write(write)
+
     async def queue_nack(
         self, queue: str, message_id: str, available_at_ms: int, front: bool = True
     ) -> bool:
