@@ -4,11 +4,13 @@
 A :class:`MessageQueue` consumes one internal queue of the engine's :class:`Storage` (a named
 queue or one durable subscriber's queue). Messages are stored (``queue_put``) before the
 enqueue is answered, leased with ``queue_claim`` (due messages, oldest first) up to ``limit``
-at once, and leave the store only on ``queue_ack`` (success) or ``queue_dead_letter`` (attempts
-used up). A failed delivery is nacked with ``front=True``: once its backoff expires it runs next,
-ahead of waiting messages (§7.2). Consumption is event-driven: a put, a finished delivery, an
-expired backoff or a redrive wakes the consumer; nothing polls. A message leased when the
-process dies is due again when the store is reopened, so delivery is at-least-once.
+at once, and leave the store only when acknowledged (success) or dead-lettered (attempts used
+up). Puts arriving during a commit, and acks of concurrent deliveries, share the next commit
+(:class:`Batcher`). A failed delivery is nacked with ``front=True``: once its backoff
+expires it runs next, ahead of waiting messages (§7.2). Consumption is event-driven: a put, a
+finished delivery, an expired backoff or a redrive wakes the consumer; nothing polls. A message
+leased when the process dies is due again when the store is reopened, so delivery is
+at-least-once.
 
 The stored ``payload`` is ``{function_id, namespace, data, max_attempts, backoff_ms,
 traceparent?, baggage?}``.
