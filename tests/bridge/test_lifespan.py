@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 from collections.abc import AsyncIterator
@@ -37,7 +38,8 @@ def recording_app(events: list[str], bridge_box: list[IIIBridge]) -> FastAPI:
     return app
 
 
-def test_order_and_state(module_engine: EngineThread) -> None:
+def test_order_and_state(module_engine: EngineThread, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="iii_asgi.bridge")
     events: list[str] = []
     box: list[IIIBridge] = []
     app = recording_app(events, box)
@@ -56,6 +58,31 @@ def test_order_and_state(module_engine: EngineThread) -> None:
         "user shutdown (bridge closed: True)",
     ]
     wait_routes(module_engine, 0)  # the triggers went with the worker
+    table = [r.getMessage() for r in caplog.records if "routes:" in r.getMessage()]
+    assert len(table) == 1
+    assert "GET     /pool" in table[0] and "pool::pool" in table[0] and "http /pool" in table[0]
+
+
+def test_failed_user_startup_never_connects(module_engine: EngineThread) -> None:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        raise RuntimeError("the database is down")
+        yield
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/never")
+    def never() -> None:
+        return None
+
+    bridge = IIIBridge(app, url=module_engine.url)
+    server = UvicornThread(app)
+    with pytest.raises(RuntimeError, match="did not start"):
+        server.start()
+    server.stop()
+    # the bridge never started: no table, no client, nothing registered at the engine
+    assert not bridge.ready and bridge.routes == [] and bridge._client is None
+    wait_routes(module_engine, 0, prefix="never::")
 
 
 def _closed_port() -> int:
