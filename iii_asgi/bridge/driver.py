@@ -36,6 +36,8 @@ from typing import Any
 from urllib.parse import quote_plus, unquote
 
 import pydantic_core
+from opentelemetry import trace as _otel_trace
+from opentelemetry.propagate import inject as _otel_inject
 from starlette.types import ASGIApp, Message, Scope
 
 from iii.channels import ChannelError, ChannelReader, ChannelWriter
@@ -321,6 +323,7 @@ def _scope(
 ) -> Scope:
     raw_headers: Mapping[str, Any] = data.get("headers") or {}
     headers: list[tuple[bytes, bytes]] = []
+    trace_headers = _trace_headers(invocation)
     json_body = False
     content_type = _first(raw_headers.get("content-type"))
     body_value = data.get("body")
@@ -337,7 +340,7 @@ def _scope(
     for name, value in raw_headers.items():
         if json_body and name in ("content-length", "transfer-encoding"):
             continue
-        if name in ("traceparent", "baggage") and getattr(invocation, name):
+        if name in trace_headers:
             continue
         key = name.encode("latin-1")
         if isinstance(value, list):
@@ -346,10 +349,8 @@ def _scope(
             headers.append((key, value.encode()))
     if json_body:
         headers.append((b"content-length", str(len(exchange.body)).encode()))
-    if invocation.traceparent:
-        headers.append((b"traceparent", invocation.traceparent.encode("latin-1")))
-    if invocation.baggage:
-        headers.append((b"baggage", invocation.baggage.encode("latin-1")))
+    for name, value in trace_headers.items():
+        headers.append((name.encode("latin-1"), value.encode("latin-1")))
     raw_path = concrete_path(data.get("path") or "/", data.get("path_params") or {})
     path = unquote(raw_path) if "%" in raw_path else raw_path
     forwarded = _first(raw_headers.get("x-forwarded-for"))
@@ -373,6 +374,24 @@ def _scope(
     if state is not None:
         scope["state"] = state.copy()
     return scope
+
+
+def _trace_headers(invocation: InvocationInfo) -> dict[str, str]:
+    """``traceparent`` / ``baggage`` for the app: the current OpenTelemetry context (the SDK's
+    span around this handler, a child of the invocation's trace), else the invocation's own
+    values; empty when there is neither (the request's own headers then stay)."""
+    carrier: dict[str, str] = {}
+    if invocation.traceparent or invocation.baggage or _span_is_valid():
+        _otel_inject(carrier)
+    if "traceparent" not in carrier and invocation.traceparent:
+        carrier["traceparent"] = invocation.traceparent
+    if "baggage" not in carrier and invocation.baggage:
+        carrier["baggage"] = invocation.baggage
+    return {k: v for k, v in carrier.items() if k in ("traceparent", "tracestate", "baggage")}
+
+
+def _span_is_valid() -> bool:
+    return bool(_otel_trace.get_current_span().get_span_context().is_valid)
 
 
 def _has_body(headers: Mapping[str, Any]) -> bool:

@@ -265,3 +265,38 @@ def test_upload_cut_short_is_a_disconnect_not_a_short_body(module_engine: Engine
         # the client is gone with 999 000 bytes unsent: the app must not see a complete body
         wait_for(lambda: len(seen) == 2, timeout=15)
     assert seen == ["first chunk", "disconnect"]
+
+
+async def test_asgi_span_is_a_child_of_the_sdks_handler_span() -> None:
+    """With the SDK's span around the handler current, the app's server span hangs under it
+    (same trace as the invocation's traceparent)."""
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    from opentelemetry.propagate import extract
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    inner = Starlette(routes=[Route("/t", lambda request: PlainTextResponse("ok"))])
+    app = OpenTelemetryMiddleware(
+        inner, tracer_provider=provider, exclude_spans=["receive", "send"]
+    )
+    data = {"path": "/t", "path_params": {}, "query_params": {}, "headers": {}, "method": "GET"}
+    token = enter_invocation(
+        InvocationContext(function_id="t::t", invocation_id="i", traceparent=TRACEPARENT)
+    )
+    tracer = provider.get_tracer("test")
+    try:
+        parent = extract({"traceparent": TRACEPARENT})
+        with tracer.start_as_current_span("execute t::t", context=parent) as handler_span:
+            await drive(app, data)
+    finally:
+        exit_invocation(token)
+    server_span = next(s for s in exporter.get_finished_spans() if s.name != "execute t::t")
+    assert server_span.context.trace_id == handler_span.get_span_context().trace_id
+    assert server_span.parent is not None
+    assert server_span.parent.span_id == handler_span.get_span_context().span_id
+    assert trace.get_current_span() is trace.INVALID_SPAN
