@@ -48,7 +48,14 @@ def _value(value: Any) -> dict[str, Any]:
 def _attributes(attributes: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     if not attributes:
         return []
-    return [{"key": str(k), "value": _value(v)} for k, v in attributes.items()]
+    out = []
+    for key, value in attributes.items():
+        kind = type(value)
+        if kind is str:  # the common case, inline
+            out.append({"key": key, "value": {"stringValue": value}})
+        else:
+            out.append({"key": str(key), "value": _value(value)})
+    return out
 
 
 def _flags(parent: SpanContext | None) -> int:
@@ -81,17 +88,19 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
         out["attributes"] = attributes
     if span.dropped_attributes:
         out["droppedAttributesCount"] = span.dropped_attributes
-    if span.events:
+    span_events = span.events
+    if span_events:
         events = []
-        for event in span.events:
+        for event in span_events:
             encoded: dict[str, Any] = {}
-            if event.timestamp:
-                encoded["timeUnixNano"] = str(event.timestamp)
+            timestamp = event.timestamp
+            if timestamp:
+                encoded["timeUnixNano"] = str(timestamp)
             if event.name:
                 encoded["name"] = event.name
-            event_attributes = _attributes(event.attributes)
+            event_attributes = event.attributes
             if event_attributes:
-                encoded["attributes"] = event_attributes
+                encoded["attributes"] = _attributes(event_attributes)
             if event.dropped_attributes:
                 encoded["droppedAttributesCount"] = event.dropped_attributes
             events.append(encoded)

@@ -4,6 +4,7 @@ trace ids; OTEL_ENABLED=false; the engine's /otel store queried by trace id (pro
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -275,3 +276,48 @@ def test_otel_enabled_worker_opens_the_otel_socket_and_exports_metrics(
     assert ok and int(ok[0]["asInt"]) >= 1
     assert invocations()[0]["type"] == "sum"
     assert store.sockets_opened == 1  # one socket per process, shared by both workers
+
+
+def test_sync_handler_on_a_thread_passes_its_span_on(
+    engine: EngineThread, otel: Otel, workers: Callable[[EngineThread, str], iii.III]
+) -> None:
+    front, back = workers(engine, "front"), workers(engine, "back")
+    back.register_function("math::inc", lambda data: data + 1)
+
+    def outer(data: Any) -> Any:  # runs on the handler thread pool; trigger() blocks there
+        return front.trigger({"function_id": "math::inc", "payload": data})
+
+    front.register_function("math::outer", outer)
+    call_until_found(front, {"function_id": "math::inc", "payload": 0})
+    assert call_until_found(back, {"function_id": "math::outer", "payload": 1}) == 2
+    (outer_span,) = [s for s in otel.spans() if s.name == "execute math::outer"]
+    (inner,) = [
+        s
+        for s in otel.spans()
+        if s.name == "execute math::inc" and s.context.trace_id == outer_span.context.trace_id
+    ]
+    assert inner.parent is not None and inner.parent.span_id == outer_span.context.span_id
+
+
+async def test_channel_creation_gets_an_engine_span(
+    engine_factory: Callable[..., EngineThread], otel_factory: Callable[..., Otel]
+) -> None:
+    engine = engine_factory(tracing=True)
+    otel = otel_factory()
+    client = iii.III(engine.url, InitOptions(worker_name="channels"))
+    await client.connect()
+    try:
+
+        async def create(span: Any) -> Any:
+            return await client.create_channel()
+
+        channel = await with_span("make-channel", create)
+        assert channel.reader_ref.channel_id == channel.writer_ref.channel_id
+        parent = otel.span("make-channel")
+        trace_id = format(parent.context.trace_id, "032x")
+        spans = await asyncio.to_thread(stored_spans, client, trace_id, 1)
+    finally:
+        await client.shutdown_async()
+    (invoke,) = [s for s in spans if s["name"] == "invoke engine::channels::create"]
+    assert invoke["parent_span_id"] == format(parent.context.span_id, "016x")
+    assert invoke["status"]["code"] == "STATUS_CODE_UNSET"
