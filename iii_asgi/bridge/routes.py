@@ -440,12 +440,12 @@ def collect_routes(
 
 
 def format_table(table: Sequence[BridgeRoute]) -> str:
-    """The startup log's route → function → trigger table, one line per trigger."""
+    """The startup log's route → function → trigger table, one line per method (a catch-all's
+    deeper engine paths are counted, not listed)."""
     lines = []
     for row in table:
-        for trigger in row.triggers:
-            lines.append(
-                f"  {trigger['http_method']:<7} {row.path:<40} -> {row.function_id:<32} "
-                f"http {trigger['api_path']}"
-            )
+        extra = len(row.api_paths) - 1
+        api_path = row.api_paths[0] + (f" (+{extra} deeper)" if extra else "")
+        for method in row.methods:
+            lines.append(f"  {method:<7} {row.path:<40} -> {row.function_id:<32} http {api_path}")
     return "\n".join(lines) if lines else "  (no routes bridged)"

@@ -184,7 +184,9 @@ def test_catch_all_leaves_depths_taken_by_earlier_routes() -> None:
     def rest(p: str) -> None:
         return None
 
-    table = {row.path: row for row in collect_routes(app.routes, path_depth=3)}
+    rows = collect_routes(app.routes, path_depth=3)
+    table = {row.path: row for row in rows}
+    assert "http /files/:p/:p__2 (+1 deeper)" in format_table(rows)
     assert table["/files/{name}"].api_paths == ("/files/:name",)
     assert table["/files/{p:path}"].api_paths == ("/files/:p/:p__2", "/files/:p/:p__2/:p__3")
 
