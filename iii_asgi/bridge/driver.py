@@ -327,9 +327,13 @@ def _scope(
     json_body = False
     content_type = _first(raw_headers.get("content-type"))
     body_value = data.get("body")
-    if content_type is not None and "application/json" in content_type and body_value is not None:
+    if body_value is not None and (content_type is None or "application/json" in content_type):
+        # The engine sets body only for JSON requests (§3.5); a hand-made call may omit the
+        # content-type: its body is JSON too.
         json_body = True
         exchange.body = pydantic_core.to_json(body_value)
+        if content_type is None:
+            headers.append((b"content-type", b"application/json"))
     elif _has_body(raw_headers):
         reader = exchange.channel_end("request_body")
         if isinstance(reader, ChannelReader):

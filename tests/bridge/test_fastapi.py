@@ -252,6 +252,14 @@ def test_another_worker_calls_a_route_function_with_a_hand_made_request(
         )
         assert result["status_code"] == 200
         assert json.loads(result["body"]) == {"id": 7}
+        created = caller.trigger(
+            {
+                "function_id": "todos::create_todo",
+                "payload": {"method": "POST", "path": "/todos", "body": {"title": "by call"}},
+            }
+        )
+        assert created["status_code"] == 201
+        assert json.loads(created["body"]) == {"title": "by call", "done": False}
         with pytest.raises(iii.IIIInvocationError, match="http trigger"):
             caller.trigger({"function_id": "todos::get_todo", "payload": {"id": 7}})
     finally:
