@@ -19,6 +19,7 @@ import click
 
 from .engine import Engine, EngineConfig
 from .engine.config_file import ConfigError
+from .engine.gc_tuning import settle_after_startup
 from .runner import RunOptions
 from .runner import run as run_app
 
@@ -239,6 +240,7 @@ async def _serve(engine: Engine) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await engine.start()
+    settle_after_startup()
     click.echo(f"iii engine listening on {engine.url}", err=False)
     if engine.http_port is not None:
         click.echo(f"iii HTTP triggers on {engine.http_url}", err=False)

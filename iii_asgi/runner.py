@@ -37,6 +37,7 @@ import uvicorn
 from uvicorn.importer import import_from_string
 
 from .engine import Engine, EngineConfig, EngineThread
+from .engine.gc_tuning import settle_after_startup
 
 __all__ = ["APP_ENV", "RunOptions", "ensure_bridged", "load_app", "run"]
 
@@ -257,6 +258,7 @@ async def _single(options: RunOptions, engine: Engine | None) -> None:
         if server.started:
             port = server.servers[0].sockets[0].getsockname()[1]
             click.echo(f"iii-asgi: app http://{options.host}:{port} (direct)")
+            settle_after_startup()
         await task
     finally:
         if engine is not None:
