@@ -133,11 +133,15 @@ def main() -> None:
 
 
 def tracing_cost(url: str, calls: int, rounds: int) -> None:
-    """Our SDK (thread mode) with OTel on vs off, alternating, best of ``rounds`` each."""
+    """Our SDK (thread mode) with OTel on vs off, in alternating rounds (off, on, off, on...).
+
+    Prints each round's on/off ratio, their range, and the ratio of the best of each."""
     print()
     for inflight in (1, 64):
         best: dict[bool, dict[str, float]] = {}
+        ratios: list[float] = []
         for _ in range(rounds):
+            pair: dict[bool, float] = {}
             for otel in (False, True):
                 r = run_case(sys.executable, url, calls, inflight, "thread", otel=otel)
                 label = "ours+otel" if otel else "ours"
@@ -146,10 +150,16 @@ def tracing_cost(url: str, calls: int, rounds: int) -> None:
                     f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms",
                     flush=True,
                 )
+                pair[otel] = r["rps"]
                 if otel not in best or r["rps"] > best[otel]["rps"]:
                     best[otel] = r
+            ratios.append(pair[True] / pair[False])
         ratio = best[True]["rps"] / best[False]["rps"]
-        print(f"ratio otel-on/otel-off, in-flight={inflight}: {ratio:.2f} (best of {rounds})")
+        print(
+            f"ratio otel-on/otel-off, in-flight={inflight}: {ratio:.2f} (best of {rounds}); "
+            f"per round {min(ratios):.2f}-{max(ratios):.2f} "
+            f"[{' '.join(f'{x:.2f}' for x in ratios)}]"
+        )
 
 
 def versus_official(url: str, calls: int, theirs: str) -> None:

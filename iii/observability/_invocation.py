@@ -16,18 +16,30 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 
 from ._payload import redact_and_truncate
 from ._spans import _BAGGAGE, _TRACE_CONTEXT, inject_baggage, inject_traceparent
 from ._state import state
 
 __all__ = ["Execution", "end_execution", "outgoing", "start_execution"]
+
+#: A version-00 ``traceparent`` exactly (W3C Trace Context §3.2); anything else goes through
+#: the OpenTelemetry propagator, which knows the other cases.
+_TRACEPARENT_00 = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 
 
 def outgoing() -> tuple[str | None, str | None]:
@@ -71,7 +83,7 @@ def start_execution(
         return None
     ctx = otel_context.Context()
     if traceparent is not None:
-        ctx = _TRACE_CONTEXT.extract({"traceparent": traceparent}, ctx)
+        ctx = _parent(traceparent, ctx)
     if baggage is not None:
         ctx = _BAGGAGE.extract({"baggage": baggage}, ctx)
     span = None
@@ -88,6 +100,21 @@ def start_execution(
             )
         ctx = trace.set_span_in_context(span, ctx)
     return Execution(function_id, span, otel_context.attach(ctx))
+
+
+def _parent(traceparent: str, ctx: otel_context.Context) -> otel_context.Context:
+    """``ctx`` with the remote parent span named by ``traceparent`` (what the W3C propagator
+    extracts, without its per-call carrier and regex work for the common version-00 case)."""
+    match = _TRACEPARENT_00.fullmatch(traceparent)
+    if match is None:
+        return _TRACE_CONTEXT.extract({"traceparent": traceparent}, ctx)
+    trace_id, span_id = int(match[1], 16), int(match[2], 16)
+    if not trace_id or not span_id:
+        return ctx
+    parent = SpanContext(
+        trace_id, span_id, is_remote=True, trace_flags=TraceFlags(int(match[3], 16))
+    )
+    return trace.set_span_in_context(NonRecordingSpan(parent), ctx)
 
 
 def end_execution(

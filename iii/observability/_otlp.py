@@ -48,6 +48,11 @@ def _value(value: Any) -> dict[str, Any]:
 def _attributes(attributes: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     if not attributes:
         return []
+    # The SDK's BoundedAttributes iterates through the Mapping ABC (a lookup per key, a lock,
+    # a copy); its plain dict gives the same items in the same order.
+    plain = getattr(attributes, "_dict", None)
+    if type(plain) is dict:
+        attributes = plain
     out = []
     for key, value in attributes.items():
         kind = type(value)
@@ -83,7 +88,8 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
         out["startTimeUnixNano"] = str(span.start_time)
     if span.end_time:
         out["endTimeUnixNano"] = str(span.end_time)
-    attributes = _attributes(span.attributes)
+    # The SDK span's own attributes (``span.attributes`` wraps them in a MappingProxy first).
+    attributes = _attributes(getattr(span, "_attributes", None) or span.attributes)
     if attributes:
         out["attributes"] = attributes
     if span.dropped_attributes:

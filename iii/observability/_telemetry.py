@@ -24,9 +24,9 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from ..options import ReconnectionConfig
+from ._batch import SpanBatcher
 from ._config import OtelConfig
 from ._exporters import (
     EngineConnection,
@@ -105,7 +105,7 @@ def init_otel(
     span_exporters: list[Any] = [EngineSpanExporter(connection)] if connection else []
     for exporter in [*span_exporters, *cfg.span_exporters]:
         tracer_provider.add_span_processor(
-            BatchSpanProcessor(exporter, schedule_delay_millis=cfg.spans_flush_interval_ms)
+            SpanBatcher(exporter, schedule_delay_millis=cfg.spans_flush_interval_ms)
         )
 
     logger_provider = None
