@@ -100,8 +100,18 @@ def get_invocation(request: HTTPConnection) -> InvocationInfo:
     )
 
 
-IIIClient = Annotated[III, Depends(get_client)]
+# FastAPI runs a plain ``def`` dependency in its thread pool: a thread hop per request (on the
+# bridge bench ~100 µs and a busy pool of idle threads). These resolve on the event loop.
+async def _client(request: HTTPConnection) -> III:
+    return get_client(request)
+
+
+async def _invocation(request: HTTPConnection) -> InvocationInfo:
+    return get_invocation(request)
+
+
+IIIClient = Annotated[III, Depends(_client)]
 """A route parameter ``client: IIIClient`` receives the bridge's client."""
 
-Invocation = Annotated[InvocationInfo, Depends(get_invocation)]
+Invocation = Annotated[InvocationInfo, Depends(_invocation)]
 """A route parameter ``inv: Invocation`` receives the :class:`InvocationInfo`."""

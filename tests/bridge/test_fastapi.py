@@ -273,3 +273,26 @@ def test_routes_and_engine_invocations_share_the_servers_loop(
     direct, via_engine = both(server.url, module_engine.http_url, "GET", "/loop")
     assert direct.json() == via_engine.json() == {"same_loop": True}
     assert bridge.client.loop is server_loop(server)
+
+
+async def test_bridge_dependencies_resolve_on_the_event_loop() -> None:
+    """FastAPI runs a plain ``def`` dependency in its thread pool (a thread hop per request):
+    ``IIIClient`` and ``Invocation`` are coroutine functions, and still give the right value."""
+    import inspect
+    import typing
+
+    for alias in (IIIClient, Invocation):
+        dependency = typing.get_args(alias)[1].dependency
+        assert inspect.iscoroutinefunction(dependency), alias
+
+    app = FastAPI()
+
+    @app.get("/inv")
+    async def inv_route(inv: Invocation) -> dict[str, Any]:
+        return {"via_engine": inv.via_engine, "traceparent": inv.traceparent}
+
+    tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        body = (await client.get("/inv", headers={"traceparent": tp})).json()
+    assert body == {"via_engine": False, "traceparent": tp}
