@@ -12,18 +12,36 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from .engine import Engine, EngineConfig
 from .engine.config_file import ConfigError
 from .engine.gc_tuning import settle_after_startup
-from .runner import RunOptions
+from .runner import RunOptions, run_coroutine
 from .runner import run as run_app
 
 __all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _optional_port(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
+    """A port number, ``0`` (any free port) or ``off`` / ``none`` (no server)."""
+    if value.lower() in ("off", "none"):
+        return None
+    if value.isdigit():
+        return int(value)
+    raise click.BadParameter("a port number, 0 or 'off'")
+
+
+def _port_option(flag: str, default: str, help: str) -> Callable[[F], F]:
+    """An optional server's port option (``--http-port 0``, ``--stream-port off``...)."""
+    return click.option(
+        flag, default=default, show_default=True, callback=_optional_port, help=help
+    )
 
 
 @click.group()
@@ -53,12 +71,7 @@ def main() -> None:
 @click.option(
     "--http-host", default="127.0.0.1", show_default=True, help="HTTP trigger server address."
 )
-@click.option(
-    "--http-port",
-    default="3111",
-    show_default=True,
-    help="HTTP trigger server port (0: any; 'off': no HTTP server).",
-)
+@_port_option("--http-port", "3111", "HTTP trigger server port (0: any; 'off': no HTTP server).")
 @click.option(
     "--http-timeout-ms",
     default=30000,
@@ -80,12 +93,7 @@ def main() -> None:
 @click.option(
     "--stream-host", default="127.0.0.1", show_default=True, help="Stream WebSocket address."
 )
-@click.option(
-    "--stream-port",
-    default="3112",
-    show_default=True,
-    help="Client-facing stream WebSocket port (0: any; 'off': none).",
-)
+@_port_option("--stream-port", "3112", "Client-facing stream WebSocket port (0: any; 'off': none).")
 @click.option(
     "--tracing",
     is_flag=True,
@@ -101,8 +109,6 @@ def main() -> None:
 @click.pass_context
 def engine(ctx: click.Context, /, config_file: str | None, **options: Any) -> None:
     """Run the embedded iii engine until SIGINT/SIGTERM."""
-    options["http_port"] = _optional_port(options["http_port"], "--http-port")
-    options["stream_port"] = _optional_port(options["stream_port"], "--stream-port")
     if config_file is not None:
         try:
             config = EngineConfig.from_file(config_file)
@@ -117,19 +123,11 @@ def engine(ctx: click.Context, /, config_file: str | None, **options: Any) -> No
         config, explicit = EngineConfig(), options
     for name, value in explicit.items():
         setattr(config, _FIELDS.get(name, name), value)
-    _run(_serve(Engine(config)))
+    run_coroutine(_serve(Engine(config)))
 
 
 #: CLI option name -> EngineConfig field, where they differ.
 _FIELDS = {"http_timeout_ms": "http_default_timeout_ms", "dev": "local_development"}
-
-
-def _optional_port(value: str, hint: str) -> int | None:
-    if value.lower() in ("off", "none"):
-        return None
-    if value.isdigit():
-        return int(value)
-    raise click.BadParameter("a port number, 0 or 'off'", param_hint=hint)
 
 
 @main.command()
@@ -164,17 +162,11 @@ def _optional_port(value: str, hint: str) -> int | None:
     type=int,
     help="Embedded engine worker port (0: any).",
 )
-@click.option(
-    "--engine-http-port",
-    default="3111",
-    show_default=True,
-    help="Embedded engine HTTP trigger port (0: any; 'off': none).",
+@_port_option(
+    "--engine-http-port", "3111", "Embedded engine HTTP trigger port (0: any; 'off': none)."
 )
-@click.option(
-    "--engine-stream-port",
-    default="3112",
-    show_default=True,
-    help="Embedded engine stream WebSocket port (0: any; 'off': none).",
+@_port_option(
+    "--engine-stream-port", "3112", "Embedded engine stream WebSocket port (0: any; 'off': none)."
 )
 @click.option(
     "--data-dir",
@@ -195,8 +187,8 @@ def run(
     log_level: str,
     engine_host: str,
     engine_port: int,
-    engine_http_port: str,
-    engine_stream_port: str,
+    engine_http_port: int | None,
+    engine_stream_port: int | None,
     data_dir: str | None,
 ) -> None:
     """Run APP (module:attr) under uvicorn, bridged to iii, until SIGINT/SIGTERM.
@@ -211,9 +203,9 @@ def run(
         host=engine_host,
         port=engine_port,
         http_host=engine_host,
-        http_port=_optional_port(engine_http_port, "--engine-http-port"),
+        http_port=engine_http_port,
         stream_host=engine_host,
-        stream_port=_optional_port(engine_stream_port, "--engine-stream-port"),
+        stream_port=engine_stream_port,
         data_dir=data_dir,
         local_development=True,
     )
@@ -251,12 +243,3 @@ async def _serve(engine: Engine) -> None:
     finally:
         await engine.stop()
         click.echo("iii engine stopped")
-
-
-def _run(coro: Coroutine[Any, Any, None]) -> None:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover
-        asyncio.run(coro)
-        return
-    uvloop.run(coro)

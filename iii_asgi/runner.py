@@ -129,7 +129,7 @@ def run(options: RunOptions) -> None:
         if options.reload or options.workers > 1:
             _supervised(options)
         else:
-            _run(_single(options, None))
+            run_coroutine(_single(options, None))
         return
     if options.reload or options.workers > 1:
         thread = EngineThread(options.engine)
@@ -146,7 +146,7 @@ def run(options: RunOptions) -> None:
             thread.stop()
             click.echo("iii-asgi: engine stopped")
         return
-    _run(_single(options, Engine(options.engine)))
+    run_coroutine(_single(options, Engine(options.engine)))
 
 
 def _check_target(target: str) -> None:
@@ -278,7 +278,9 @@ async def _serve(server: uvicorn.Server) -> None:
         await server.serve()
 
 
-def _run(coro: Coroutine[Any, Any, None]) -> None:
+def run_coroutine(coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` to completion on a new event loop: uvloop's when installed, else asyncio's
+    (the CLI's ``engine`` and ``run`` commands)."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover

@@ -130,17 +130,7 @@ class Builtins:
             "engine::register_trigger": self.register_trigger,
             "engine::unregister_trigger": self.unregister_trigger,
         }
-        for function_id, handler in table.items():
-            self.registry.add_function(
-                FunctionEntry(
-                    function_id,
-                    DEFAULT_NAMESPACE,
-                    handler=handler,
-                    description=(handler.__doc__ or "").strip().splitlines()[0],
-                    metadata={"internal": True},
-                    inline=function_id == "engine::workers::register",
-                )
-            )
+        self.registry.add_builtins(table, internal=True, inline=("engine::workers::register",))
 
     # -- shapes ------------------------------------------------------------------------------
 

@@ -219,6 +219,14 @@ def _port(value: Any, where: str) -> int:
     return port
 
 
+def _address(block: dict[str, Any], config: EngineConfig, where: str, host: str, port: str) -> None:
+    """A block's ``host`` / ``port`` into the config fields named ``host`` / ``port``."""
+    if "host" in block:
+        setattr(config, host, _str(block["host"], f"{where}.host"))
+    if "port" in block:
+        setattr(config, port, _port(block["port"], f"{where}.port"))
+
+
 def _data_dir(loading: Loading, path: str, where: str) -> None:
     normal = os.path.normpath(path)
     for existing, source in loading.data_dirs.items():
@@ -255,10 +263,7 @@ def _adapter(value: Any, loading: Loading, where: str) -> None:
 def _worker_manager(block: dict[str, Any], loading: Loading, where: str) -> None:
     _mapping(block, where, {"host", "port", "handshake_timeout_ms"})
     config = loading.config
-    if "host" in block:
-        config.host = _str(block["host"], f"{where}.host")
-    if "port" in block:
-        config.port = _port(block["port"], f"{where}.port")
+    _address(block, config, where, "host", "port")
     if "handshake_timeout_ms" in block:
         _int(block["handshake_timeout_ms"], f"{where}.handshake_timeout_ms")
 
@@ -267,10 +272,7 @@ def _http(block: dict[str, Any], loading: Loading, where: str) -> None:
     keys = {"host", "port", "default_timeout", "concurrency_request_limit", "cors", "middleware"}
     _mapping(block, where, keys)
     config = loading.config
-    if "host" in block:
-        config.http_host = _str(block["host"], f"{where}.host")
-    if "port" in block:
-        config.http_port = _port(block["port"], f"{where}.port")
+    _address(block, config, where, "http_host", "http_port")
     if "default_timeout" in block:
         config.http_default_timeout_ms = _int(
             block["default_timeout"], f"{where}.default_timeout", 1
@@ -310,10 +312,7 @@ def _stream(block: dict[str, Any], loading: Loading, where: str) -> None:
     _mapping(block, where, {"host", "port", "auth_function", "adapter"})
     config = loading.config
     config.stream_port = 3112  # listed: the real engine's default port
-    if "host" in block:
-        config.stream_host = _str(block["host"], f"{where}.host")
-    if "port" in block:
-        config.stream_port = _port(block["port"], f"{where}.port")
+    _address(block, config, where, "stream_host", "stream_port")
     if block.get("auth_function") is not None:
         config.stream_auth_function = _str(block["auth_function"], f"{where}.auth_function")
     if block.get("adapter") is not None:

@@ -53,7 +53,7 @@ from iii.observability._otlp import encode_spans_dict
 from .config import EngineConfig
 from .errors import InvocationError
 from .otel_store import TelemetryStore
-from .registry import DEFAULT_NAMESPACE, CallContext, FunctionEntry, Registry
+from .registry import CallContext, Registry
 from .types import Receive, Send
 
 __all__ = ["EngineTelemetry", "serve_otel", "traceparent_of", "with_function_id"]
@@ -167,16 +167,7 @@ class EngineTelemetry:
             "engine::logs::clear": self.logs_clear,
             "engine::metrics::list": self.metrics_list,
         }
-        for function_id, handler in table.items():
-            registry.add_function(
-                FunctionEntry(
-                    function_id,
-                    DEFAULT_NAMESPACE,
-                    handler=handler,
-                    description=(handler.__doc__ or "").strip().splitlines()[0],
-                    metadata={"internal": True},
-                )
-            )
+        registry.add_builtins(table, internal=True)
 
     async def traces_list(self, context: CallContext, data: Any) -> dict[str, Any]:
         """Stored spans, newest trace first; filter by trace_id, service_name, name."""

@@ -39,7 +39,7 @@ from .builtins import parse_input
 from .errors import InvocationError
 from .queue_config import DEFAULT_QUEUE, QueueConfig
 from .queue_runtime import MessageQueue, now_ms, put_batcher
-from .registry import DEFAULT_NAMESPACE, CallContext, FunctionEntry, Trigger
+from .registry import DEFAULT_NAMESPACE, CallContext, Trigger
 from .storage import QueueMessage, StorageError
 
 if TYPE_CHECKING:
@@ -135,15 +135,7 @@ class Queues:
             "engine::queue::dlq_topics": self.dlq_topics,
             "engine::queue::dlq_messages": self.dlq_messages,
         }
-        for function_id, handler in table.items():
-            self.core.registry.add_function(
-                FunctionEntry(
-                    function_id,
-                    DEFAULT_NAMESPACE,
-                    handler=handler,
-                    description=(handler.__doc__ or "").strip().splitlines()[0],
-                )
-            )
+        self.core.registry.add_builtins(table)
         self.core.triggers.register_in_process(
             "durable:subscriber", "Durable topic subscriber (queue-backed pub/sub)", self
         )

@@ -8,7 +8,7 @@ keyed by ``(namespace, type_id)``; their provider is a worker connection or an i
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -144,6 +144,29 @@ class Registry:
         self.functions[key] = entry
         self.function_namespaces.setdefault(entry.function_id, set()).add(entry.namespace)
         self.failed_functions.pop(key, None)
+
+    def add_builtins(
+        self,
+        handlers: Mapping[str, Callable[[CallContext, Any], Any]],
+        *,
+        internal: bool = False,
+        inline: Collection[str] = (),
+    ) -> None:
+        """Register in-process functions (engine built-ins) in the default namespace, each
+        described by the first line of its handler's docstring. ``internal`` marks them
+        ``metadata={"internal": True}`` (builtins.md §10.1); ``inline`` names those run inside
+        the caller's read loop."""
+        for function_id, handler in handlers.items():
+            self.add_function(
+                FunctionEntry(
+                    function_id,
+                    DEFAULT_NAMESPACE,
+                    handler=handler,
+                    description=(handler.__doc__ or "").strip().splitlines()[0],
+                    metadata={"internal": True} if internal else None,
+                    inline=function_id in inline,
+                )
+            )
 
     def add_failed_function(self, failed: FailedFunction) -> None:
         """Record a failed registration in place of any function under its key (the caller

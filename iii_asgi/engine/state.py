@@ -32,7 +32,7 @@ import pydantic_core
 from .builtins import _parse
 from .errors import InvocationError
 from .fanout import Binding, Fanout
-from .registry import DEFAULT_NAMESPACE, CallContext, FunctionEntry, Trigger
+from .registry import CallContext, Trigger
 from .storage import MISSING, StorageError
 from .update_ops import apply_ops, parse_ops
 
@@ -95,15 +95,7 @@ class StateWorker:
             "state::list": self.list,
             "state::list_groups": self.list_groups,
         }
-        for function_id, handler in table.items():
-            self.core.registry.add_function(
-                FunctionEntry(
-                    function_id,
-                    DEFAULT_NAMESPACE,
-                    handler=handler,
-                    description=(handler.__doc__ or "").strip().splitlines()[0],
-                )
-            )
+        self.core.registry.add_builtins(table)
         self.core.triggers.register_in_process("state", "State change trigger", self)
 
     # -- trigger provider ----------------------------------------------------------------------

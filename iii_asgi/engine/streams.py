@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from .builtins import _parse
 from .errors import InvocationError
 from .fanout import Binding, Fanout
-from .registry import DEFAULT_NAMESPACE, CallContext, FunctionEntry, Trigger
+from .registry import DEFAULT_NAMESPACE, CallContext, Trigger
 from .state import parse_trigger_config
 from .storage import MISSING, StorageError
 from .update_ops import apply_ops, parse_ops
@@ -107,15 +107,7 @@ class StreamWorker:
             "stream::send": self.send,
             "stream::update": self.update,
         }
-        for function_id, handler in table.items():
-            self.core.registry.add_function(
-                FunctionEntry(
-                    function_id,
-                    DEFAULT_NAMESPACE,
-                    handler=handler,
-                    description=(handler.__doc__ or "").strip().splitlines()[0],
-                )
-            )
+        self.core.registry.add_builtins(table)
         triggers = self.core.triggers
         triggers.register_in_process("stream", "Stream item change trigger", self)
         triggers.register_in_process("stream:join", "Stream subscription join", self.join)
