@@ -27,9 +27,9 @@ from abc import ABC, abstractmethod
 from enum import Enum
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, Field
 
-from .stream import UpdateOp, UpdateOpError
+from .stream import UpdateOp, UpdateOpError, _drop_empty
 
 __all__ = [
     "IState",
@@ -101,12 +101,7 @@ class StateUpdateResult(BaseModel, Generic[TData]):
     new_value: TData
     errors: list[UpdateOpError] = Field(default_factory=list)
 
-    @model_serializer(mode="wrap")
-    def _serialize(self, handler: SerializerFunctionWrapHandler) -> Any:
-        out = handler(self)
-        if isinstance(out, dict) and not out.get("errors"):
-            out.pop("errors", None)
-        return out
+    _serialize = _drop_empty(("errors",))
 
 
 class StateDeleteResult(BaseModel):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import builtins
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
@@ -72,18 +73,29 @@ MergePath = str | list[str]
 StreamContext = Any
 
 
-def _drop_none(keys: tuple[str, ...]) -> Any:
-    """A wrap serializer leaving out ``keys`` when ``None`` (optional wire fields)."""
+def _drop_if(keys: tuple[str, ...], drop: Callable[[Any], bool]) -> Any:
+    """A wrap serializer leaving out each of ``keys`` whose value ``drop`` accepts."""
 
     def serialize(self: BaseModel, handler: SerializerFunctionWrapHandler) -> Any:
         out = handler(self)
         if isinstance(out, dict):
             for key in keys:
-                if out.get(key) is None:
+                if drop(out.get(key)):
                     out.pop(key, None)
         return out
 
     return model_serializer(mode="wrap")(serialize)
+
+
+def _drop_none(keys: tuple[str, ...]) -> Any:
+    """A wrap serializer leaving out ``keys`` when ``None`` (optional wire fields)."""
+    return _drop_if(keys, lambda value: value is None)
+
+
+def _drop_empty(keys: tuple[str, ...]) -> Any:
+    """A wrap serializer leaving out ``keys`` when empty or ``None`` (``errors`` of an update
+    result, absent from the wire when there are none)."""
+    return _drop_if(keys, lambda value: not value)
 
 
 # -- update ops (§5.1) ---------------------------------------------------------------------------
@@ -225,12 +237,7 @@ class StreamUpdateResult(BaseModel, Generic[TData]):
     new_value: TData
     errors: list[UpdateOpError] = Field(default_factory=list)
 
-    @model_serializer(mode="wrap")
-    def _serialize(self, handler: SerializerFunctionWrapHandler) -> Any:
-        out = handler(self)
-        if isinstance(out, dict) and not out.get("errors"):
-            out.pop("errors", None)
-        return out
+    _serialize = _drop_empty(("errors",))
 
 
 class StreamDeleteResult(BaseModel):
