@@ -34,19 +34,17 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import iii
+
+from ._asgi import Receive, Scope, Send, send_response
 
 __all__ = ["WorkerApp", "process_client", "process_worker_name"]
 
 logger = logging.getLogger("iii_asgi.worker_app")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -210,14 +208,4 @@ class WorkerApp:
 
 async def _json(send: Send, status: int, body: dict[str, Any]) -> None:
     data = json.dumps(body, separators=(",", ":")).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
+    await send_response(send, status, data, b"application/json")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from .._asgi import TEXT, send_response
 from .channels import serve_channel
 from .connection import WorkerConnection
 from .core import EngineCore
@@ -41,9 +42,9 @@ class EngineApp:
             elif path == "/otel":
                 await serve_otel(self.core.telemetry.store, receive, send)
             else:
-                await _not_found(send, "websocket.http.response")
+                await send_response(send, 404, b"Not Found", TEXT, "websocket.http.response")
         elif kind == "http":
-            await _not_found(send, "http.response")
+            await send_response(send, 404, b"Not Found", TEXT)
         elif kind == "lifespan":
             await _lifespan(receive, send)
 
@@ -63,21 +64,6 @@ class EngineApp:
         finally:
             await self.core.teardown(conn)
             await conn.stop_writer()
-
-
-async def _not_found(send: Send, prefix: str) -> None:
-    body = b"Not Found"
-    await send(
-        {
-            "type": f"{prefix}.start",
-            "status": 404,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": f"{prefix}.body", "body": body})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

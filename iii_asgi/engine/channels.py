@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
+from .._asgi import TEXT, send_response
 from .types import Receive, Scope, Send
 
 __all__ = ["DEFAULT_BUFFER", "MAX_BUFFER", "Channel", "ChannelStore", "new_uuid4", "serve_channel"]
@@ -252,19 +253,8 @@ class ChannelStore:
 
 
 async def _http_error(send: Send, status: int, text: str) -> None:
-    # ASGI websocket.http.response extension (uvicorn): a plain HTTP response, no upgrade.
-    body = text.encode()
-    await send(
-        {
-            "type": "websocket.http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "websocket.http.response.body", "body": body})
+    # a plain HTTP response instead of the upgrade
+    await send_response(send, status, text.encode(), TEXT, "websocket.http.response")
 
 
 async def serve_channel(

@@ -31,6 +31,7 @@ from urllib.parse import parse_qs
 
 import pydantic_core
 
+from .._asgi import TEXT, send_response
 from .errors import InvocationError
 from .registry import CallContext
 from .streams import StreamWorker, wrapper
@@ -133,15 +134,7 @@ class StreamSocketApp:
             await self._serve(scope, receive, send)
         elif kind in ("websocket", "http"):
             prefix = "websocket.http.response" if kind == "websocket" else "http.response"
-            body = b"Not Found"
-            await send(
-                {
-                    "type": f"{prefix}.start",
-                    "status": 404,
-                    "headers": [(b"content-type", b"text/plain; charset=utf-8")],
-                }
-            )
-            await send({"type": f"{prefix}.body", "body": body})
+            await send_response(send, 404, b"Not Found", TEXT, prefix)
         elif kind == "lifespan":
             while True:
                 message = await receive()

@@ -1,12 +1,8 @@
-"""ASGI types, declared once and reused by every engine module (ASGI 3.0 spec)."""
+"""ASGI types, declared once (:mod:`iii_asgi._asgi`) and reused by every engine module (ASGI 3.0
+spec)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from .._asgi import ASGIApp, Message, Receive, Scope, Send
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+__all__ = ["ASGIApp", "Message", "Receive", "Scope", "Send"]
