@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,25 +34,12 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OTEL_ENABLED", "false")  # as in bench/invoke.py: measure the queue only
 
 import iii  # noqa: E402
+from bench._common import start_engine  # noqa: E402
 from iii import InitOptions, TriggerAction  # noqa: E402
 
 
-def start_engine(data_dir: str | None) -> tuple[subprocess.Popen[str], str]:
-    args = [sys.executable, "-m", "iii_asgi", "engine", "--port", "0"]
-    args += ["--http-port", "off", "--stream-port", "off"]
-    if data_dir is not None:
-        args += ["--data-dir", data_dir]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "ws://" not in line:
-        proc.kill()
-        raise RuntimeError(f"engine did not start: {line!r}")
-    return proc, line[line.index("ws://") :].split()[0]
-
-
 async def one_round(data_dir: str | None, messages: int, in_flight: int) -> tuple[float, float]:
-    proc, url = start_engine(data_dir)
+    proc, url = start_engine(*(["--data-dir", data_dir] if data_dir is not None else []))
     worker = iii.III(url, InitOptions(worker_name="bench-queue-worker"))
     caller = iii.III(url, InitOptions(worker_name="bench-queue-caller"))
     try:

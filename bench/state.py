@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,26 +26,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 # bench/http.py would shadow the standard library's http (websockets imports it)
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+sys.path.insert(0, str(ROOT))
 
 import websockets  # noqa: E402
 
-ENGINE = (sys.executable, "-m", "iii_asgi", "engine")
-
-
-def start_engine(*extra: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [*ENGINE, "--port", "0", "--http-port", "off", "--stream-port", "off", *extra],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if "ws://" not in line:
-        proc.kill()
-        raise RuntimeError(f"engine did not start: {line!r}")
-    return proc, line[line.index("ws://") :].split()[0]
+from bench._common import start_engine  # noqa: E402
 
 
 def payload(kind: str, i: int) -> dict[str, Any]:
