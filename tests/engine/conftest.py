@@ -1,11 +1,14 @@
-"""Close every raw socket a test opened (tests may leave them open on purpose or on failure)."""
+"""Fixtures of the engine tests: raw sockets closed after each test, a storage adapter."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from engine_wire import Wire
+
+from iii_asgi.engine.storage import MemoryStorage, SqliteStorage, Storage
 
 
 @pytest.fixture(autouse=True)
@@ -14,3 +17,13 @@ async def _close_wires() -> AsyncIterator[None]:
     sockets, Wire.opened[:] = list(Wire.opened), []
     for ws in sockets:
         await ws.close()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    """Each storage adapter in turn: in memory, then SQLite in ``tmp_path``; opened, closed
+    after the test."""
+    storage: Storage = MemoryStorage() if request.param == "memory" else SqliteStorage(tmp_path)
+    await storage.open()
+    yield storage
+    await storage.close()

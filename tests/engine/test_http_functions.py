@@ -543,7 +543,7 @@ def test_cli_dev_flag(monkeypatch: pytest.MonkeyPatch) -> None:
             configs.append(config)
 
     monkeypatch.setattr(cli, "Engine", FakeEngine)
-    monkeypatch.setattr(cli, "_run", lambda coro: coro.close())
+    monkeypatch.setattr(cli, "run_coroutine", lambda coro: coro.close())
     runner = CliRunner()
     assert runner.invoke(cli.main, ["engine", "--port", "0"]).exit_code == 0
     assert runner.invoke(cli.main, ["engine", "--port", "0", "--dev"]).exit_code == 0

@@ -2,20 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
-from iii_asgi.engine.storage import MemoryStorage, QueueMessage, SqliteStorage, Storage
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    storage: Storage = MemoryStorage() if request.param == "memory" else SqliteStorage(tmp_path)
-    await storage.open()
-    yield storage
-    await storage.close()
+from iii_asgi.engine.storage import QueueMessage, Storage
 
 
 async def test_ack_many(store: Storage) -> None:

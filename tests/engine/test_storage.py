@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,6 @@ from iii_asgi.engine.storage import (
     StorageError,
     create_storage,
 )
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    storage: Storage = MemoryStorage() if request.param == "memory" else SqliteStorage(tmp_path)
-    await storage.open()
-    yield storage
-    await storage.close()
 
 
 def msg(message_id: str, queue: str = "q", **fields: Any) -> QueueMessage:
