@@ -355,6 +355,18 @@ async def handler(engine: EngineThread, function_id: str, **config: Any) -> Wire
     return worker
 
 
+def state_event(kind: str, scope: str, key: str, old: Any, new: Any) -> dict[str, Any]:
+    """The payload of a ``state`` trigger (builtins.md §4.3); ``kind``: created/updated/deleted."""
+    return {
+        "type": "state",
+        "event_type": f"state:{kind}",
+        "scope": scope,
+        "key": key,
+        "old_value": old,
+        "new_value": new,
+    }
+
+
 async def test_trigger_events_in_order(engine: EngineThread) -> None:
     worker = await handler(engine, "on::state", scope="users")
     wire = await caller(engine)
@@ -371,46 +383,11 @@ async def test_trigger_events_in_order(engine: EngineThread) -> None:
     )  # update of a missing key: created
     calls = [(await worker.serve_one())["data"] for _ in range(5)]
     assert calls == [
-        {
-            "type": "state",
-            "event_type": "state:created",
-            "scope": "users",
-            "key": "u1",
-            "old_value": None,
-            "new_value": {"n": 1},
-        },
-        {
-            "type": "state",
-            "event_type": "state:updated",
-            "scope": "users",
-            "key": "u1",
-            "old_value": {"n": 1},
-            "new_value": {"n": 2},
-        },
-        {
-            "type": "state",
-            "event_type": "state:deleted",
-            "scope": "users",
-            "key": "u1",
-            "old_value": {"n": 2},
-            "new_value": None,
-        },
-        {
-            "type": "state",
-            "event_type": "state:deleted",
-            "scope": "users",
-            "key": "never",
-            "old_value": None,
-            "new_value": None,
-        },
-        {
-            "type": "state",
-            "event_type": "state:created",
-            "scope": "users",
-            "key": "fresh",
-            "old_value": None,
-            "new_value": {},
-        },
+        state_event("created", "users", "u1", None, {"n": 1}),
+        state_event("updated", "users", "u1", {"n": 1}, {"n": 2}),
+        state_event("deleted", "users", "u1", {"n": 2}, None),
+        state_event("deleted", "users", "never", None, None),
+        state_event("created", "users", "fresh", None, {}),
     ]
     await worker.silent()
     await wire.result("state::get", {"scope": "users", "key": "u1"})  # reads never fire

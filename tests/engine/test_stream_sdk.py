@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 import websockets
@@ -50,6 +50,8 @@ from iii.stream import (
 )
 from iii_asgi.engine import EngineThread
 from tests.helpers import wait_for
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -103,18 +105,13 @@ def test_update_ops_serialise_to_the_wire_shapes() -> None:
 
 
 def test_state_helpers_against_the_engine(client: iii.III) -> None:
-    events: list[StateEventData[Any]] = []
-    client.register_function(
-        "typed::on_state", lambda data: events.append(StateEventData[Any].model_validate(data))
+    events = collect(
+        client,
+        "typed::on_state",
+        "state",
+        StateTriggerConfig(scope="profiles"),
+        StateEventData[Any].model_validate,
     )
-    client.register_trigger(
-        {
-            "type": "state",
-            "function_id": "typed::on_state",
-            "config": StateTriggerConfig(scope="profiles"),
-        }
-    )
-    wait_for(lambda: "state" in bound_types(client))
     raw = client.trigger(
         {
             "function_id": "state::set",
@@ -149,6 +146,18 @@ def test_state_helpers_against_the_engine(client: iii.III) -> None:
     assert events[1].old_value == {"visits": 0}
 
 
+def collect(
+    client: iii.III, function_id: str, trigger_type: str, config: Any, parse: Callable[[Any], T]
+) -> list[T]:
+    """Bind ``function_id`` to a ``trigger_type`` trigger; the list fills with its payloads,
+    parsed. Returns once the binding is in."""
+    received: list[T] = []
+    client.register_function(function_id, lambda data: received.append(parse(data)))
+    client.register_trigger({"type": trigger_type, "function_id": function_id, "config": config})
+    wait_for(lambda: trigger_type in bound_types(client))
+    return received
+
+
 def bound_types(client: iii.III) -> list[str]:
     """Trigger types with a binding (``register_trigger`` sends its frame asynchronously)."""
     listed = client.trigger({"function_id": "engine::registered-triggers::list", "payload": {}})
@@ -156,18 +165,13 @@ def bound_types(client: iii.III) -> list[str]:
 
 
 def test_stream_helpers_against_the_engine(client: iii.III) -> None:
-    changes: list[StreamChangeEvent] = []
-    client.register_function(
-        "typed::on_stream", lambda data: changes.append(StreamChangeEvent.model_validate(data))
+    changes = collect(
+        client,
+        "typed::on_stream",
+        "stream",
+        StreamTriggerConfig(stream_name="todo"),
+        StreamChangeEvent.model_validate,
     )
-    client.register_trigger(
-        {
-            "type": "stream",
-            "function_id": "typed::on_stream",
-            "config": StreamTriggerConfig(stream_name="todo"),
-        }
-    )
-    wait_for(lambda: "stream" in bound_types(client))
     set_result = client.trigger(
         {
             "function_id": "stream::set",

@@ -84,15 +84,24 @@ async def test_two_uvicorn_workers_one_owner_one_standby(engine: Any) -> None:
         assert supervisor.poll() is None, "the uvicorn supervisor died"
     finally:
         await client.shutdown_async()
-        supervisor.send_signal(signal.SIGINT)
         try:
-            code = supervisor.wait(30)
+            code = _interrupt(supervisor)
         finally:
-            if supervisor.poll() is None:
-                supervisor.kill()
             _, errors = supervisor.communicate()
     assert code == 0, errors
     assert "Traceback" not in errors, errors
+
+
+def _interrupt(supervisor: subprocess.Popen[str]) -> int:
+    """SIGINT the supervisor (a graceful stop) and return its exit code; killed when it has not
+    stopped within 30 s (the ``TimeoutExpired`` then propagates)."""
+    supervisor.send_signal(signal.SIGINT)
+    try:
+        return supervisor.wait(30)
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait()
 
 
 async def _until(check: Any, timeout: float = 10.0) -> None:
@@ -168,13 +177,7 @@ async def test_iii_asgi_run_workers_2_bridged_routes_stand_by(tmp_path: Path) ->
         finally:
             await client.shutdown_async()
     finally:
-        supervisor.send_signal(signal.SIGINT)
-        try:
-            code = supervisor.wait(30)
-        finally:
-            if supervisor.poll() is None:
-                supervisor.kill()
-                supervisor.wait()
+        code = _interrupt(supervisor)
     output = log.read_text()
     assert code == 0, output
     assert "took over" in output
