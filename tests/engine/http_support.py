@@ -55,6 +55,18 @@ def route(
     )
 
 
+async def get_routed(
+    engine: EngineThread, function_id: str, handler: Any, api_path: str
+) -> httpx.Response:
+    """Serve ``handler`` as ``GET api_path`` from a fresh worker, GET it once, and return the
+    response once that worker has shut down."""
+    async with worker(engine) as client:
+        route(client, function_id, handler, api_path)
+        await routed(engine)
+        async with http(engine) as c:
+            return await c.get(api_path)
+
+
 @asynccontextmanager
 async def http(engine: EngineThread) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=engine.http_url, timeout=10) as client:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from helpers import wait_until
-from http_support import http, route, routed, worker
+from http_support import get_routed, http, route, routed, worker
 
 from iii_asgi.engine import EngineThread
 
@@ -52,11 +52,7 @@ BUFFERED: list[tuple[Any, int, dict[str, str], bytes]] = [
 async def test_buffered_results(
     engine: EngineThread, result: Any, status: int, headers: dict[str, str], body: bytes
 ) -> None:
-    async with worker(engine) as w:
-        route(w, "b::fn", lambda data: result, "/r")
-        await routed(engine)
-        async with http(engine) as c:
-            r = await c.get("/r")
+    r = await get_routed(engine, "b::fn", lambda data: result, "/r")
     assert r.status_code == status
     assert r.content == body
     for name, value in headers.items():
@@ -110,11 +106,7 @@ async def test_return_value_wins_before_any_body_frame(engine: EngineThread) -> 
         await res.send_message_async(json.dumps({"type": "set_status", "status_code": 299}))
         return {"status_code": 202, "body": {"won": "return"}}
 
-    async with worker(engine) as w:
-        route(w, "s::wins", handler, "/wins")
-        await routed(engine)
-        async with http(engine) as c:
-            r = await c.get("/wins")
+    r = await get_routed(engine, "s::wins", handler, "/wins")
     assert r.status_code == 202 and r.json() == {"won": "return"}
 
 
@@ -126,11 +118,7 @@ async def test_close_without_body_and_null_return(engine: EngineThread) -> None:
         await res.send_message_async("not json")
         await res.close_async()
 
-    async with worker(engine) as w:
-        route(w, "s::empty", handler, "/empty")
-        await routed(engine)
-        async with http(engine) as c:
-            r = await c.get("/empty")
+    r = await get_routed(engine, "s::empty", handler, "/empty")
     assert r.status_code == 204 and r.content == b""
     assert "content-type" not in r.headers
     await asyncio.sleep(0)
@@ -146,11 +134,7 @@ async def test_large_streamed_response(engine: EngineThread) -> None:
             await res.write(block)
         await res.close_async()
 
-    async with worker(engine) as w:
-        route(w, "s::big", handler, "/big")
-        await routed(engine)
-        async with http(engine) as c:
-            r = await c.get("/big")
+    r = await get_routed(engine, "s::big", handler, "/big")
     assert r.status_code == 200 and r.content == block * 8
 
 
@@ -191,11 +175,7 @@ async def test_null_return_with_an_open_writer_sends_what_was_set(engine: Engine
         )
         return None  # neither a body nor a close
 
-    async with worker(engine) as w:
-        route(w, "s::head", handler, "/head-only")
-        await routed(engine)
-        async with http(engine) as c:
-            r = await c.get("/head-only")
+    r = await get_routed(engine, "s::head", handler, "/head-only")
     assert r.status_code == 201 and r.content == b""
     assert r.headers["x-made"] == "yes"
 
@@ -206,10 +186,6 @@ async def test_stream_ends_when_the_handler_fails_mid_stream(engine: EngineThrea
         await res.write(b"partial," * 10_000)
         raise RuntimeError("broke after streaming began")
 
-    async with worker(engine) as w:
-        route(w, "s::broken", handler, "/broken")
-        await routed(engine)
-        async with http(engine) as c:
-            r = await c.get("/broken")
+    r = await get_routed(engine, "s::broken", handler, "/broken")
     assert r.status_code == 200  # the head went out with the first body frame
     assert r.content == b"partial," * 10_000

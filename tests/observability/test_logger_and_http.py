@@ -14,7 +14,7 @@ import httpx
 import pytest
 from opentelemetry import baggage, context
 from opentelemetry._logs import SeverityNumber
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -90,36 +90,32 @@ def test_get_context_logger_outside_a_handler(caplog: pytest.LogCaptureFixture) 
     assert [r.getMessage() for r in caplog.records] == ["hello"]
 
 
-def test_baggage_span_processor_copies_entries() -> None:
+def _spans_under(ctx: context.Context, *processors: SpanProcessor) -> tuple[ReadableSpan, ...]:
+    """Start and end one span with ``ctx`` attached, on a provider running ``processors``
+    (then an in-memory exporter); the finished spans."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
-    provider.add_span_processor(BaggageSpanProcessor())
-    provider.add_span_processor(BaggageSpanProcessor(allowlist=DEFAULT_ALLOWLIST))
+    for processor in processors:
+        provider.add_span_processor(processor)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    ctx = baggage.set_baggage("tenant", "acme")
-    ctx = baggage.set_baggage("iii.function.id", "orders::place", ctx)
     token = context.attach(ctx)
     try:
         with provider.get_tracer("t").start_as_current_span("s"):
             pass
     finally:
         context.detach(token)
-    (span,) = exporter.get_finished_spans()
+    return exporter.get_finished_spans()
+
+
+def test_baggage_span_processor_copies_entries() -> None:
+    ctx = baggage.set_baggage("tenant", "acme")
+    ctx = baggage.set_baggage("iii.function.id", "orders::place", ctx)
+    everything = BaggageSpanProcessor()
+    (span,) = _spans_under(ctx, everything, BaggageSpanProcessor(allowlist=DEFAULT_ALLOWLIST))
     assert dict(span.attributes or {}) == {"tenant": "acme", "iii.function.id": "orders::place"}
 
-    only = InMemorySpanExporter()
-    filtered = TracerProvider()
-    filtered.add_span_processor(BaggageSpanProcessor(allowlist=DEFAULT_ALLOWLIST))
-    filtered.add_span_processor(SimpleSpanProcessor(only))
-    token = context.attach(ctx)
-    try:
-        with filtered.get_tracer("t").start_as_current_span("s"):
-            pass
-    finally:
-        context.detach(token)
-    assert dict(only.get_finished_spans()[0].attributes or {}) == {
-        "iii.function.id": "orders::place"
-    }
+    (only,) = _spans_under(ctx, BaggageSpanProcessor(allowlist=DEFAULT_ALLOWLIST))
+    assert dict(only.attributes or {}) == {"iii.function.id": "orders::place"}
 
 
 # -- outgoing HTTP ---------------------------------------------------------------------------
