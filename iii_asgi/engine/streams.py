@@ -202,28 +202,18 @@ class StreamWorker:
         if overridden:
             self._shape("delete", result, isinstance(result, dict))
             old = result.get("old_value")
+            deleted = old is not None
         else:
             space = stream_space(args["stream_name"])
             try:
                 stored = await self.core.storage.delete(space, args["group_id"], args["item_id"])
             except StorageError as exc:
                 raise InvocationError("STREAM_DELETE_ERROR", str(exc)) from None
-            old = None if stored is MISSING else stored
-            if stored is not MISSING:
-                self.emit(
-                    args["stream_name"],
-                    args["group_id"],
-                    args["item_id"],
-                    {"type": "delete", "data": stored},
-                )
-            return {"old_value": old}
-        if old is not None:
-            self.emit(
-                args["stream_name"],
-                args["group_id"],
-                args["item_id"],
-                {"type": "delete", "data": old},
-            )
+            deleted = stored is not MISSING  # a stored null is deleted too
+            old = stored if deleted else None
+        if deleted:
+            event = {"type": "delete", "data": old}
+            self.emit(args["stream_name"], args["group_id"], args["item_id"], event)
         return {"old_value": old}
 
     async def list(self, ctx: CallContext, data: Any) -> Any:
