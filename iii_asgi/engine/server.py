@@ -73,10 +73,7 @@ class Engine:
         """``ws://host:port`` of the worker listener (the real port when configured with 0)."""
         if self.port is None:
             raise RuntimeError("engine is not started")
-        host = self.config.host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"ws://{host}:{self.port}"
+        return _url("ws", self.config.host, self.port)
 
     @property
     def http_url(self) -> str:
@@ -84,10 +81,7 @@ class Engine:
         with 0). Raises ``RuntimeError`` when not started or configured without one."""
         if self.http_port is None:
             raise RuntimeError("the HTTP trigger server is not running")
-        host = self.config.http_host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.http_port}"
+        return _url("http", self.config.http_host, self.http_port)
 
     @property
     def stream_url(self) -> str:
@@ -95,10 +89,7 @@ class Engine:
         port when configured with 0). Raises ``RuntimeError`` when not running."""
         if self.stream_port is None:
             raise RuntimeError("the stream socket is not running")
-        host = self.config.stream_host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"ws://{host}:{self.stream_port}"
+        return _url("ws", self.config.stream_host, self.stream_port)
 
     def stream_uvicorn_config(self, app: StreamSocketApp) -> uvicorn.Config:
         c = self.config
@@ -165,27 +156,30 @@ class Engine:
         self._serve_task = await self._serve(server, self.config.host, self.config.port)
         self.port = server.servers[0].sockets[0].getsockname()[1]
         if http_app is not None:
-            http_server = _Server(self.http_uvicorn_config(http_app))
-            self._http_server = http_server
-            try:
-                self._http_task = await self._serve(
-                    http_server, self.config.http_host, self.config.http_port
-                )
-            except RuntimeError:
-                await self.stop()
-                raise
-            self.http_port = http_server.servers[0].sockets[0].getsockname()[1]
+            self._http_server = http_server = _Server(self.http_uvicorn_config(http_app))
+            self._http_task, self.http_port = await self._serve_extra(
+                http_server, self.config.http_host, self.config.http_port
+            )
         if self.config.stream_port is not None:
-            stream_server = _Server(self.stream_uvicorn_config(StreamSocketApp(self.core.streams)))
-            self._stream_server = stream_server
-            try:
-                self._stream_task = await self._serve(
-                    stream_server, self.config.stream_host, self.config.stream_port
-                )
-            except RuntimeError:
-                await self.stop()
-                raise
-            self.stream_port = stream_server.servers[0].sockets[0].getsockname()[1]
+            stream_app = StreamSocketApp(self.core.streams)
+            self._stream_server = stream_server = _Server(self.stream_uvicorn_config(stream_app))
+            self._stream_task, self.stream_port = await self._serve_extra(
+                stream_server, self.config.stream_host, self.config.stream_port
+            )
+
+    async def _serve_extra(
+        self, server: _Server, host: str, port: int | None
+    ) -> tuple[asyncio.Task[None], int]:
+        """Serve one more listener of a started engine (HTTP triggers, streams): its task and
+        bound port. When it fails to start, the whole engine stops and ``RuntimeError`` is
+        raised."""
+        try:
+            task = await self._serve(server, host, port)
+        except RuntimeError:
+            await self.stop()
+            raise
+        port_bound: int = server.servers[0].sockets[0].getsockname()[1]
+        return task, port_bound
 
     async def _serve(self, server: _Server, host: str, port: int | None) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(server.serve())
@@ -319,6 +313,11 @@ class EngineThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _url(scheme: str, host: str, port: int) -> str:
+    """``scheme://host:port``, an IPv6 ``host`` in brackets."""
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
