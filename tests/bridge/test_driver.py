@@ -207,7 +207,9 @@ def test_plain_function_bound_to_a_state_trigger(module_engine: EngineThread) ->
     assert events[0]["new_value"] == {"n": 1}
 
 
-async def test_opentelemetry_asgi_instrumentation_continues_the_iii_trace() -> None:
+def _traced_app() -> tuple[Any, Any, Any]:
+    """``GET /t`` → ``ok`` (Starlette) under OpenTelemetry's ASGI middleware with a tracer
+    provider of its own: the app, its in-memory span exporter and the provider."""
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -220,12 +222,21 @@ async def test_opentelemetry_asgi_instrumentation_continues_the_iii_trace() -> N
     app = OpenTelemetryMiddleware(
         inner, tracer_provider=provider, exclude_spans=["receive", "send"]
     )
-    data = {"path": "/t", "path_params": {}, "query_params": {}, "headers": {}, "method": "GET"}
+    return app, exporter, provider
+
+
+def _get_t() -> dict[str, Any]:
+    """A fresh payload of an HTTP call of ``GET /t``."""
+    return {"path": "/t", "path_params": {}, "query_params": {}, "headers": {}, "method": "GET"}
+
+
+async def test_opentelemetry_asgi_instrumentation_continues_the_iii_trace() -> None:
+    app, exporter, _ = _traced_app()
     token = enter_invocation(
         InvocationContext(function_id="t::t", invocation_id="i", traceparent=TRACEPARENT)
     )
     try:
-        result = await drive(app, data)
+        result = await drive(app, _get_t())
     finally:
         exit_invocation(token)
     assert result["status_code"] == 200
@@ -271,20 +282,9 @@ async def test_asgi_span_is_a_child_of_the_sdks_handler_span() -> None:
     """With the SDK's span around the handler current, the app's server span hangs under it
     (same trace as the invocation's traceparent)."""
     from opentelemetry import trace
-    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
     from opentelemetry.propagate import extract
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    inner = Starlette(routes=[Route("/t", lambda request: PlainTextResponse("ok"))])
-    app = OpenTelemetryMiddleware(
-        inner, tracer_provider=provider, exclude_spans=["receive", "send"]
-    )
-    data = {"path": "/t", "path_params": {}, "query_params": {}, "headers": {}, "method": "GET"}
+    app, exporter, provider = _traced_app()
     token = enter_invocation(
         InvocationContext(function_id="t::t", invocation_id="i", traceparent=TRACEPARENT)
     )
@@ -292,7 +292,7 @@ async def test_asgi_span_is_a_child_of_the_sdks_handler_span() -> None:
     try:
         parent = extract({"traceparent": TRACEPARENT})
         with tracer.start_as_current_span("execute t::t", context=parent) as handler_span:
-            await drive(app, data)
+            await drive(app, _get_t())
     finally:
         exit_invocation(token)
     server_span = next(s for s in exporter.get_finished_spans() if s.name != "execute t::t")
