@@ -14,12 +14,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanContext
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
 __all__ = ["encode_spans_dict"]
 
 _HAS_IS_REMOTE = 0x100
 _IS_REMOTE = 0x200
+#: SDK ``SpanKind`` (INTERNAL=0 …) → OTLP ``SPAN_KIND_*`` (INTERNAL=1 …); status code → number.
+_KINDS = {kind: kind.value + 1 for kind in SpanKind}
+_STATUS_CODES = {code: code.value for code in StatusCode}
 
 
 def _value(value: Any) -> dict[str, Any]:
@@ -72,29 +75,34 @@ def _flags(parent: SpanContext | None) -> int:
 def _span(span: ReadableSpan) -> dict[str, Any]:
     context = span.get_span_context()
     out: dict[str, Any] = {
-        "traceId": format(context.trace_id, "032x") if context else "0" * 32,
-        "spanId": format(context.span_id, "016x") if context else "0" * 16,
+        "traceId": f"{context.trace_id:032x}" if context else "0" * 32,
+        "spanId": f"{context.span_id:016x}" if context else "0" * 16,
     }
     if context is not None and context.trace_state:
         out["traceState"] = ",".join(f"{k}={v}" for k, v in context.trace_state.items())
     parent = span.parent
     if parent is not None:
-        out["parentSpanId"] = format(parent.span_id, "016x")
+        out["parentSpanId"] = f"{parent.span_id:016x}"
     out["flags"] = _flags(parent)
     if span.name:
         out["name"] = span.name
-    out["kind"] = span.kind.value + 1  # SDK INTERNAL=0 … → OTLP SPAN_KIND_INTERNAL=1 …
-    if span.start_time:
-        out["startTimeUnixNano"] = str(span.start_time)
-    if span.end_time:
-        out["endTimeUnixNano"] = str(span.end_time)
+    out["kind"] = _KINDS[span.kind]
+    start_time = span.start_time
+    if start_time:
+        out["startTimeUnixNano"] = str(start_time)
+    end_time = span.end_time
+    if end_time:
+        out["endTimeUnixNano"] = str(end_time)
     # The SDK span's own attributes (``span.attributes`` wraps them in a MappingProxy first).
     attributes = _attributes(getattr(span, "_attributes", None) or span.attributes)
     if attributes:
         out["attributes"] = attributes
     if span.dropped_attributes:
         out["droppedAttributesCount"] = span.dropped_attributes
-    span_events = span.events
+    # The SDK span's own event list (``span.events`` copies it into a tuple under a lock).
+    span_events = getattr(getattr(span, "_events", None), "_dq", None)
+    if span_events is None:
+        span_events = span.events
     if span_events:
         events = []
         for event in span_events:
@@ -113,9 +121,10 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
         out["events"] = events
     if span.dropped_events:
         out["droppedEventsCount"] = span.dropped_events
-    if span.links:
+    span_links = span.links
+    if span_links:
         links = []
-        for link in span.links:
+        for link in span_links:
             encoded = {
                 "traceId": format(link.context.trace_id, "032x"),
                 "spanId": format(link.context.span_id, "016x"),
@@ -130,11 +139,13 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
         out["links"] = links
     if span.dropped_links:
         out["droppedLinksCount"] = span.dropped_links
+    span_status = span.status
     status: dict[str, Any] = {}
-    if span.status.description:
-        status["message"] = span.status.description
-    if span.status.status_code.value:
-        status["code"] = span.status.status_code.value
+    if span_status.description:
+        status["message"] = span_status.description
+    code = _STATUS_CODES[span_status.status_code]
+    if code:
+        status["code"] = code
     out["status"] = status
     return out
 
