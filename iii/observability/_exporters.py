@@ -1,11 +1,12 @@
 """Exporters to the engine's ``/otel`` socket (protocol.md §1.11, builtins.md §12).
 
 One WebSocket per process, ``<engine url path>/otel`` with the worker's handshake headers,
-shared by the three exporters. Each export is one binary frame: a 4-byte ASCII prefix then
-OTLP/JSON (lower-case hex ids) encoded by ``opentelemetry-exporter-otlp-json-common`` (spans by
-its faster equivalent, :mod:`._otlp`):
+shared by the three exporters. Each frame is binary: a 4-byte ASCII prefix then OTLP/JSON
+(lower-case hex ids) encoded by ``opentelemetry-exporter-otlp-json-common`` (spans by its faster
+equivalent, :mod:`._otlp`):
 
-- ``OTLP`` + ``ExportTraceServiceRequest`` (spans),
+- ``OTLP`` + ``ExportTraceServiceRequest`` (spans, at most :data:`SPANS_PER_FRAME` a frame: one
+  span export can be several frames),
 - ``LOGS`` + ``ExportLogsServiceRequest`` (log records),
 - ``MTRC`` + ``ExportMetricsServiceRequest`` (metrics).
 
