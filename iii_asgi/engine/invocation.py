@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from iii.protocol import Frame, error_body, invocation_result
+from iii.protocol import Frame, error_body, invocation_result, invoke_function
 
 from .connection import WorkerConnection
 from .errors import InvocationError
@@ -120,20 +120,18 @@ class Invoker:
         self.pending[inv_id] = Invocation(inv_id, function_id, owner, conn, reply_id, span=span)
         conn.inflight.add(inv_id)
         owner.inflight.add(inv_id)
-        out: Frame = {
-            "type": "invokefunction",
-            "invocation_id": inv_id,
-            "function_id": function_id,
-            "data": data,
-        }
+        baggage = frame.get("baggage")
         if traceparent is not None:  # §3.6: the context goes on, baggage names the target
-            out["traceparent"] = traceparent if span is None else traceparent_of(span)
-            out["baggage"] = with_function_id(frame.get("baggage"), function_id)
-        elif frame.get("baggage") is not None:
-            out["baggage"] = frame["baggage"]
-        metadata = frame.get("metadata")
-        if metadata is not None:
-            out["metadata"] = metadata
+            traceparent = traceparent if span is None else traceparent_of(span)
+            baggage = with_function_id(baggage, function_id)
+        out = invoke_function(
+            function_id,
+            data,
+            invocation_id=inv_id,
+            metadata=frame.get("metadata"),
+            traceparent=traceparent,
+            baggage=baggage,
+        )
         await owner.send(out)
 
     async def _enqueue(
@@ -325,19 +323,16 @@ class Invoker:
         future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
         self.pending[inv_id] = Invocation(inv_id, function_id, entry.owner, future=future)
         entry.owner.inflight.add(inv_id)
-        out: Frame = {
-            "type": "invokefunction",
-            "invocation_id": inv_id,
-            "function_id": function_id,
-            "data": data,
-        }
-        if metadata is not None:
-            out["metadata"] = metadata
-        if traceparent is not None:
-            out["traceparent"] = traceparent
-        if baggage is not None:
-            out["baggage"] = baggage
-        await entry.owner.send(out)
+        await entry.owner.send(
+            invoke_function(
+                function_id,
+                data,
+                invocation_id=inv_id,
+                metadata=metadata,
+                traceparent=traceparent,
+                baggage=baggage,
+            )
+        )
         result = await future
         error = result.get("error")
         if error is not None:

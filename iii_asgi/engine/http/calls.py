@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from iii.protocol import Frame
+from iii.protocol import invoke_function
 
 from ..channels import new_uuid4
 from ..errors import InvocationError
@@ -55,18 +55,18 @@ async def start_call(
             owner.inflight.discard(inv_id)
 
     future.add_done_callback(forget)
-    frame: Frame = {
-        "type": "invokefunction",
-        "invocation_id": inv_id,
-        "function_id": function_id,
-        "data": data,
-    }
-    if traceparent is not None:
-        frame["traceparent"] = traceparent
-        frame["baggage"] = with_function_id(baggage, function_id)
-    if metadata is not None:
-        frame["metadata"] = metadata
-    await owner.send(frame)
+    # §3.6: with a trace context, the baggage goes on naming the target
+    baggage = with_function_id(baggage, function_id) if traceparent is not None else None
+    await owner.send(
+        invoke_function(
+            function_id,
+            data,
+            invocation_id=inv_id,
+            metadata=metadata,
+            traceparent=traceparent,
+            baggage=baggage,
+        )
+    )
     return future
 
 
