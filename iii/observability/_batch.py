@@ -28,6 +28,8 @@ from opentelemetry.context import Context, attach, detach, set_value
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from ._handler_span import HandlerSpan
+
 __all__ = ["DEFAULT_MAX_EXPORT_BATCH_SIZE", "DEFAULT_MAX_QUEUE_SIZE", "SpanBatcher"]
 
 logger = logging.getLogger("iii.telemetry")
@@ -66,6 +68,8 @@ class SpanBatcher(SpanProcessor):
         warn_interval_s: float = 10.0,
     ) -> None:
         self.exporter = exporter
+        #: Our own exporters read :class:`HandlerSpan` s as they are; others get SDK spans.
+        self._reads_handler_spans = bool(getattr(exporter, "reads_handler_spans", False))
         self.delay_s = max(0.001, schedule_delay_millis / 1000)
         self.max_queue_size = max_queue_size or _env_size(
             "OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_MAX_QUEUE_SIZE
@@ -80,7 +84,7 @@ class SpanBatcher(SpanProcessor):
         self.dropped = 0
         self._dropped_unreported = 0
         self._last_warning = float("-inf")
-        self._queue: deque[ReadableSpan] = deque()
+        self._queue: deque[ReadableSpan | HandlerSpan] = deque()
         self._shutdown = False
         self._start_thread()
         if hasattr(os, "register_at_fork"):  # a forked child needs its own thread
@@ -152,9 +156,14 @@ class SpanBatcher(SpanProcessor):
             while queue:
                 count = min(len(queue), self.max_export_batch_size)
                 batch = [queue.popleft() for _ in range(count)]
+                if not self._reads_handler_spans:
+                    batch = [
+                        s.to_readable() if isinstance(s, HandlerSpan) else s for s in batch
+                    ]
                 token = attach(set_value(_SUPPRESS, True))
                 try:
-                    self.exporter.export(batch)
+                    # handler spans only reach exporters that declare they read them
+                    self.exporter.export(batch)  # type: ignore[arg-type]
                 except Exception:
                     logger.exception("iii: span export failed; %d spans lost", count)
                 finally:

@@ -163,7 +163,10 @@ FRAME_PAUSE_S = 0.0002
 
 
 class EngineSpanExporter(SpanExporter):
-    """Spans → ``OTLP`` frames, at most :data:`SPANS_PER_FRAME` spans each."""
+    """Spans → ``OTLP`` frames, at most :data:`SPANS_PER_FRAME` spans each (SDK spans and
+    handler spans alike)."""
+
+    reads_handler_spans = True
 
     def __init__(self, connection: EngineConnection) -> None:
         self.connection = connection

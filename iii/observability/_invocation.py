@@ -31,6 +31,7 @@ from opentelemetry.trace import (
     TraceFlags,
 )
 
+from ._handler_span import HandlerSpan
 from ._payload import redact_and_truncate
 from ._spans import _BAGGAGE, _TRACE_CONTEXT, inject_baggage, inject_traceparent
 from ._state import state
@@ -82,39 +83,56 @@ def start_execution(
     if tracer is None and traceparent is None and baggage is None:
         return None
     ctx = otel_context.Context()
+    parent = None
     if traceparent is not None:
-        ctx = _parent(traceparent, ctx)
+        parent, ctx = _parent(traceparent, ctx)
     if baggage is not None:
         ctx = _BAGGAGE.extract({"baggage": baggage}, ctx)
-    span = None
+    span: Any = None
     if tracer is not None:
         attributes: dict[str, Any] = {"iii.function.id": function_id}
         if invocation_id is not None:
             attributes["iii.invocation.id"] = invocation_id
-        span = tracer.start_span(
-            f"execute {function_id}", context=ctx, kind=SpanKind.INTERNAL, attributes=attributes
-        )
-        if state.payloads and span.is_recording():
-            span.add_event(
-                "iii.invocation.input", {"iii.payload": redact_and_truncate(data, state.max_bytes)}
+        name = f"execute {function_id}"
+        handler_spans = state.handler_spans
+        if handler_spans is not None:
+            span = handler_spans.start(name, parent, ctx, attributes, baggage is not None)
+        if span is not None:
+            if state.payloads:
+                span.add_payload_event(
+                    "iii.invocation.input", redact_and_truncate(data, state.max_bytes)
+                )
+        else:
+            span = tracer.start_span(
+                name, context=ctx, kind=SpanKind.INTERNAL, attributes=attributes
             )
+            if state.payloads and span.is_recording():
+                span.add_event(
+                    "iii.invocation.input",
+                    {"iii.payload": redact_and_truncate(data, state.max_bytes)},
+                )
         ctx = trace.set_span_in_context(span, ctx)
     return Execution(function_id, span, otel_context.attach(ctx))
 
 
-def _parent(traceparent: str, ctx: otel_context.Context) -> otel_context.Context:
-    """``ctx`` with the remote parent span named by ``traceparent`` (what the W3C propagator
-    extracts, without its per-call carrier and regex work for the common version-00 case)."""
+def _parent(
+    traceparent: str, ctx: otel_context.Context
+) -> tuple[SpanContext | None, otel_context.Context]:
+    """The remote parent span named by ``traceparent`` (``None`` when invalid) and ``ctx``
+    with it as the current span: what the W3C propagator extracts, without its per-call
+    carrier and regex work for the common version-00 case."""
     match = _TRACEPARENT_00.fullmatch(traceparent)
     if match is None:
-        return _TRACE_CONTEXT.extract({"traceparent": traceparent}, ctx)
+        ctx = _TRACE_CONTEXT.extract({"traceparent": traceparent}, ctx)
+        found = trace.get_current_span(ctx).get_span_context()
+        return (found if found.is_valid else None), ctx
     trace_id, span_id = int(match[1], 16), int(match[2], 16)
     if not trace_id or not span_id:
-        return ctx
+        return None, ctx
     parent = SpanContext(
         trace_id, span_id, is_remote=True, trace_flags=TraceFlags(int(match[3], 16))
     )
-    return trace.set_span_in_context(NonRecordingSpan(parent), ctx)
+    return parent, trace.set_span_in_context(NonRecordingSpan(parent), ctx)
 
 
 def end_execution(
@@ -131,9 +149,11 @@ def end_execution(
         span.record_exception(error)
         span.set_status(Status(StatusCode.ERROR, str(error) or type(error).__name__))
     elif state.payloads and span.is_recording():
-        span.add_event(
-            "iii.invocation.output", {"iii.payload": redact_and_truncate(result, state.max_bytes)}
-        )
+        payload = redact_and_truncate(result, state.max_bytes)
+        if type(span) is HandlerSpan:
+            span.add_payload_event("iii.invocation.output", payload)
+        else:
+            span.add_event("iii.invocation.output", {"iii.payload": payload})
     span.end()
     stats = state.stats
     if stats is not None:  # read by the observable counters at each metrics export

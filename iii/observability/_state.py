@@ -22,6 +22,8 @@ class State:
         self.logger_provider: Any = None
         self.meter_provider: Any = None
         self.tracer: Any = None
+        #: Starts handler spans without the SDK's per-span machinery (``_handler_span``).
+        self.handler_spans: Any = None
         self.otel_logger: Any = None
         #: ``(function_id, "ok"|"error")`` → ``[count, total run time in ms]``.
         self.stats: dict[tuple[str, str], list[Any]] | None = None

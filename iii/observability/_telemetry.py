@@ -23,7 +23,7 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from ..options import ReconnectionConfig
 from ._batch import SpanBatcher
@@ -35,6 +35,7 @@ from ._exporters import (
     EngineSpanExporter,
     otel_url,
 )
+from ._handler_span import HandlerSpans, IIITracerProvider
 from ._http import instrument_urllib
 from ._payload import resolve_max_bytes_from_env
 from ._spans import BaggageSpanProcessor
@@ -100,7 +101,7 @@ def init_otel(
         else None
     )
 
-    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider = IIITracerProvider(resource=resource)
     tracer_provider.add_span_processor(BaggageSpanProcessor())
     span_exporters: list[Any] = [EngineSpanExporter(connection)] if connection else []
     for exporter in [*span_exporters, *cfg.span_exporters]:
@@ -139,6 +140,13 @@ def init_otel(
     state.connection = connection
     state.tracer_provider = tracer_provider
     state.tracer = tracer_provider.get_tracer(INSTRUMENTATION_NAME)
+    state.handler_spans = HandlerSpans(
+        tracer_provider,
+        # the tracer's own scope (the SDK normalises its fields), else the same by hand
+        getattr(state.tracer, "_instrumentation_scope", None)
+        or InstrumentationScope(INSTRUMENTATION_NAME, "", ""),
+        own=(BaggageSpanProcessor, SpanBatcher),
+    )
     _set_global(
         trace.set_tracer_provider,
         trace.get_tracer_provider,

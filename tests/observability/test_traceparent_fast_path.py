@@ -31,7 +31,9 @@ SPAN = "b7ad6b7169203331"
     ],
 )
 def test_parent_matches_the_w3c_propagator(traceparent: str) -> None:
-    ours = trace.get_current_span(_parent(traceparent, otel_context.Context())).get_span_context()
+    parent, ctx = _parent(traceparent, otel_context.Context())
+    ours = trace.get_current_span(ctx).get_span_context()
+    assert parent == (ours if ours.is_valid else None)
     theirs = trace.get_current_span(
         _TRACE_CONTEXT.extract({"traceparent": traceparent}, otel_context.Context())
     ).get_span_context()
@@ -45,8 +47,8 @@ def test_parent_matches_the_w3c_propagator(traceparent: str) -> None:
 
 
 def test_a_valid_traceparent_names_a_remote_parent() -> None:
-    ctx = trace.get_current_span(
-        _parent(f"00-{TRACE}-{SPAN}-01", otel_context.Context())
-    ).get_span_context()
+    parent, context = _parent(f"00-{TRACE}-{SPAN}-01", otel_context.Context())
+    ctx = trace.get_current_span(context).get_span_context()
+    assert parent is ctx
     assert (f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}") == (TRACE, SPAN)
     assert ctx.is_remote and ctx.trace_flags.sampled
