@@ -157,9 +157,7 @@ class SpanBatcher(SpanProcessor):
                 count = min(len(queue), self.max_export_batch_size)
                 batch = [queue.popleft() for _ in range(count)]
                 if not self._reads_handler_spans:
-                    batch = [
-                        s.to_readable() if isinstance(s, HandlerSpan) else s for s in batch
-                    ]
+                    batch = [s.to_readable() if isinstance(s, HandlerSpan) else s for s in batch]
                 token = attach(set_value(_SUPPRESS, True))
                 try:
                     # handler spans only reach exporters that declare they read them
