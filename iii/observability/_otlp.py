@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanContext, SpanKind, StatusCode
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
+
+from ._handler_span import HandlerSpan
 
 __all__ = ["encode_spans_dict"]
 
@@ -23,6 +25,8 @@ _IS_REMOTE = 0x200
 #: SDK ``SpanKind`` (INTERNAL=0 …) → OTLP ``SPAN_KIND_*`` (INTERNAL=1 …); status code → number.
 _KINDS = {kind: kind.value + 1 for kind in SpanKind}
 _STATUS_CODES = {code: code.value for code in StatusCode}
+_INTERNAL = _KINDS[SpanKind.INTERNAL]
+_UNSET = Status(StatusCode.UNSET)
 
 
 def _value(value: Any) -> dict[str, Any]:
@@ -72,7 +76,64 @@ def _flags(parent: SpanContext | None) -> int:
     return _HAS_IS_REMOTE
 
 
-def _span(span: ReadableSpan) -> dict[str, Any]:
+def _handler_span(span: HandlerSpan) -> dict[str, Any]:
+    """:func:`_span` for a handler span, read through its fields (kind INTERNAL, both times
+    set, no links unless user code added some)."""
+    context = span.context
+    out: dict[str, Any] = {
+        "traceId": f"{context.trace_id:032x}",
+        "spanId": f"{context.span_id:016x}",
+    }
+    if context.trace_state:
+        out["traceState"] = ",".join(f"{k}={v}" for k, v in context.trace_state.items())
+    parent = span.parent
+    if parent is not None:
+        out["parentSpanId"] = f"{parent.span_id:016x}"
+        out["flags"] = _HAS_IS_REMOTE | _IS_REMOTE if parent.is_remote else _HAS_IS_REMOTE
+    else:
+        out["flags"] = _HAS_IS_REMOTE
+    if span.name:
+        out["name"] = span.name
+    out["kind"] = _INTERNAL
+    out["startTimeUnixNano"] = str(span.start_time)
+    out["endTimeUnixNano"] = str(span.end_time)
+    attributes = span._attributes
+    if type(attributes) is dict:
+        if attributes:
+            out["attributes"] = _attributes(attributes)
+    else:
+        if attributes:
+            out["attributes"] = _attributes(attributes)
+        if span.dropped_attributes:
+            out["droppedAttributesCount"] = span.dropped_attributes
+    events = []
+    for event in span._events:
+        encoded: dict[str, Any] = {"timeUnixNano": str(event.timestamp)}
+        if event.name:
+            encoded["name"] = event.name
+        event_attributes = event.attributes
+        if event_attributes:
+            encoded["attributes"] = _attributes(event_attributes)
+        if event.dropped_attributes:
+            encoded["droppedAttributesCount"] = event.dropped_attributes
+        events.append(encoded)
+    if events:
+        out["events"] = events
+    if span._dropped_events:
+        out["droppedEventsCount"] = span._dropped_events
+    if span._links is not None:
+        _links(span, out)
+    status = span.status
+    if status is _UNSET:
+        out["status"] = {}
+    else:
+        out["status"] = _status(status)
+    return out
+
+
+def _span(span: ReadableSpan | HandlerSpan) -> dict[str, Any]:
+    if type(span) is HandlerSpan:
+        return _handler_span(span)
     context = span.get_span_context()
     out: dict[str, Any] = {
         "traceId": f"{context.trace_id:032x}" if context else "0" * 32,
@@ -121,11 +182,17 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
         out["events"] = events
     if span.dropped_events:
         out["droppedEventsCount"] = span.dropped_events
+    _links(span, out)
+    out["status"] = _status(span.status)
+    return out
+
+
+def _links(span: ReadableSpan | HandlerSpan, out: dict[str, Any]) -> None:
     span_links = span.links
     if span_links:
         links = []
         for link in span_links:
-            encoded = {
+            encoded: dict[str, Any] = {
                 "traceId": format(link.context.trace_id, "032x"),
                 "spanId": format(link.context.span_id, "016x"),
             }
@@ -139,18 +206,19 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
         out["links"] = links
     if span.dropped_links:
         out["droppedLinksCount"] = span.dropped_links
-    span_status = span.status
+
+
+def _status(span_status: Status) -> dict[str, Any]:
     status: dict[str, Any] = {}
     if span_status.description:
         status["message"] = span_status.description
     code = _STATUS_CODES[span_status.status_code]
     if code:
         status["code"] = code
-    out["status"] = status
-    return out
+    return status
 
 
-def encode_spans_dict(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
+def encode_spans_dict(spans: Sequence[ReadableSpan | HandlerSpan]) -> dict[str, Any]:
     """``{"resourceSpans": [...]}`` for ``spans``, grouped by resource then scope (``{}`` for
     no spans)."""
     # Grouped by resource identity: hashing a Resource serialises its attributes each time.

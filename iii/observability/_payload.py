@@ -42,7 +42,11 @@ _SENSITIVE = (
 )
 
 
-_SENSITIVE_RE = re.compile("|".join(map(re.escape, _SENSITIVE)).encode(), re.IGNORECASE)
+#: Finds a sensitive fragment in lower-cased JSON bytes (several times faster than the same
+#: pattern with ``re.IGNORECASE``). ``str.lower`` also maps U+212A KELVIN SIGN to ASCII "k" (the
+#: only non-ASCII character it maps into ASCII letters), which ``bytes.lower`` leaves alone.
+_SENSITIVE_RE = re.compile("|".join(map(re.escape, _SENSITIVE)).encode())
+_KELVIN = "\u212a".encode()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -101,7 +105,7 @@ def redact_and_truncate(value: Any, max_bytes: int | None = None) -> str:
     if max_bytes is None:
         max_bytes = resolve_max_bytes_from_env()
     data = pydantic_core.to_json(value, fallback=str)
-    if _SENSITIVE_RE.search(data):  # else there is nothing to redact
+    if _SENSITIVE_RE.search(data.lower()) or _KELVIN in data:  # else nothing to redact
         data = pydantic_core.to_json(redact(value), fallback=str)
     if max_bytes is None or len(data) <= max_bytes:
         return data.decode()

@@ -191,6 +191,18 @@ def test_redact_and_truncate_serialises_and_caps_bytes() -> None:
     assert redact_and_truncate({"obj": object()}, max_bytes=1000).startswith('{"obj":"<object')
 
 
+@pytest.mark.parametrize(
+    "key", ["PASSWORD", "X-Api-Key", "my_Session", "to\u212aen", "Cookie", "db.Credentials"]
+)
+def test_redact_and_truncate_finds_keys_in_any_case(key: str) -> None:
+    # "to\u212aen": KELVIN SIGN lower-cases to "k" ("token"), which the byte search must not miss
+    value = {"outer": [{key: "s3cr3t", "keep": key}]}
+    text = redact_and_truncate(value, max_bytes=1000)
+    assert "s3cr3t" not in text
+    assert json.loads(text) == redact(value)
+    assert redact_and_truncate({"plain": "data"}, max_bytes=1000) == '{"plain":"data"}'
+
+
 def test_max_bytes_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("III_TRACE_PAYLOAD_MAX_BYTES", raising=False)
     assert resolve_max_bytes_from_env() == 4096
