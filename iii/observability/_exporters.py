@@ -32,11 +32,10 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportRes
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from pydantic_core import to_json
 from websockets.sync.client import ClientConnection, connect
 
 from ..options import ReconnectionConfig
-from ._otlp import encode_spans_dict
+from ._otlp import encode_spans_json
 
 __all__ = [
     "PREFIX_LOGS",
@@ -176,7 +175,7 @@ class EngineSpanExporter(SpanExporter):
             if start:
                 time.sleep(FRAME_PAUSE_S)
             chunk = spans[start : start + SPANS_PER_FRAME]
-            if not self.connection.send(PREFIX_SPANS, to_json(encode_spans_dict(chunk))):
+            if not self.connection.send(PREFIX_SPANS, encode_spans_json(chunk)):
                 return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 

@@ -276,8 +276,20 @@ class HandlerSpan(trace.Span):
             bounded[key] = value
 
     def set_attribute(self, key: str, value: types.AttributeValue) -> None:
-        if self._writable("Setting attribute"):
-            self._bounded()[key] = value
+        if not self._writable("Setting attribute"):
+            return
+        attributes = self._attributes
+        if type(attributes) is dict and type(key) is str and key and type(value) is str:
+            # What BoundedAttributes does with a str under no length limit: an update moves
+            # the key last, a new key fits until the limit (beyond it, the SDK's eviction).
+            if key in attributes:
+                del attributes[key]
+                attributes[key] = value
+                return
+            if len(attributes) < self._spans.limits.max_span_attributes:  # type: ignore[operator]
+                attributes[key] = value
+                return
+        self._bounded()[key] = value
 
     def _bounded(self) -> BoundedAttributes:
         attributes = self._attributes

@@ -10,15 +10,18 @@ default (zero, empty) fields left out.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from json.encoder import encode_basestring as _escape
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
+from pydantic_core import to_json
 
 from ._handler_span import HandlerSpan
 
-__all__ = ["encode_spans_dict"]
+__all__ = ["encode_spans_dict", "encode_spans_json"]
 
 _HAS_IS_REMOTE = 0x100
 _IS_REMOTE = 0x200
@@ -26,7 +29,6 @@ _IS_REMOTE = 0x200
 _KINDS = {kind: kind.value + 1 for kind in SpanKind}
 _STATUS_CODES = {code: code.value for code in StatusCode}
 _INTERNAL = _KINDS[SpanKind.INTERNAL]
-_UNSET = Status(StatusCode.UNSET)
 
 
 def _value(value: Any) -> dict[str, Any]:
@@ -123,11 +125,7 @@ def _handler_span(span: HandlerSpan) -> dict[str, Any]:
         out["droppedEventsCount"] = span._dropped_events
     if span._links is not None:
         _links(span, out)
-    status = span.status
-    if status is _UNSET:
-        out["status"] = {}
-    else:
-        out["status"] = _status(status)
+    out["status"] = _status(span.status)
     return out
 
 
@@ -218,34 +216,145 @@ def _status(span_status: Status) -> dict[str, Any]:
     return status
 
 
-def encode_spans_dict(spans: Sequence[ReadableSpan | HandlerSpan]) -> dict[str, Any]:
-    """``{"resourceSpans": [...]}`` for ``spans``, grouped by resource then scope (``{}`` for
-    no spans)."""
+def _grouped(
+    spans: Sequence[ReadableSpan | HandlerSpan],
+) -> list[tuple[Any, dict[Any, list[ReadableSpan | HandlerSpan]]]]:
+    """``spans`` grouped by resource, then by instrumentation scope, in first-seen order."""
     # Grouped by resource identity: hashing a Resource serialises its attributes each time.
-    grouped: dict[int, tuple[Any, dict[Any, list[dict[str, Any]]]]] = {}
+    grouped: dict[int, tuple[Any, dict[Any, list[ReadableSpan | HandlerSpan]]]] = {}
     for span in spans:
         resource = span.resource
         group = grouped.get(id(resource))
         if group is None:
-            group = (resource, {})
-            grouped[id(resource)] = group
-        group[1].setdefault(span.instrumentation_scope or None, []).append(_span(span))
+            group = grouped[id(resource)] = (resource, {})
+        group[1].setdefault(span.instrumentation_scope or None, []).append(span)
+    return list(grouped.values())
+
+
+def _resource(resource: Any) -> dict[str, Any]:
+    attributes = _attributes(resource.attributes)
+    return {"attributes": attributes} if attributes else {}
+
+
+def encode_spans_dict(spans: Sequence[ReadableSpan | HandlerSpan]) -> dict[str, Any]:
+    """``{"resourceSpans": [...]}`` for ``spans``, grouped by resource then scope (``{}`` for
+    no spans)."""
     resource_spans = []
-    for resource, scopes in grouped.values():
+    for resource, scopes in _grouped(spans):
         scope_spans = []
-        for scope, encoded in scopes.items():
-            entry: dict[str, Any] = {"scope": _scope(scope), "spans": encoded}
+        for scope, members in scopes.items():
+            entry: dict[str, Any] = {"scope": _scope(scope), "spans": [_span(s) for s in members]}
             if scope is not None and scope.schema_url:
                 entry["schemaUrl"] = scope.schema_url
             scope_spans.append(entry)
-        resource_entry: dict[str, Any] = {"resource": {}, "scopeSpans": scope_spans}
-        resource_attributes = _attributes(resource.attributes)
-        if resource_attributes:
-            resource_entry["resource"]["attributes"] = resource_attributes
+        resource_entry: dict[str, Any] = {
+            "resource": _resource(resource),
+            "scopeSpans": scope_spans,
+        }
         if resource.schema_url:
             resource_entry["schemaUrl"] = resource.schema_url
         resource_spans.append(resource_entry)
     return {"resourceSpans": resource_spans} if resource_spans else {}
+
+
+def encode_spans_json(spans: Sequence[ReadableSpan | HandlerSpan]) -> bytes:
+    """:func:`encode_spans_dict` as UTF-8 JSON text (the same JSON value), written directly for
+    handler spans of the usual shape (:func:`_handler_span_text`)."""
+    if not spans:
+        return b"{}"
+    resource_texts = []
+    for resource, scopes in _grouped(spans):
+        scope_texts = []
+        for scope, members in scopes.items():
+            text = ",".join([_span_text(s) for s in members])
+            text = f'{{"scope":{_json(_scope(scope))},"spans":[{text}]'
+            if scope is not None and scope.schema_url:
+                text += f',"schemaUrl":{_escape(scope.schema_url)}'
+            scope_texts.append(text + "}")
+        text = f'{{"resource":{_json(_resource(resource))},"scopeSpans":[{",".join(scope_texts)}]'
+        if resource.schema_url:
+            text += f',"schemaUrl":{_escape(resource.schema_url)}'
+        resource_texts.append(text + "}")
+    # "replace": a lone surrogate (not UTF-8) becomes "?" rather than failing the whole frame
+    return f'{{"resourceSpans":[{",".join(resource_texts)}]}}'.encode(errors="replace")
+
+
+def _json(value: Any) -> str:
+    try:
+        return to_json(value).decode()
+    except ValueError:  # a lone surrogate somewhere: the standard library writes it as is
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _span_text(span: ReadableSpan | HandlerSpan) -> str:
+    if type(span) is HandlerSpan:
+        text = _handler_span_text(span)
+        if text is not None:
+            return text
+    return _json(_span(span))
+
+
+def _handler_span_text(span: HandlerSpan) -> str | None:
+    """The JSON of a handler span whose attributes and event attributes are all strings, with
+    no links, drops, trace state or status (what the SDK records for a handler that returned);
+    ``None`` for any other span."""
+    attributes = span._attributes
+    context = span.context
+    if (
+        type(attributes) is not dict
+        or span._links is not None
+        or span._dropped_events
+        or span.status.status_code is not StatusCode.UNSET
+        or context.trace_state
+    ):
+        return None
+    parts = [f'{{"traceId":"{context.trace_id:032x}","spanId":"{context.span_id:016x}"']
+    parent = span.parent
+    if parent is not None:
+        flags = _HAS_IS_REMOTE | _IS_REMOTE if parent.is_remote else _HAS_IS_REMOTE
+        parts.append(f',"parentSpanId":"{parent.span_id:016x}","flags":{flags}')
+    else:
+        parts.append(f',"flags":{_HAS_IS_REMOTE}')
+    if span.name:
+        parts.append(f',"name":{_escape(span.name)}')
+    parts.append(
+        f',"kind":{_INTERNAL},"startTimeUnixNano":"{span.start_time}"'
+        f',"endTimeUnixNano":"{span.end_time}"'
+    )
+    if attributes:
+        text = _string_attributes(attributes)
+        if text is None:
+            return None
+        parts.append(f',"attributes":{text}')
+    if span._events:
+        events = []
+        for event in span._events:
+            event_attributes = event.attributes
+            text = f'{{"timeUnixNano":"{event.timestamp}"'
+            if event.name:
+                text += f',"name":{_escape(event.name)}'
+            if event_attributes:
+                if type(event_attributes) is not dict:
+                    return None
+                attributes_text = _string_attributes(event_attributes)
+                if attributes_text is None:
+                    return None
+                text += f',"attributes":{attributes_text}'
+            events.append(text + "}")
+        parts.append(f',"events":[{",".join(events)}]')
+    parts.append(',"status":{}}')
+    return "".join(parts)
+
+
+def _string_attributes(attributes: dict[str, Any]) -> str | None:
+    """``[{"key":…,"value":{"stringValue":…}},…]``, or ``None`` unless every key and value is
+    a str."""
+    items = []
+    for key, value in attributes.items():
+        if type(value) is not str or type(key) is not str:
+            return None
+        items.append(f'{{"key":{_escape(key)},"value":{{"stringValue":{_escape(value)}}}}}')
+    return f"[{','.join(items)}]"
 
 
 def _scope(scope: Any) -> dict[str, Any]:

@@ -100,11 +100,15 @@ def redact_and_truncate(value: Any, max_bytes: int | None = None) -> str:
 
     A longer text is cut at a character boundary and ends with ``..."[TRUNCATED]"`` (the whole
     stays within ``max_bytes``; it is then no longer valid JSON). Values JSON cannot represent
-    are serialised with ``str()``.
+    are serialised with ``str()``; a value that still cannot be (a string holding a lone
+    surrogate, nesting too deep) is recorded as the JSON string of its ``repr()``.
     """
     if max_bytes is None:
         max_bytes = resolve_max_bytes_from_env()
-    data = pydantic_core.to_json(value, fallback=str)
+    try:
+        data = pydantic_core.to_json(value, fallback=str)
+    except ValueError:  # not UTF-8 (a lone surrogate) or too deep: record its repr instead
+        data = pydantic_core.to_json(repr(value))
     if _SENSITIVE_RE.search(data.lower()) or _KELVIN in data:  # else nothing to redact
         data = pydantic_core.to_json(redact(value), fallback=str)
     if max_bytes is None or len(data) <= max_bytes:

@@ -5,6 +5,7 @@ and that its OTLP encoding is the library encoder's."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +27,7 @@ from iii.observability import (
 )
 from iii.observability._handler_span import HandlerSpan
 from iii.observability._invocation import end_execution, start_execution
-from iii.observability._otlp import encode_spans_dict
+from iii.observability._otlp import _handler_span_text, encode_spans_dict, encode_spans_json
 from iii.observability._state import state
 from tests.observability.conftest import Otel
 
@@ -266,11 +267,45 @@ def test_the_encoding_of_a_handler_span_is_the_library_encoders() -> None:
         for body in (quiet, busy, fails):
             run(body, fast=True, baggage="k=v")
         run(quiet, fast=True, traceparent=None)
+        run(lambda span: '\ud800 "quoted" \u00e9\n', fast=True)  # payload: its repr
+        run(lambda span: span.set_attribute("bad", "\ud800"), fast=True)
         flush_otel()
     finally:
         shutdown_otel()
         reset_otel_globals()
     handler_spans = [s for s in captured if type(s) is HandlerSpan]
-    assert len(handler_spans) == 4
+    assert len(handler_spans) == 6
+    # written as text: the usual shape, with and without a parent and baggage
+    assert [_handler_span_text(s) is not None for s in handler_spans] == [
+        True,  # quiet, under a remote parent, with baggage
+        False,  # busy: user attributes of other types, a link, an error status
+        False,  # fails: an error status
+        True,  # quiet, a new trace
+        True,  # a lone surrogate in the result: recorded as its repr
+        True,  # a lone surrogate in an attribute
+    ]
     readable = [s.to_readable() if type(s) is HandlerSpan else s for s in captured]
-    assert encode_spans_dict(captured) == encode_spans(readable).to_dict()
+    expected = encode_spans(readable).to_dict()
+    assert encode_spans_dict(captured) == expected
+    assert json.loads(encode_spans_json(captured[:-1])) == encode_spans(readable[:-1]).to_dict()
+    for span in handler_spans[:-1]:  # one span per request as well
+        assert json.loads(encode_spans_json([span])) == encode_spans([span.to_readable()]).to_dict()
+    output = handler_spans[-2].events[-1].attributes
+    assert output == {
+        "iii.payload": json.dumps(repr('\ud800 "quoted" \u00e9\n'), ensure_ascii=False)
+    }
+    # not UTF-8: pydantic (and so the library encoder) refuses it; the frame keeps the span
+    (bad,) = json.loads(encode_spans_json(captured[-1:]))["resourceSpans"][0]["scopeSpans"][0][
+        "spans"
+    ]
+    assert {"key": "bad", "value": {"stringValue": "?"}} in bad["attributes"]
+    # the same in a span written through the dict path (a list attribute)
+    mixed = handler_spans[-1]
+    mixed._attributes = {**mixed._attributes, "bad": ("\ud800", "ok")}  # type: ignore[assignment]
+    assert _handler_span_text(mixed) is None
+    (span,) = json.loads(encode_spans_json([mixed]))["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    bad = {
+        "key": "bad",
+        "value": {"arrayValue": {"values": [{"stringValue": "?"}, {"stringValue": "ok"}]}},
+    }
+    assert bad in span["attributes"]

@@ -15,7 +15,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from iii.observability._exporters import PREFIX_SPANS, EngineSpanExporter, otel_url
-from iii.observability._otlp import encode_spans_dict
+from iii.observability._otlp import encode_spans_dict, encode_spans_json
 
 
 def make_spans() -> Any:
@@ -50,6 +50,8 @@ def test_span_encoding_matches_the_library_encoder() -> None:
     spans = make_spans()
     assert encode_spans_dict(spans) == encode_spans(spans).to_dict()
     assert encode_spans_dict([]) == encode_spans([]).to_dict()
+    assert json.loads(encode_spans_json(spans)) == encode_spans(spans).to_dict()
+    assert json.loads(encode_spans_json([])) == encode_spans([]).to_dict()
 
 
 class Recorder:
