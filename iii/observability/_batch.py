@@ -23,6 +23,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 
 from opentelemetry.context import Context, attach, detach, set_value
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -70,6 +71,9 @@ class SpanBatcher(SpanProcessor):
         self.exporter = exporter
         #: Our own exporters read :class:`HandlerSpan` s as they are; others get SDK spans.
         self._reads_handler_spans = bool(getattr(exporter, "reads_handler_spans", False))
+        #: Our engine exporter writes a handler span as text when it ends (``render``); the
+        #: queue then holds that text, not the span (see :class:`EngineSpanExporter`).
+        self._render: Callable[[HandlerSpan], str | None] | None = getattr(exporter, "render", None)
         self.delay_s = max(0.001, schedule_delay_millis / 1000)
         self.max_queue_size = max_queue_size or _env_size(
             "OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_MAX_QUEUE_SIZE
@@ -84,7 +88,7 @@ class SpanBatcher(SpanProcessor):
         self.dropped = 0
         self._dropped_unreported = 0
         self._last_warning = float("-inf")
-        self._queue: deque[ReadableSpan | HandlerSpan] = deque()
+        self._queue: deque[ReadableSpan | HandlerSpan | str] = deque()
         self._shutdown = False
         self._start_thread()
         if hasattr(os, "register_at_fork"):  # a forked child needs its own thread
@@ -113,7 +117,7 @@ class SpanBatcher(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None
 
-    def on_end(self, span: ReadableSpan) -> None:
+    def on_end(self, span: ReadableSpan | HandlerSpan) -> None:
         context = span.context
         if context is None or not context.trace_flags.sampled or self._shutdown:
             return
@@ -121,7 +125,15 @@ class SpanBatcher(SpanProcessor):
         if len(queue) >= self.max_queue_size:
             self._drop()
             return
-        queue.append(span)
+        render = self._render
+        if render is not None and isinstance(span, HandlerSpan):
+            text = render(span)
+            if text is not None:
+                queue.append(text)
+            else:
+                queue.append(span)
+        else:
+            queue.append(span)
         if len(queue) >= self.max_export_batch_size and not self._wake.is_set():
             self._wake.set()
 

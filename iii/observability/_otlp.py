@@ -21,7 +21,7 @@ from pydantic_core import to_json
 
 from ._handler_span import HandlerSpan
 
-__all__ = ["encode_spans_dict", "encode_spans_json"]
+__all__ = ["encode_spans_dict", "encode_spans_json", "handler_span_text"]
 
 _HAS_IS_REMOTE = 0x100
 _IS_REMOTE = 0x200
@@ -217,17 +217,22 @@ def _status(span_status: Status) -> dict[str, Any]:
 
 
 def _grouped(
-    spans: Sequence[ReadableSpan | HandlerSpan],
-) -> list[tuple[Any, dict[Any, list[ReadableSpan | HandlerSpan]]]]:
-    """``spans`` grouped by resource, then by instrumentation scope, in first-seen order."""
+    spans: Sequence[Any], rendered: tuple[Any, Any] | None = None
+) -> list[tuple[Any, dict[Any, list[Any]]]]:
+    """``spans`` grouped by resource, then by instrumentation scope, in first-seen order; a
+    ``str`` (a span already written as JSON text) belongs to ``rendered`` (resource, scope)."""
     # Grouped by resource identity: hashing a Resource serialises its attributes each time.
-    grouped: dict[int, tuple[Any, dict[Any, list[ReadableSpan | HandlerSpan]]]] = {}
+    grouped: dict[int, tuple[Any, dict[Any, list[Any]]]] = {}
     for span in spans:
-        resource = span.resource
+        if type(span) is str:
+            assert rendered is not None, "a span text without its resource and scope"
+            resource, scope = rendered
+        else:
+            resource, scope = span.resource, span.instrumentation_scope
         group = grouped.get(id(resource))
         if group is None:
             group = grouped[id(resource)] = (resource, {})
-        group[1].setdefault(span.instrumentation_scope or None, []).append(span)
+        group[1].setdefault(scope or None, []).append(span)
     return list(grouped.values())
 
 
@@ -257,13 +262,17 @@ def encode_spans_dict(spans: Sequence[ReadableSpan | HandlerSpan]) -> dict[str, 
     return {"resourceSpans": resource_spans} if resource_spans else {}
 
 
-def encode_spans_json(spans: Sequence[ReadableSpan | HandlerSpan]) -> bytes:
+def encode_spans_json(
+    spans: Sequence[ReadableSpan | HandlerSpan | str],
+    rendered: tuple[Any, Any] | None = None,
+) -> bytes:
     """:func:`encode_spans_dict` as UTF-8 JSON text (the same JSON value), written directly for
-    handler spans of the usual shape (:func:`_handler_span_text`)."""
+    handler spans of the usual shape (:func:`handler_span_text`). A ``str`` among ``spans`` is
+    a span :func:`handler_span_text` wrote earlier; ``rendered`` is its (resource, scope)."""
     if not spans:
         return b"{}"
     resource_texts = []
-    for resource, scopes in _grouped(spans):
+    for resource, scopes in _grouped(spans, rendered):
         scope_texts = []
         for scope, members in scopes.items():
             text = ",".join([_span_text(s) for s in members])
@@ -286,15 +295,17 @@ def _json(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _span_text(span: ReadableSpan | HandlerSpan) -> str:
+def _span_text(span: ReadableSpan | HandlerSpan | str) -> str:
+    if isinstance(span, str):
+        return span
     if type(span) is HandlerSpan:
-        text = _handler_span_text(span)
+        text = handler_span_text(span)
         if text is not None:
             return text
     return _json(_span(span))
 
 
-def _handler_span_text(span: HandlerSpan) -> str | None:
+def handler_span_text(span: HandlerSpan) -> str | None:
     """The JSON of a handler span whose attributes and event attributes are all strings, with
     no links, drops, trace state or status (what the SDK records for a handler that returned);
     ``None`` for any other span."""

@@ -102,8 +102,18 @@ def init_otel(
     )
 
     tracer_provider = IIITracerProvider(resource=resource)
+    tracer = tracer_provider.get_tracer(INSTRUMENTATION_NAME)
+    handler_spans = HandlerSpans(
+        tracer_provider,
+        # the tracer's own scope (the SDK normalises its fields), else the same by hand
+        getattr(tracer, "_instrumentation_scope", None)
+        or InstrumentationScope(INSTRUMENTATION_NAME, "", ""),
+        own=(BaggageSpanProcessor, SpanBatcher),
+    )
     tracer_provider.add_span_processor(BaggageSpanProcessor())
-    span_exporters: list[Any] = [EngineSpanExporter(connection)] if connection else []
+    span_exporters: list[Any] = (
+        [EngineSpanExporter(connection, handler_spans)] if connection else []
+    )
     for exporter in [*span_exporters, *cfg.span_exporters]:
         tracer_provider.add_span_processor(
             SpanBatcher(exporter, schedule_delay_millis=cfg.spans_flush_interval_ms)
@@ -139,14 +149,8 @@ def init_otel(
     state.max_bytes = resolve_max_bytes_from_env()
     state.connection = connection
     state.tracer_provider = tracer_provider
-    state.tracer = tracer_provider.get_tracer(INSTRUMENTATION_NAME)
-    state.handler_spans = HandlerSpans(
-        tracer_provider,
-        # the tracer's own scope (the SDK normalises its fields), else the same by hand
-        getattr(state.tracer, "_instrumentation_scope", None)
-        or InstrumentationScope(INSTRUMENTATION_NAME, "", ""),
-        own=(BaggageSpanProcessor, SpanBatcher),
-    )
+    state.tracer = tracer
+    state.handler_spans = handler_spans
     _set_global(
         trace.set_tracer_provider,
         trace.get_tracer_provider,
