@@ -319,53 +319,68 @@ def handler_span_text(span: HandlerSpan) -> str | None:
         or context.trace_state
     ):
         return None
-    parts = [f'{{"traceId":"{context.trace_id:032x}","spanId":"{context.span_id:016x}"']
     parent = span.parent
-    if parent is not None:
-        flags = _HAS_IS_REMOTE | _IS_REMOTE if parent.is_remote else _HAS_IS_REMOTE
-        parts.append(f',"parentSpanId":"{parent.span_id:016x}","flags":{flags}')
+    if parent is None:
+        ids = f'"traceId":"{context.trace_id:032x}","spanId":"{context.span_id:016x}","flags":256'
     else:
-        parts.append(f',"flags":{_HAS_IS_REMOTE}')
-    if span.name:
-        parts.append(f',"name":{_escape(span.name)}')
-    parts.append(
-        f',"kind":{_INTERNAL},"startTimeUnixNano":"{span.start_time}"'
-        f',"endTimeUnixNano":"{span.end_time}"'
-    )
+        flags = _HAS_IS_REMOTE | _IS_REMOTE if parent.is_remote else _HAS_IS_REMOTE
+        ids = (
+            f'"traceId":"{context.trace_id:032x}","spanId":"{context.span_id:016x}",'
+            f'"parentSpanId":"{parent.span_id:016x}","flags":{flags}'
+        )
+    name = f',"name":{_name(span.name)}' if span.name else ""
     if attributes:
         text = _string_attributes(attributes)
         if text is None:
             return None
-        parts.append(f',"attributes":{text}')
+        attributes_text = f',"attributes":[{text}]'
+    else:
+        attributes_text = ""
+    events_text = ""
     if span._events:
         events = []
         for event in span._events:
             event_attributes = event.attributes
-            text = f'{{"timeUnixNano":"{event.timestamp}"'
-            if event.name:
-                text += f',"name":{_escape(event.name)}'
             if event_attributes:
                 if type(event_attributes) is not dict:
                     return None
-                attributes_text = _string_attributes(event_attributes)
-                if attributes_text is None:
+                text = _string_attributes(event_attributes)
+                if text is None:
                     return None
-                text += f',"attributes":{attributes_text}'
-            events.append(text + "}")
-        parts.append(f',"events":[{",".join(events)}]')
-    parts.append(',"status":{}}')
-    return "".join(parts)
+                text = f',"attributes":[{text}]'
+            else:
+                text = ""
+            event_name = f',"name":{_name(event.name)}' if event.name else ""
+            events.append(f'{{"timeUnixNano":"{event.timestamp}"{event_name}{text}}}')
+        events_text = f',"events":[{",".join(events)}]'
+    return (
+        f'{{{ids}{name},"kind":{_INTERNAL},"startTimeUnixNano":"{span.start_time}",'
+        f'"endTimeUnixNano":"{span.end_time}"{attributes_text}{events_text},"status":{{}}}}'
+    )
+
+
+#: Escaped JSON of names and attribute keys, which repeat from span to span (bounded).
+_NAMES: dict[str, str] = {}
+
+
+def _name(value: str) -> str:
+    text = _NAMES.get(value)
+    if text is None:
+        text = _escape(value)
+        if len(_NAMES) < 4096:
+            _NAMES[value] = text
+    return text
 
 
 def _string_attributes(attributes: dict[str, Any]) -> str | None:
-    """``[{"key":…,"value":{"stringValue":…}},…]``, or ``None`` unless every key and value is
-    a str."""
+    """``{"key":…,"value":{"stringValue":…}},…`` (no brackets), or ``None`` unless every key
+    and value is a str."""
     items = []
     for key, value in attributes.items():
         if type(value) is not str or type(key) is not str:
             return None
-        items.append(f'{{"key":{_escape(key)},"value":{{"stringValue":{_escape(value)}}}}}')
-    return f"[{','.join(items)}]"
+        items.append(f'{{"key":{_name(key)},"value":{{"stringValue":{_escape(value)}}}}}')
+    return ",".join(items)
 
 
 def _scope(scope: Any) -> dict[str, Any]:
