@@ -341,6 +341,15 @@ def handler_span_text(span: HandlerSpan) -> str | None:
         events = []
         for event in span._events:
             event_attributes = event.attributes
+            if type(event_attributes) is dict and len(event_attributes) == 1:
+                payload = event_attributes.get("iii.payload")
+                if type(payload) is str and event.name:  # the payload events: inline
+                    events.append(
+                        f'{{"timeUnixNano":"{event.timestamp}","name":{_name(event.name)},'
+                        f'"attributes":[{{"key":"iii.payload","value":{{"stringValue":'
+                        f"{_escape(payload)}}}}}]}}"
+                    )
+                    continue
             if event_attributes:
                 if type(event_attributes) is not dict:
                     return None
