@@ -78,60 +78,9 @@ def _flags(parent: SpanContext | None) -> int:
     return _HAS_IS_REMOTE
 
 
-def _handler_span(span: HandlerSpan) -> dict[str, Any]:
-    """:func:`_span` for a handler span, read through its fields (kind INTERNAL, both times
-    set, no links unless user code added some)."""
-    context = span.context
-    out: dict[str, Any] = {
-        "traceId": f"{context.trace_id:032x}",
-        "spanId": f"{context.span_id:016x}",
-    }
-    if context.trace_state:
-        out["traceState"] = ",".join(f"{k}={v}" for k, v in context.trace_state.items())
-    parent = span.parent
-    if parent is not None:
-        out["parentSpanId"] = f"{parent.span_id:016x}"
-        out["flags"] = _HAS_IS_REMOTE | _IS_REMOTE if parent.is_remote else _HAS_IS_REMOTE
-    else:
-        out["flags"] = _HAS_IS_REMOTE
-    if span.name:
-        out["name"] = span.name
-    out["kind"] = _INTERNAL
-    out["startTimeUnixNano"] = str(span.start_time)
-    out["endTimeUnixNano"] = str(span.end_time)
-    attributes = span._attributes
-    if type(attributes) is dict:
-        if attributes:
-            out["attributes"] = _attributes(attributes)
-    else:
-        if attributes:
-            out["attributes"] = _attributes(attributes)
-        if span.dropped_attributes:
-            out["droppedAttributesCount"] = span.dropped_attributes
-    events = []
-    for event in span._events:
-        encoded: dict[str, Any] = {"timeUnixNano": str(event.timestamp)}
-        if event.name:
-            encoded["name"] = event.name
-        event_attributes = event.attributes
-        if event_attributes:
-            encoded["attributes"] = _attributes(event_attributes)
-        if event.dropped_attributes:
-            encoded["droppedAttributesCount"] = event.dropped_attributes
-        events.append(encoded)
-    if events:
-        out["events"] = events
-    if span._dropped_events:
-        out["droppedEventsCount"] = span._dropped_events
-    if span._links is not None:
-        _links(span, out)
-    out["status"] = _status(span.status)
-    return out
-
-
 def _span(span: ReadableSpan | HandlerSpan) -> dict[str, Any]:
-    if type(span) is HandlerSpan:
-        return _handler_span(span)
+    """One span's OTLP dict, read through ``ReadableSpan``'s read side (which a
+    :class:`HandlerSpan` has too)."""
     context = span.get_span_context()
     out: dict[str, Any] = {
         "traceId": f"{context.trace_id:032x}" if context else "0" * 32,
