@@ -42,6 +42,7 @@ from opentelemetry.sdk.trace import (
     ReadableSpan,
     SpanLimits,
     SpanProcessor,
+    Tracer,
     TracerProvider,
     sampling,
 )
@@ -60,11 +61,13 @@ _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 
 
 class IIITracerProvider(TracerProvider):
-    """A ``TracerProvider`` that keeps the list of its span processors (``processors``), so
-    handler spans know whether every processor is one the SDK installed itself."""
+    """A ``TracerProvider`` that keeps the list of its span processors (``processors``) and its
+    ``span_limits``, so handler spans know whether every processor is one the SDK installed
+    itself and which limits apply."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *, span_limits: SpanLimits | None = None, **kwargs: Any) -> None:
+        self.span_limits = span_limits or SpanLimits()
+        super().__init__(span_limits=self.span_limits, **kwargs)
         self.processors: list[SpanProcessor] = []
 
     def add_span_processor(self, span_processor: SpanProcessor) -> None:
@@ -73,7 +76,8 @@ class IIITracerProvider(TracerProvider):
 
 
 class HandlerSpans:
-    """Starts :class:`HandlerSpan` s as ``provider``'s tracer for ``scope`` would.
+    """Starts :class:`HandlerSpan` s as ``tracer`` (``provider``'s, for instrumentation
+    ``name``) would.
 
     ``starters``: the processors whose ``on_start`` runs (the baggage copier); ``enders``: those
     whose ``on_end`` runs (the batchers); ``own``: the processor types a handler span may skip
@@ -83,15 +87,21 @@ class HandlerSpans:
     def __init__(
         self,
         provider: IIITracerProvider,
-        scope: InstrumentationScope,
+        tracer: Any,
+        name: str,
         own: tuple[type[SpanProcessor], ...],
     ) -> None:
         self.provider = provider
         self.own = own
         self.resource = provider.resource
-        self.scope = scope
+        # the tracer's own scope (the SDK normalises its fields), else the same by hand
+        self.scope: InstrumentationScope = getattr(
+            tracer, "_instrumentation_scope", None
+        ) or InstrumentationScope(name, "", "")
+        #: ``OTEL_SDK_DISABLED=true`` gives a no-op tracer: no spans at all, ours included.
+        self.enabled = isinstance(tracer, Tracer)
         self.id_generator = provider.id_generator
-        self.limits: SpanLimits = provider._span_limits
+        self.limits = provider.span_limits
         self._seen = -1
         self._usable = False
         self.starters: list[SpanProcessor] = []
@@ -113,7 +123,7 @@ class HandlerSpans:
                 and (limits.max_span_attributes or 0) >= 2
                 and (limits.max_event_attributes or 0) >= 1
                 and (limits.max_events or 0) >= 2
-                and not self.provider._disabled
+                and self.enabled
             )
             base = SpanProcessor
             self.starters = [p for p in processors if type(p).on_start is not base.on_start]

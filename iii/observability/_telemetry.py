@@ -23,7 +23,6 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from ..options import ReconnectionConfig
 from ._batch import SpanBatcher
@@ -104,11 +103,7 @@ def init_otel(
     tracer_provider = IIITracerProvider(resource=resource)
     tracer = tracer_provider.get_tracer(INSTRUMENTATION_NAME)
     handler_spans = HandlerSpans(
-        tracer_provider,
-        # the tracer's own scope (the SDK normalises its fields), else the same by hand
-        getattr(tracer, "_instrumentation_scope", None)
-        or InstrumentationScope(INSTRUMENTATION_NAME, "", ""),
-        own=(BaggageSpanProcessor, SpanBatcher),
+        tracer_provider, tracer, INSTRUMENTATION_NAME, own=(BaggageSpanProcessor, SpanBatcher)
     )
     tracer_provider.add_span_processor(BaggageSpanProcessor())
     span_exporters: list[Any] = (

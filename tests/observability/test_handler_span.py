@@ -352,3 +352,14 @@ def test_the_engine_exporter_queues_handler_spans_as_text(
 def plain(attributes: Any) -> dict[str, Any]:
     """Attributes as the engine store gives them back (sequences as lists)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in (attributes or {}).items()}
+
+
+def test_an_sdk_disabled_by_the_environment_makes_no_handler_spans(
+    otel_env: None, monkeypatch: pytest.MonkeyPatch, otel_factory: Callable[..., Otel]
+) -> None:
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")  # the SDK's tracer is then a no-op tracer
+    otel = otel_factory()
+    seen: list[bool] = []
+    run(lambda s: seen.append(current_span_is_recording()), fast=False, force_sdk=False)
+    assert seen == [False]
+    assert otel.spans() == []
