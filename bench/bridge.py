@@ -3,6 +3,7 @@
 ::
 
     python bench/bridge.py [--requests 20000] [--rounds 5] [--concurrency 64] [--path /todos/1]
+                           [--otel]
 
 The app is ``examples.todo_app:app`` (FastAPI, bridged), the route ``GET /todos/1`` (a pydantic
 response model, a lifespan-state dependency and the ``Invocation`` dependency). Two shapes, each
@@ -17,8 +18,10 @@ measured both ways in the same run:
 Load: ``--concurrency`` keep-alive HTTP/1.1 connections, one request in flight each (the raw
 client of ``bench/http.py``). The requests are split into ``--rounds`` rounds, each running every
 target back to back, so a burst of load from other programs hits one round, not one target.
-Printed per target: median round req/s, p50/p99, CPU time per request of the target's processes
-(``/proc``); then engine/direct ratios (median and range of the per-round ratios; goal >= 0.70).
+OpenTelemetry is off in every process (``OTEL_ENABLED=false``) unless ``--otel`` turns it on
+(the SDK's default, so what ``iii-asgi run`` does out of the box). Printed per target: median
+round req/s, p50/p99, CPU time per request of the target's processes (``/proc``); then
+engine/direct ratios (median and range of the per-round ratios; goal >= 0.70).
 """
 
 from __future__ import annotations
@@ -41,11 +44,15 @@ bench_http: Any = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench_http)
 
 
+#: ``OTEL_ENABLED`` of every process the bench starts (``--otel`` turns it on).
+OTEL = {"OTEL_ENABLED": "false"}
+
+
 def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     environment = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "OTEL_ENABLED": "false",
+        **OTEL,
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }
@@ -174,9 +181,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--path", default="/todos/1")
+    parser.add_argument(
+        "--otel", action="store_true", help="OpenTelemetry on in every process (default off)"
+    )
+    args = parser.parse_args()
+    OTEL["OTEL_ENABLED"] = "true" if args.otel else "false"
     import uvloop
 
-    uvloop.run(drive(parser.parse_args()))
+    uvloop.run(drive(args))
 
 
 if __name__ == "__main__":
