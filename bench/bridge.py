@@ -140,26 +140,10 @@ async def drive(args: argparse.Namespace) -> None:
             f"GET {args.path} of examples.todo_app: {per_round * args.rounds} requests per "
             f"target in {args.rounds} rounds, {args.concurrency} in flight"
         )
-        rps: dict[str, list[float]] = {name: [] for name in targets}
-        latencies: dict[str, list[float]] = {name: [] for name in targets}
-        cpu: dict[str, float] = dict.fromkeys(targets, 0.0)
-        for _ in range(args.rounds):
-            for name, (base, pids) in targets.items():
-                before = bench_http.cpu_seconds(pids)
-                r = await bench_http.load_raw(base + args.path, per_round, args.concurrency)
-                cpu[name] += bench_http.cpu_seconds(pids) - before
-                rps[name].append(r["rps"])
-                latencies[name].extend(r["latencies"])
-        total = per_round * args.rounds
-        for name in targets:
-            lat = sorted(latencies[name])
-            print(
-                f"{name:>12}: {statistics.median(rps[name]):>7.0f} req/s  "
-                f"p50 {statistics.median(lat):.2f} ms  "
-                f"p99 {lat[min(len(lat) - 1, int(len(lat) * 0.99))]:.2f} ms  "
-                f"cpu {cpu[name] / total * 1e6:.0f} us/req",
-                flush=True,
-            )
+        paths = {name: (base + args.path, pids) for name, (base, pids) in targets.items()}
+        rps = await bench_http.measure_rounds(
+            paths, bench_http.load_raw, per_round, args.rounds, args.concurrency
+        )
         for shape in ("run", "split"):
             ratios = sorted(
                 e / d for e, d in zip(rps[f"{shape} engine"], rps[f"{shape} direct"], strict=True)

@@ -320,26 +320,7 @@ async def drive(args: argparse.Namespace) -> None:
             f"{args.concurrency} in flight, {args.client} client"
         )
         run = load_raw if args.client == "raw" else load
-        rps: dict[str, list[float]] = {name: [] for name in targets}
-        latencies: dict[str, list[float]] = {name: [] for name in targets}
-        cpu: dict[str, float] = dict.fromkeys(targets, 0.0)
-        for _ in range(args.rounds):
-            for name, (url, pids) in targets.items():
-                before = cpu_seconds(pids)
-                r = await run(url, per_round, args.concurrency)
-                cpu[name] += cpu_seconds(pids) - before
-                rps[name].append(r["rps"])
-                latencies[name].extend(r["latencies"])
-        total = per_round * args.rounds
-        for name in targets:
-            lat = sorted(latencies[name])
-            print(
-                f"{name:>7}: {statistics.median(rps[name]):>7.0f} req/s  "
-                f"p50 {statistics.median(lat):.2f} ms  "
-                f"p99 {lat[min(len(lat) - 1, int(len(lat) * 0.99))]:.2f} ms  "
-                f"cpu {cpu[name] / total * 1e6:.0f} us/req",
-                flush=True,
-            )
+        rps = await measure_rounds(targets, run, per_round, args.rounds, args.concurrency)
         for other, note in (("bare", ""), ("relay", "  (goal >= 0.60)")):
             ratios = sorted(e / o for e, o in zip(rps["engine"], rps[other], strict=True))
             print(
@@ -355,6 +336,41 @@ async def drive(args: argparse.Namespace) -> None:
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=20)
+
+
+async def measure_rounds(
+    targets: dict[str, tuple[str, list[int]]],
+    run: Any,
+    per_round: int,
+    rounds: int,
+    concurrency: int,
+) -> dict[str, list[float]]:
+    """Load every target (name → (url, pids of its processes)) with ``run(url, per_round,
+    concurrency)`` in turn, ``rounds`` times, so a burst of outside load hits one round, not
+    one target. Prints per target: median round req/s, p50/p99 latency (ms), CPU time of its
+    processes per request (µs, ``/proc``). Returns each target's req/s per round."""
+    rps: dict[str, list[float]] = {name: [] for name in targets}
+    latencies: dict[str, list[float]] = {name: [] for name in targets}
+    cpu: dict[str, float] = dict.fromkeys(targets, 0.0)
+    for _ in range(rounds):
+        for name, (url, pids) in targets.items():
+            before = cpu_seconds(pids)
+            r = await run(url, per_round, concurrency)
+            cpu[name] += cpu_seconds(pids) - before
+            rps[name].append(r["rps"])
+            latencies[name].extend(r["latencies"])
+    total = per_round * rounds
+    width = max(len(name) for name in targets)
+    for name in targets:
+        lat = sorted(latencies[name])
+        print(
+            f"{name:>{width}}: {statistics.median(rps[name]):>7.0f} req/s  "
+            f"p50 {statistics.median(lat):.2f} ms  "
+            f"p99 {lat[min(len(lat) - 1, int(len(lat) * 0.99))]:.2f} ms  "
+            f"cpu {cpu[name] / total * 1e6:.0f} us/req",
+            flush=True,
+        )
+    return rps
 
 
 def run_loop(kind: str, main: Any) -> None:
