@@ -125,15 +125,10 @@ class SpanBatcher(SpanProcessor):
         if len(queue) >= self.max_queue_size:
             self._drop()
             return
-        render = self._render
-        if render is not None and isinstance(span, HandlerSpan):
-            text = render(span)
-            if text is not None:
-                queue.append(text)
-            else:
-                queue.append(span)
-        else:
-            queue.append(span)
+        item: ReadableSpan | HandlerSpan | str = span
+        if self._render is not None and isinstance(span, HandlerSpan):
+            item = self._render(span) or span  # the text, or the span when it has none
+        queue.append(item)
         if len(queue) >= self.max_export_batch_size and not self._wake.is_set():
             self._wake.set()
 

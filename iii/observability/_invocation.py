@@ -97,22 +97,25 @@ def start_execution(
         handler_spans = state.handler_spans
         if handler_spans is not None:
             span = handler_spans.start(name, parent, ctx, attributes, baggage is not None)
-        if span is not None:
-            if state.payloads:
-                span.add_payload_event(
-                    "iii.invocation.input", redact_and_truncate(data, state.max_bytes)
-                )
-        else:
+        if span is None:
             span = tracer.start_span(
                 name, context=ctx, kind=SpanKind.INTERNAL, attributes=attributes
             )
-            if state.payloads and span.is_recording():
-                span.add_event(
-                    "iii.invocation.input",
-                    {"iii.payload": redact_and_truncate(data, state.max_bytes)},
-                )
+        _payload_event(span, "iii.invocation.input", data)
         ctx = trace.set_span_in_context(span, ctx)
     return Execution(function_id, span, otel_context.attach(ctx))
+
+
+def _payload_event(span: Any, name: str, value: Any) -> None:
+    """Event ``name`` with ``value`` redacted and truncated as ``iii.payload``, unless payload
+    events are off or the span does not record."""
+    if not state.payloads or not span.is_recording():
+        return
+    payload = redact_and_truncate(value, state.max_bytes)
+    if type(span) is HandlerSpan:
+        span.add_payload_event(name, payload)
+    else:
+        span.add_event(name, {"iii.payload": payload})
 
 
 def _parent(
@@ -148,12 +151,8 @@ def end_execution(
     if error is not None:
         span.record_exception(error)
         span.set_status(Status(StatusCode.ERROR, str(error) or type(error).__name__))
-    elif state.payloads and span.is_recording():
-        payload = redact_and_truncate(result, state.max_bytes)
-        if type(span) is HandlerSpan:
-            span.add_payload_event("iii.invocation.output", payload)
-        else:
-            span.add_event("iii.invocation.output", {"iii.payload": payload})
+    else:
+        _payload_event(span, "iii.invocation.output", result)
     span.end()
     stats = state.stats
     if stats is not None:  # read by the observable counters at each metrics export
