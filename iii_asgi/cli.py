@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from .engine import Engine, EngineConfig
-from .engine.config_file import ConfigError
+from .engine.config.file import ConfigError, load_config
 from .engine.gc_tuning import settle_after_startup
 from .runner import RunOptions, run_coroutine
 from .runner import run as run_app
@@ -111,7 +111,7 @@ def engine(ctx: click.Context, /, config_file: str | None, **options: Any) -> No
     """Run the embedded iii engine until SIGINT/SIGTERM."""
     if config_file is not None:
         try:
-            config = EngineConfig.from_file(config_file)
+            config = load_config(config_file)
         except ConfigError as exc:
             raise click.BadParameter(str(exc), param_hint="--config") from None
         explicit = {

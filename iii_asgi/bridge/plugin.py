@@ -34,7 +34,7 @@ from .driver import drive
 from .lifespan import join_lifespan
 from .routes import BridgeRoute, RouteFilter, collect_routes, format_table
 
-__all__ = ["IIIBridge"]
+__all__ = ["IIIBridge", "IIIMiddleware"]
 
 logger = logging.getLogger("iii_asgi.bridge")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -112,8 +112,6 @@ class IIIBridge:
         connect_timeout: float = 10.0,
         enabled: bool | None = None,
     ) -> None:
-        from .middleware import IIIMiddleware
-
         self.app = app
         self.url = url
         self.options = options or InitOptions()
@@ -472,3 +470,35 @@ def _routes_holder(app: Any) -> Any:
             return app
         app = getattr(app, "app", None)
     return None
+
+
+class IIIMiddleware:
+    """``IIIMiddleware(app, bridge=None, **options)``: ``options`` are :class:`IIIBridge`'s
+    arguments (``url``, ``worker_name``, filters, ``drain_timeout``, ...), used when no
+    ``bridge`` is given. The bridge is ``middleware.bridge``."""
+
+    def __init__(self, app: ASGIApp, bridge: IIIBridge | None = None, **options: Any) -> None:
+        self.app = app
+        if bridge is None:
+            bridge = IIIBridge(_Unwrapped(app), **options)
+        self.bridge = bridge
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            if "app" not in scope:
+                scope["app"] = self  # what the driver calls: this middleware and below
+            await self.bridge.lifespan(self.app, scope, receive, send)
+            return
+        scope["iii_bridge"] = self.bridge
+        await self.app(scope, receive, send)
+
+
+class _Unwrapped:
+    """Hides ``add_middleware`` so a bridge made by the middleware does not install itself."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.root_path = getattr(app, "root_path", "")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)

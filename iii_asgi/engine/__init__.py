@@ -10,15 +10,17 @@ Example::
     await engine.stop()
 
 ``EngineThread`` runs the same engine on a background thread for synchronous code; ``EngineApp``
-is the bare ASGI application; ``TriggerProvider`` is the seam for in-process trigger types.
+is the bare ASGI application of the worker listener; ``TriggerProvider`` is the seam for
+in-process trigger types. Layout: ``core/`` (imports no worker), ``workers/<name>/`` (one
+package per built-in worker), ``config/``, ``storage/``, and ``server.py`` which composes them.
 """
 
-from .app import EngineApp
-from .config import EngineConfig
-from .core import EngineCore
-from .queue_config import QueueConfig
-from .registry import Trigger, TriggerProvider
+from .config.engine import EngineConfig
+from .config.queue import QueueConfig
+from .core.engine import EngineCore
+from .core.registry import Trigger, TriggerProvider
 from .server import Engine, EngineThread
+from .workers.worker_manager.app import EngineApp
 
 __all__ = [
     "Engine",

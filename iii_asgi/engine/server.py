@@ -1,5 +1,9 @@
-"""Serving the engine with uvicorn: :class:`Engine` (on the running loop) and
-:class:`EngineThread` (on its own loop in a background thread)."""
+"""The composition module: :class:`Engine` is built here from :class:`EngineConfig` (the core
+plus every built-in worker) and served by uvicorn on the running loop; :class:`EngineThread`
+runs it on its own loop in a background thread.
+
+This is the only module that knows every worker (docs/engine.md, "Layout").
+"""
 
 from __future__ import annotations
 
@@ -8,20 +12,88 @@ import contextlib
 import logging
 import threading
 from collections.abc import Coroutine, Generator
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
 
-from .app import EngineApp
-from .config import EngineConfig
-from .core import EngineCore
-from .http import HttpApp, HttpProtocol, install
-from .stream_socket import StreamSocketApp
-from .wsprotocol import ws_protocol
+from .config.engine import EngineConfig
+from .core.engine import EngineCore
+from .core.worker import BuiltinWorker, Listener
+from .storage import Storage, create_storage
+from .workers.cron.worker import Cron
+from .workers.http.app import HttpApp
+from .workers.http.worker import HttpWorker
+from .workers.http_functions.worker import HttpFunctions
+from .workers.observability.worker import ObservabilityWorker
+from .workers.pubsub.worker import PubSub
+from .workers.queue.worker import Queues
+from .workers.state.worker import StateWorker
+from .workers.stream.worker import StreamWorker
+from .workers.worker_manager.app import TelemetryEndpoint
+from .workers.worker_manager.worker import WorkerManager
 
-__all__ = ["Engine", "EngineThread"]
+__all__ = ["Engine", "EngineThread", "EngineWorkers", "compose"]
 
 logger = logging.getLogger("iii_asgi.engine")
+
+
+@dataclass
+class EngineWorkers:
+    """The built-in workers of one engine, by config name (``iii-`` dropped, ``-`` as ``_``),
+    and the storage the state, stream and queue workers share."""
+
+    storage: Storage
+    http_functions: HttpFunctions
+    state: StateWorker
+    observability: ObservabilityWorker
+    stream: StreamWorker
+    queue: Queues
+    pubsub: PubSub
+    cron: Cron
+    http: HttpWorker | None
+    worker_manager: WorkerManager
+
+    def all(self) -> list[BuiltinWorker]:
+        """Every worker, in installation order."""
+        workers: list[BuiltinWorker | None] = [
+            self.http_functions,
+            self.state,
+            self.observability,
+            self.stream,
+            self.queue,
+            self.pubsub,
+            self.cron,
+            self.http,
+            self.worker_manager,
+        ]
+        return [w for w in workers if w is not None]
+
+
+def compose(config: EngineConfig) -> tuple[EngineCore, EngineWorkers]:
+    """Build the core and install every built-in worker ``config`` enables (the ``http``
+    trigger type only with an ``http_port``)."""
+    core = EngineCore(config)
+    observability = ObservabilityWorker(core)
+    storage = create_storage(config.data_dir)
+    http_functions = HttpFunctions(config)
+    core.function_preparer = http_functions
+    telemetry = TelemetryEndpoint(observability.store.ingest, observability.serve_socket)
+    workers = EngineWorkers(
+        storage=storage,
+        http_functions=http_functions,
+        state=StateWorker(core, storage),
+        observability=observability,
+        stream=StreamWorker(core, storage),
+        queue=Queues(core, storage),
+        pubsub=PubSub(core),
+        cron=Cron(core),
+        http=HttpWorker(core) if config.http_port is not None else None,
+        worker_manager=WorkerManager(core, telemetry),
+    )
+    for worker in workers.all():
+        core.add_worker(worker)
+    return core, workers
 
 
 class _Server(uvicorn.Server):
@@ -57,16 +129,34 @@ class Engine:
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         self.core: EngineCore | None = None
-        self.port: int | None = None
-        self.http_port: int | None = None
-        self.http_app: HttpApp | None = None
-        self._server: _Server | None = None
-        self._serve_task: asyncio.Task[None] | None = None
-        self._http_server: _Server | None = None
-        self._http_task: asyncio.Task[None] | None = None
-        self.stream_port: int | None = None
-        self._stream_server: _Server | None = None
-        self._stream_task: asyncio.Task[None] | None = None
+        self.workers: EngineWorkers | None = None
+        self.listeners: dict[str, Listener] = {}
+        self._started = False
+
+    def _bound(self, name: str) -> int | None:
+        listener = self.listeners.get(name)
+        return listener.bound_port if listener is not None else None
+
+    @property
+    def port(self) -> int | None:
+        """The worker listener's bound port (``None`` until started)."""
+        return self._bound("worker")
+
+    @property
+    def http_port(self) -> int | None:
+        """The HTTP trigger port (``None`` until started or without one)."""
+        return self._bound("http")
+
+    @property
+    def stream_port(self) -> int | None:
+        """The stream socket's port (``None`` until started or without one)."""
+        return self._bound("stream")
+
+    @property
+    def http_app(self) -> HttpApp | None:
+        """The HTTP trigger server's ASGI app (``None`` without an HTTP port)."""
+        http = self.workers.http if self.workers is not None else None
+        return http.app if http is not None else None
 
     @property
     def url(self) -> str:
@@ -91,136 +181,86 @@ class Engine:
             raise RuntimeError("the stream socket is not running")
         return _url("ws", self.config.stream_host, self.stream_port)
 
-    def stream_uvicorn_config(self, app: StreamSocketApp) -> uvicorn.Config:
+    def uvicorn_config(self, listener: Listener) -> uvicorn.Config:
+        """The uvicorn config serving ``listener`` (its options over the engine's common ones:
+        no lifespan, no access log, the engine's log level and graceful-shutdown timeout)."""
         c = self.config
-        return uvicorn.Config(
-            app,
-            host=c.stream_host,
-            port=c.stream_port or 0,
-            ws=c.ws,
-            ws_max_size=c.max_message_size,
-            ws_per_message_deflate=False,
-            lifespan="off",
-            log_level=c.log_level,
-            access_log=False,
-            timeout_graceful_shutdown=c.timeout_graceful_shutdown_s,
-        )
-
-    def http_uvicorn_config(self, app: HttpApp) -> uvicorn.Config:
-        c = self.config
-        return uvicorn.Config(
-            app,
-            host=c.http_host,
-            port=c.http_port or 0,
-            http=HttpProtocol,  # httptools, one socket write per loop iteration
-            ws="none",
-            lifespan="off",
-            log_level=c.log_level,
-            access_log=False,
-            server_header=False,
-            date_header=False,
-            proxy_headers=False,  # its middleware costs every request; loopback by default
-            timeout_graceful_shutdown=c.timeout_graceful_shutdown_s,
-        )
-
-    def uvicorn_config(self, app: EngineApp) -> uvicorn.Config:
-        c = self.config
-        return uvicorn.Config(
-            app,
-            host=c.host,
-            port=c.port,
-            ws=ws_protocol(c.ws),  # websockets-sansio: one socket write per loop iteration
-            ws_max_size=c.max_message_size,
-            ws_per_message_deflate=False,  # loopback: compression costs 10–23 %
-            ws_ping_interval=None,  # the real engine never pings; it answers pings (§1.7)
-            lifespan="off",
-            log_level=c.log_level,
-            access_log=False,
-            timeout_graceful_shutdown=c.timeout_graceful_shutdown_s,
-        )
+        options: dict[str, Any] = {
+            "lifespan": "off",
+            "log_level": c.log_level,
+            "access_log": False,
+            "timeout_graceful_shutdown": c.timeout_graceful_shutdown_s,
+            **listener.options,
+        }
+        return uvicorn.Config(listener.app, host=listener.host, port=listener.port or 0, **options)
 
     async def start(self) -> None:
-        """Start serving on the running loop; returns when the socket is listening."""
-        if self._serve_task is not None:
+        """Build the engine, open its storage, start the core and workers, then serve every
+        listener (the worker socket first); returns when all are listening. Raises
+        ``RuntimeError`` when a port cannot be bound (everything started is stopped) and
+        :class:`~iii_asgi.engine.storage.StorageError` when the store cannot be opened."""
+        if self._started:
             raise RuntimeError("engine already started")
-        self.core = EngineCore(self.config)
-        http_app = install(self.core) if self.config.http_port is not None else None
-        self.http_app = http_app
-        server = _Server(self.uvicorn_config(EngineApp(self.core)))
-        self._server = server
+        self.core, self.workers = core, workers = compose(self.config)
         try:
-            await self.core.start()
+            await workers.storage.open()
+            await core.start()
         except Exception:
-            await self.core.shutdown()
+            await core.shutdown()
+            await workers.storage.close()
             raise
-        self._serve_task = await self._serve(server, self.config.host, self.config.port)
-        self.port = server.servers[0].sockets[0].getsockname()[1]
-        if http_app is not None:
-            self._http_server = http_server = _Server(self.http_uvicorn_config(http_app))
-            self._http_task, self.http_port = await self._serve_extra(
-                http_server, self.config.http_host, self.config.http_port
-            )
-        if self.config.stream_port is not None:
-            stream_app = StreamSocketApp(self.core.streams)
-            self._stream_server = stream_server = _Server(self.stream_uvicorn_config(stream_app))
-            self._stream_task, self.stream_port = await self._serve_extra(
-                stream_server, self.config.stream_host, self.config.stream_port
-            )
+        self._started = True
+        for worker in reversed(workers.all()):  # the worker manager is last: served first
+            for listener in worker.listeners():
+                await self._serve(listener)
 
-    async def _serve_extra(
-        self, server: _Server, host: str, port: int | None
-    ) -> tuple[asyncio.Task[None], int]:
-        """Serve one more listener of a started engine (HTTP triggers, streams): its task and
-        bound port. When it fails to start, the whole engine stops and ``RuntimeError`` is
-        raised."""
-        try:
-            task = await self._serve(server, host, port)
-        except RuntimeError:
-            await self.stop()
-            raise
-        port_bound: int = server.servers[0].sockets[0].getsockname()[1]
-        return task, port_bound
-
-    async def _serve(self, server: _Server, host: str, port: int | None) -> asyncio.Task[None]:
+    async def _serve(self, listener: Listener) -> None:
+        """Serve one listener; when it fails to start, the whole engine stops and
+        ``RuntimeError`` is raised."""
+        server = _Server(self.uvicorn_config(listener))
         task = asyncio.get_running_loop().create_task(server.serve())
+        listener.server, listener.task = server, task
         while not server.started:
             if task.done():
-                if self.core is not None and server is self._server:
-                    await self.core.shutdown()
-                    self._serve_task = None
                 exc = task.exception() if not task.cancelled() else None
-                raise RuntimeError(f"engine failed to start on {host}:{port}") from exc
+                await self.stop()
+                raise RuntimeError(
+                    f"engine failed to start on {listener.host}:{listener.port}"
+                ) from exc
             await asyncio.sleep(0.005)
-        return task
+        listener.bound_port = server.servers[0].sockets[0].getsockname()[1]
+        self.listeners[listener.name] = listener
 
     async def stop(self) -> None:
         """Close every worker socket, run teardowns, stop uvicorn. Idempotent."""
-        if self._serve_task is None or self._server is None or self.core is None:
+        if not self._started or self.core is None or self.workers is None:
             return
-        http_server, http_task = self._http_server, self._http_task
-        self._http_server = self._http_task = None
-        self.http_port = None
-        stream_server, stream_task = self._stream_server, self._stream_task
-        self._stream_server = self._stream_task = None
-        self.stream_port = None
-        if http_server is not None:
-            http_server.should_exit = True  # stop accepting; requests in flight end below
-        if stream_server is not None:
-            stream_server.should_exit = True
+        self._started = False
+        serving = [x for x in self.listeners.values() if x.name != "worker"]
+        worker = self.listeners.get("worker")
+        self.listeners = {}
+        for listener in serving:
+            listener.server.should_exit = True  # stop accepting; requests in flight end below
         await self.core.shutdown()  # in-flight calls fail (invocation_stopped), channels close
-        if http_task is not None:
-            await http_task
-        if stream_task is not None:
-            await stream_task
-        self._server.should_exit = True
-        await self._serve_task
-        self._serve_task = None
+        await self.workers.storage.close()
+        for listener in serving:
+            await _finish(listener)
+        if worker is not None:
+            worker.server.should_exit = True
+            await _finish(worker)
 
     async def serve_forever(self) -> None:
         """Start, then wait until uvicorn stops (e.g. after ``stop()`` or a signal)."""
         await self.start()
-        assert self._serve_task is not None
-        await asyncio.shield(self._serve_task)
+        task = self.listeners["worker"].task
+        assert task is not None
+        await asyncio.shield(task)
+
+
+async def _finish(listener: Listener) -> None:
+    if listener.task is not None:
+        with contextlib.suppress(Exception):
+            await listener.task
 
 
 class EngineThread:
@@ -248,6 +288,11 @@ class EngineThread:
     def core(self) -> EngineCore:
         assert self.engine.core is not None
         return self.engine.core
+
+    @property
+    def workers(self) -> EngineWorkers:
+        assert self.engine.workers is not None
+        return self.engine.workers
 
     @property
     def url(self) -> str:

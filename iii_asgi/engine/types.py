@@ -3,6 +3,6 @@ spec)."""
 
 from __future__ import annotations
 
-from .._asgi import ASGIApp, Message, Receive, Scope, Send
+from iii_asgi._asgi import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["ASGIApp", "Message", "Receive", "Scope", "Send"]

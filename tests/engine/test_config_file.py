@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from iii_asgi.engine import EngineConfig
-from iii_asgi.engine.config import CorsConfig, HttpMiddleware
-from iii_asgi.engine.config_file import ConfigError, config_from_mapping, expand_env, load_config
+from iii_asgi.engine.config.engine import CorsConfig, HttpMiddleware
+from iii_asgi.engine.config.file import ConfigError, config_from_mapping, expand_env, load_config
 
 FULL = """
 registration_namespace_grace_ms: 750
@@ -47,7 +46,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_full_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATA", str(tmp_path / "store"))
-    config = EngineConfig.from_file(write(tmp_path, FULL))
+    config = load_config(write(tmp_path, FULL))
     assert config.registration_grace_ms == 750
     assert (config.host, config.port) == ("0.0.0.0", 40000)
     assert (config.http_host, config.http_port) == ("127.0.0.2", 0)
@@ -66,10 +65,10 @@ def test_full_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_overrides_win(tmp_path: Path) -> None:
-    config = EngineConfig.from_file(write(tmp_path, "workers: []\n"), port=0, http_port=0)
+    config = load_config(write(tmp_path, "workers: []\n"), port=0, http_port=0)
     assert (config.port, config.http_port) == (0, 0)
     with pytest.raises(TypeError, match="no option"):
-        EngineConfig.from_file(write(tmp_path, "workers: []\n"), nonsense=1)
+        load_config(write(tmp_path, "workers: []\n"), nonsense=1)
 
 
 def test_listed_workers_only(tmp_path: Path) -> None:

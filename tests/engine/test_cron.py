@@ -11,7 +11,7 @@ from croniter import croniter
 from engine_wire import Wire
 
 from iii_asgi.engine import EngineThread
-from iii_asgi.engine.cron import to_croniter
+from iii_asgi.engine.workers.cron.worker import to_croniter
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
 

@@ -13,7 +13,7 @@ from helpers import wait_until
 from http_support import http, route, routed, worker
 
 from iii_asgi.engine import EngineThread
-from iii_asgi.engine.config import CorsConfig, HttpMiddleware
+from iii_asgi.engine.config.engine import CorsConfig, HttpMiddleware
 
 
 def error_of(r: httpx.Response, status: int) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from engine_wire import Wire
 
 import iii
 from iii_asgi.engine import EngineConfig, EngineThread
-from iii_asgi.engine.errors import InvocationError
-from iii_asgi.engine.http_functions import (
+from iii_asgi.engine.core.errors import InvocationError
+from iii_asgi.engine.workers.http_functions.worker import (
     UrlPolicy,
     is_private_ip,
     map_response,
@@ -408,7 +408,7 @@ async def test_call_time_validation(dev_engine: EngineThread, receiver: Receiver
     worker = await Wire.connect(dev_engine.url, name="ext")
     await register(worker, "ext::f", {"url": receiver.url})
     assert "result" in await worker.call("ext::f", {})
-    dev_engine.core.http_functions.policy = UrlPolicy()  # as if the policy had been strict
+    dev_engine.workers.http_functions.policy = UrlPolicy()  # as if the policy had been strict
     frame = await worker.call("ext::f", {})
     assert frame["error"] == {"code": "url_validation_failed", "message": "HTTPS is required"}
     assert len(receiver.requests) == 1

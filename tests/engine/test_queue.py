@@ -11,7 +11,7 @@ import pytest
 from engine_wire import Wire
 
 from iii_asgi.engine import EngineThread
-from iii_asgi.engine.queue_config import QueueConfig, queue_configs_from_mapping
+from iii_asgi.engine.config.queue import QueueConfig, queue_configs_from_mapping
 
 ENQ = {"type": "enqueue", "queue": "default"}
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from iii_asgi.engine.config_file import ConfigError, load_config
-from iii_asgi.engine.queue_config import QueueConfig
+from iii_asgi.engine.config.file import ConfigError, load_config
+from iii_asgi.engine.config.queue import QueueConfig
 
 QUEUES = """
 workers:

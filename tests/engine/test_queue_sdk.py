@@ -13,7 +13,7 @@ import pytest
 
 import iii
 from iii import EnqueueResult, IIIInvocationError, InitOptions, TriggerAction, register_worker
-from iii_asgi.engine.queue_config import QueueConfig
+from iii_asgi.engine.config.queue import QueueConfig
 from tests.helpers import call_until_found, wait_for
 
 

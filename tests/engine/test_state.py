@@ -106,7 +106,7 @@ async def test_value_too_large(engine_factory: Any) -> None:
 
 async def test_adapter_failures_map_to_error_codes(engine: EngineThread) -> None:
     wire = await caller(engine)
-    engine.run(engine.core.storage.close())  # every adapter call now fails
+    engine.run(engine.workers.storage.close())  # every adapter call now fails
     cases = [
         ("state::set", {"scope": "s", "key": "k", "value": 1}, "SET_ERROR"),
         ("state::get", {"scope": "s", "key": "k"}, "GET_ERROR"),
@@ -119,7 +119,7 @@ async def test_adapter_failures_map_to_error_codes(engine: EngineThread) -> None
         error = await error_of(wire, function_id, data)
         assert (function_id, error["code"]) == (function_id, code)
         assert "closed" in error["message"]
-    engine.run(engine.core.storage.open())
+    engine.run(engine.workers.storage.open())
 
 
 # (stored value or _MISSING, ops, new value, [(op_index, code)])
@@ -442,12 +442,12 @@ async def test_trigger_condition(engine: EngineThread) -> None:
 async def test_trigger_removed_on_disconnect_and_bad_config(engine: EngineThread) -> None:
     worker = await handler(engine, "on::gone")
     await worker.close()
-    await wait_until(lambda: "t-on::gone" not in engine.core.state.fanout.bindings)
+    await wait_until(lambda: "t-on::gone" not in engine.workers.state.fanout.bindings)
     watcher = await handler(engine, "on::stay")
     wire = await caller(engine)
     await wire.result("state::set", {"scope": "x", "key": "k", "value": 1})
     assert (await watcher.serve_one())["function_id"] == "on::stay"
-    assert sorted(engine.core.state.fanout.bindings) == ["t-on::stay"]
+    assert sorted(engine.workers.state.fanout.bindings) == ["t-on::stay"]
     bad = await Wire.connect(engine.url)
     await bad.send(
         {

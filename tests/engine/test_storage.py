@@ -273,7 +273,7 @@ async def test_sqlite_claims_expire_on_reopen(tmp_path: Path) -> None:
 
 def test_engine_opens_and_closes_its_storage(engine_factory: Any, tmp_path: Path) -> None:
     running = engine_factory(data_dir=str(tmp_path / "data"))
-    storage = running.core.storage
+    storage = running.workers.storage
     assert isinstance(storage, SqliteStorage)
     running.run(storage.set("state", "s", "k", 1))
     running.stop()
@@ -292,4 +292,4 @@ def test_engine_opens_and_closes_its_storage(engine_factory: Any, tmp_path: Path
 
 
 def test_engine_defaults_to_memory(engine: Any) -> None:
-    assert isinstance(engine.core.storage, MemoryStorage)
+    assert isinstance(engine.workers.storage, MemoryStorage)

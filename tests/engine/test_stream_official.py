@@ -86,4 +86,4 @@ async def test_official_custom_stream(engine: EngineThread) -> None:
             {"type": "update", "data": {"n": 2}},
             {"type": "delete", "data": {"n": 2}},
         ]
-        assert engine.run(engine.core.storage.list_spaces("stream:")) == []
+        assert engine.run(engine.workers.storage.list_spaces("stream:")) == []

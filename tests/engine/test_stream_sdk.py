@@ -305,7 +305,9 @@ def test_create_stream_serves_a_custom_stream(engine: EngineThread, client: iii.
         }
     )
     assert deleted == {"old_value": 1}
-    assert engine.run(engine.core.storage.list_spaces("stream:")) == []  # the store was never used
+    assert (
+        engine.run(engine.workers.storage.list_spaces("stream:")) == []
+    )  # the store was never used
 
 
 def test_join_leave_event_model() -> None:

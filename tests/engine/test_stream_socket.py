@@ -110,7 +110,7 @@ async def test_item_subscription_duplicates_and_leave(
     await silent(browser, 0.2)
     await join(browser, "group", kind="leave")
     await wait_until(
-        lambda: all(len(c.subscriptions) == 1 for c in engine.core.streams.subscribers or [])
+        lambda: all(len(c.subscriptions) == 1 for c in engine.workers.stream.subscribers or [])
     )
     await wire.result("stream::set", {**TODO, "item_id": "b", "data": 3})  # nobody listens
     await wire.result("stream::set", {**TODO, "item_id": "a", "data": 4})

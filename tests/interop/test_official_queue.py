@@ -76,7 +76,7 @@ def tagged(line: str) -> Any:
 
 
 def test_official_worker_enqueues_and_consumes(engine_factory: Any) -> None:
-    from iii_asgi.engine.queue_config import QueueConfig
+    from iii_asgi.engine.config.queue import QueueConfig
 
     engine = engine_factory(queues={"interop": QueueConfig(max_retries=3, backoff_ms=50)})
     with run_official(OFFICIAL_QUEUE_WORKER, engine.url) as official:
@@ -105,7 +105,7 @@ def test_official_worker_enqueues_and_consumes(engine_factory: Any) -> None:
 
 
 async def _stats(engine: Any) -> Any:
-    from iii_asgi.engine.registry import CallContext
+    from iii_asgi.engine.core.registry import CallContext
 
     entry = engine.core.registry.functions[("default", "engine::queue::topic_stats")]
     return await entry.handler(CallContext(None, None), {"topic": "interop"})

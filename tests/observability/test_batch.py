@@ -133,7 +133,7 @@ def test_a_large_export_reaches_the_engine_store_in_several_frames(engine: Engin
     try:
         assert EngineSpanExporter(connection).export(spans) == SpanExportResult.SUCCESS
         assert connection.frames_sent == 3
-        store = engine.core.telemetry.store
+        store = engine.workers.observability.store
         wait_for(lambda: len(store.spans()) == len(spans))
         assert sorted(s["name"] for s in store.spans()) == sorted(s.name for s in spans)
     finally:

@@ -10,7 +10,7 @@ import pytest
 import websockets
 
 from iii_asgi.engine import EngineThread
-from iii_asgi.engine.otel_store import TelemetryStore
+from iii_asgi.engine.workers.observability.store import TelemetryStore
 from tests.helpers import wait_for
 
 TRACE = "5b8efff798038103d269b633813fc60c"
@@ -96,7 +96,7 @@ async def test_frames_on_otel_and_on_the_control_socket_are_queryable(
     async with websockets.connect(engine.url) as worker:
         await worker.send(span_request(TRACE, "bbbbbbbbbbbbbbbb", "aaaaaaaaaaaaaaaa", "child"))
         await worker.send(log_request("hello", TRACE))
-        store = engine.core.telemetry.store
+        store = engine.workers.observability.store
         wait_for(lambda: len(store.trace(TRACE)) == 2 and len(store.recent_logs()) == 1)
         listed = (await call(worker, "engine::traces::list", {"trace_id": TRACE}))["result"]
         assert listed["total"] == 2
@@ -129,7 +129,7 @@ async def test_frames_on_otel_and_on_the_control_socket_are_queryable(
 async def test_malformed_telemetry_frames_are_dropped(
     engine: EngineThread, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = engine.core.telemetry.store
+    store = engine.workers.observability.store
     async with websockets.connect(engine.url + "/otel") as otel:
         await otel.send(b"OTLP\xff\xfe not utf-8")
         await otel.send(b"LOGS[1, 2]")

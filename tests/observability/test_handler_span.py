@@ -336,7 +336,7 @@ def test_the_engine_exporter_queues_handler_spans_as_text(
     assert not any(gc.is_tracked(item) for item in queued[:3])
     flush_otel()
     ours = {s.context.span_id: s for s in otel.spans()}  # the same spans, as the SDK's
-    store = engine.core.telemetry.store
+    store = engine.workers.observability.store
     wait_for(lambda: len(store.spans()) == len(ours))
     for stored in store.spans():
         span = ours[int(stored["span_id"], 16)]

@@ -89,6 +89,6 @@ async def test_official_worker_spans_and_logs_reach_our_store_in_our_trace(
             assert [r["body"] for r in logs] == ["official says hi"]
             assert logs[0]["span_id"] == executed["span_id"]
             assert logs[0]["service_name"] == "official-worker"
-            assert engine.core.telemetry.store.frames_dropped == 0
+            assert engine.workers.observability.store.frames_dropped == 0
         finally:
             await client.shutdown_async()

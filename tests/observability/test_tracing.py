@@ -244,9 +244,9 @@ def test_otel_disabled_opens_no_socket_and_records_nothing(
     call_until_found(caller, {"function_id": "probe::ctx", "payload": 1})
     assert not state.initialized and state.tracer is None
     assert seen == [(None, None, None)]  # no span, nothing propagated
-    assert engine.core.telemetry.store.sockets_opened == 0
-    assert not engine.core.telemetry.store.pending
-    assert engine.core.telemetry.store.traces == {}
+    assert engine.workers.observability.store.sockets_opened == 0
+    assert not engine.workers.observability.store.pending
+    assert engine.workers.observability.store.traces == {}
 
 
 def test_otel_enabled_worker_opens_the_otel_socket_and_exports_metrics(
@@ -256,7 +256,7 @@ def test_otel_enabled_worker_opens_the_otel_socket_and_exports_metrics(
     assert state.initialized  # register_worker initialised OTel for its engine
     executor.register_function("math::double", lambda data: data * 2)
     assert call_until_found(caller, {"function_id": "math::double", "payload": 4}) == 8
-    store = engine.core.telemetry.store
+    store = engine.workers.observability.store
     wait_for(lambda: store.sockets_opened == 1)
 
     def invocations() -> list[dict[str, Any]]:

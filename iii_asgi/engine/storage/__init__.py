@@ -4,8 +4,8 @@
 * :class:`SqliteStorage`: ``<data_dir>/iii.sqlite3``, selected by ``EngineConfig.data_dir``,
   ``iii-asgi engine --data-dir PATH`` or ``storage: {data_dir: PATH}`` in the engine config file.
 
-:func:`create_storage` picks the adapter; :class:`~iii_asgi.engine.core.EngineCore` opens it on
-``start()`` and closes it last on ``shutdown()`` (``core.storage``).
+:func:`create_storage` picks the adapter; :class:`~iii_asgi.engine.Engine` opens it on ``start()``
+and closes it after the core's ``shutdown()`` (``engine.workers.storage``).
 
 Documents
 ---------
@@ -45,7 +45,7 @@ run → ``ack``/``nack``/``dead_letter``; on a clean stop, ``queue_release`` wha
 
 Queue names are whatever the queue layer chooses (``default``, ``<topic>::<fn>@<ns>``...); the
 store has no queue configuration. Queue configuration lives in the engine config file under
-``queues:`` (see :mod:`iii_asgi.engine.config_file`), owned by the queue layer.
+``queues:`` (see :mod:`iii_asgi.engine.config.file`), owned by the queue layer.
 
 Durability of the SQLite adapter: WAL journal, ``synchronous=NORMAL``, one transaction per call,
 committed before the coroutine returns, all on one dedicated thread (the event loop never waits on

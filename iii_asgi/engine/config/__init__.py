@@ -1,0 +1,9 @@
+"""Engine configuration: :class:`~.engine.EngineConfig` (every option, uvicorn's ``Config``
+idiom), queue settings (:mod:`.queue`) and the YAML config-file reader (:mod:`.file`, the real
+engine's ``config.yaml`` shape, builtins.md §13). The reader imports the options, never the
+reverse."""
+
+from .engine import CorsConfig, EngineConfig, HttpMiddleware
+from .queue import QueueConfig
+
+__all__ = ["CorsConfig", "EngineConfig", "HttpMiddleware", "QueueConfig"]

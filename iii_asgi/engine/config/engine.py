@@ -1,0 +1,148 @@
+"""One object with every engine option, in uvicorn's ``Config`` idiom."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from iii.protocol import MAX_MESSAGE_SIZE
+
+from .queue import QueueConfig
+
+__all__ = ["CorsConfig", "EngineConfig", "HttpMiddleware", "QueueConfig"]
+
+
+@dataclass
+class CorsConfig:
+    """CORS of the HTTP trigger server (builtins.md §3.11). An empty list means "any".
+
+    The default, ``CorsConfig()``, is permissive like the real engine without a ``cors`` block:
+    any origin (``*``), any method, any request header, every response header exposed.
+    Credentials are never allowed.
+
+    Example::
+
+        CorsConfig(allowed_origins=["https://app.example"], allowed_methods=["GET", "POST"])
+    """
+
+    allowed_origins: list[str] = field(default_factory=list)
+    allowed_methods: list[str] = field(default_factory=list)
+    allowed_headers: list[str] = field(default_factory=list)
+    max_age_s: int | None = None
+
+
+@dataclass
+class HttpMiddleware:
+    """A global HTTP middleware function (builtins.md §3.1, §3.10): called in ``default`` before
+    any route-level work, in ascending ``priority``; only ``phase="preHandler"`` entries run."""
+
+    function_id: str
+    phase: str = "preHandler"
+    priority: int = 0
+
+
+@dataclass
+class EngineConfig:
+    """Options of the embedded engine. Defaults are the real engine's (protocol.md Appendix A).
+
+    Example::
+
+        config = EngineConfig(host="127.0.0.1", port=0)   # port 0 = an ephemeral port
+
+    Arguments:
+        host: bind address.
+        port: TCP port of the worker listener (``/``, ``/otel``, ``/ws/channels/{id}``);
+            0 picks a free port (read it back from ``Engine.port``).
+        registration_grace_ms: how long registrations of a connection are buffered waiting
+            for ``engine::workers::register`` before its namespace is fixed to ``default`` (§1.5).
+        reattach_timeout_s: how long a ``reattach`` waits for the old connection's teardown (§1.9).
+        trigger_ack_timeout_s: how long ``engine::register_trigger`` waits for a worker
+            provider's ``triggerregistrationresult`` before accepting the binding (§2.11).
+        channel_ttl_s: age after which a channel with an end never attached is deleted (§6.4).
+        channel_sweep_interval_s: period of that sweep (§6.4).
+        functions_poll_interval_s: period of the ``engine::functions-available`` poll (§5.5).
+        outbound_queue_size: frames queued per connection before senders wait (§1.6).
+        max_message_size: largest incoming WebSocket message, in bytes (§1.6: 64 MiB).
+        ws: uvicorn WebSocket implementation. ``websockets-sansio`` (default) measured fastest:
+            6.1k sequential / 54k pipelined (64 in flight) worker→engine→worker round trips/s,
+            against 4.9k / 45k for the deprecated ``websockets``; ``wsproto`` needs the
+            ``wsproto`` package.
+        log_level: uvicorn log level name.
+        timeout_graceful_shutdown_s: how long ``stop()`` waits for open sockets to finish.
+        http_host: bind address of the HTTP trigger server (builtins.md §3.1).
+        http_port: its TCP port; 0 picks a free port (``Engine.http_url``); ``None`` runs no
+            HTTP server (the ``http`` trigger type is then not provided and bindings park).
+        http_default_timeout_ms: per-request limit up to the response head (504), and per
+            middleware call (504 ``MIDDLEWARE_TIMEOUT``); also the idle limit while streaming.
+        http_cors: CORS policy; ``None`` disables CORS handling entirely.
+        http_concurrency_limit: requests handled at once; further ones wait (0 counts as 1).
+        http_max_body_bytes: largest request body; larger ones get 413 ``PAYLOAD_TOO_LARGE``.
+        http_middleware: global middleware functions (sorted by ``priority``).
+        http_functions_url_allowlist: host globs (``*``, ``?``, ``[...]``) an HTTP-invoked
+            function's URL must match (protocol.md §4.3); empty means ``["*"]``.
+        http_functions_block_private_ips: refuse URLs whose host is, or resolves to, a
+            loopback/private/link-local/... address (§4.3).
+        http_functions_require_https: refuse ``http://`` URLs of HTTP-invoked functions.
+        local_development: development mode (``iii-asgi engine --dev``): HTTP-invoked
+            functions may use ``http://`` and loopback/private addresses (the allowlist still
+            applies).
+        stream_host: bind address of the client-facing stream WebSocket (builtins.md §6.4).
+        stream_port: its TCP port; 0 picks a free port (``Engine.stream_url``); ``None`` (the
+            default for an embedded engine) runs no stream socket; the ``stream::*`` functions
+            work either way. The real engine's port is 3112: ``iii-asgi engine`` and a config
+            file listing ``iii-stream`` use it.
+        stream_auth_function: function called once per stream-socket upgrade (§6.4); its
+            ``{"context": ...}`` result is attached to the connection.
+        state_triggers_enabled: fan ``state`` triggers out after writes (§4.4).
+        state_max_value_bytes: largest JSON-encoded value ``state::set`` accepts
+            (``VALUE_TOO_LARGE``); ``None`` means no limit.
+        data_dir: directory of the file-backed store (``<data_dir>/iii.sqlite3``, created if
+            needed): state, streams and queued messages survive a restart. ``None`` (default)
+            keeps everything in memory (:mod:`iii_asgi.engine.storage`).
+        tracing: engine spans (a SERVER span per HTTP trigger request, ``invoke <function>``
+            per routed traced call) into the telemetry store; off by default, when the engine
+            only passes ``traceparent``/``baggage`` through (docs/observability.md).
+        span_exporters: OpenTelemetry ``SpanExporter`` objects (e.g. ``OTLPSpanExporter()``)
+            that also receive the engine's spans; giving any turns ``tracing`` on.
+        telemetry_max_traces: traces kept by the ``/otel`` store (oldest evicted first).
+        telemetry_max_logs: log records kept by the ``/otel`` store.
+        queues: named queues for ``TriggerAction.Enqueue`` (builtins.md §7.2), name →
+            :class:`QueueConfig` (a dict of the config file's keys is accepted too); a queue
+            ``default`` with the default settings is always added unless given here.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 49134
+    registration_grace_ms: int = 5000
+    reattach_timeout_s: float = 5.0
+    trigger_ack_timeout_s: float = 10.0
+    channel_ttl_s: float = 300.0
+    channel_sweep_interval_s: float = 60.0
+    functions_poll_interval_s: float = 5.0
+    outbound_queue_size: int = 64
+    max_message_size: int = MAX_MESSAGE_SIZE
+    ws: str = "websockets-sansio"
+    log_level: str = "warning"
+    timeout_graceful_shutdown_s: int = 2
+    http_host: str = "127.0.0.1"
+    http_port: int | None = 3111
+    http_default_timeout_ms: int = 30000
+    http_cors: CorsConfig | None = field(default_factory=CorsConfig)
+    http_concurrency_limit: int = 1024
+    http_max_body_bytes: int = 16 * 1024 * 1024
+    http_middleware: list[HttpMiddleware] = field(default_factory=list)
+    http_functions_url_allowlist: list[str] = field(default_factory=lambda: ["*"])
+    http_functions_block_private_ips: bool = True
+    http_functions_require_https: bool = True
+    local_development: bool = False
+    stream_host: str = "127.0.0.1"
+    stream_port: int | None = None
+    stream_auth_function: str | None = None
+    state_triggers_enabled: bool = True
+    state_max_value_bytes: int | None = None
+    data_dir: str | None = None
+    tracing: bool = False
+    span_exporters: list[Any] = field(default_factory=list)
+    telemetry_max_traces: int = 1000
+    telemetry_max_logs: int = 10_000
+    queues: dict[str, QueueConfig] = field(default_factory=dict)

@@ -1,0 +1,402 @@
+"""The engine config file: YAML in the real engine's shape (builtins.md §13), read into an
+:class:`~iii_asgi.engine.config.engine.EngineConfig`.
+
+Example ``config.yaml``::
+
+    registration_namespace_grace_ms: 5000
+    storage:                       # iii-asgi extension: one store for everything
+      data_dir: ./data
+    workers:
+      - name: iii-worker-manager
+        config: {host: 127.0.0.1, port: 49134}
+      - name: iii-http
+        config:
+          host: 127.0.0.1
+          port: 3111
+          default_timeout: 30000
+          concurrency_request_limit: 1024
+          cors: {allowed_origins: ["https://app.example"], allowed_methods: [GET, POST]}
+          middleware: [{function_id: auth::check, phase: preHandler, priority: 0}]
+      - name: iii-stream
+        config: {host: 127.0.0.1, port: 3112, auth_function: auth::stream}
+      - name: iii-state
+        config: {triggers_enabled: true, max_value_bytes: 1048576}
+
+Rules (§13.1–§13.2):
+
+* ``${VAR}`` / ``${VAR:default}`` are expanded over the raw text before parsing; an unset
+  variable without a default is an error; ``__III_ENGINE_VERSION__`` as a default expands to the
+  iii-asgi version.
+* Unknown top-level keys, unknown worker names and unknown keys of a worker's ``config`` are
+  errors (:class:`ConfigError`), and so are features this engine does not have (RBAC, redis
+  adapters...). ``modules:`` is merged into ``workers:``.
+* With a config file, exactly the listed workers run: no ``iii-http`` entry means no HTTP trigger
+  server (``http_port=None``), no ``iii-stream`` entry no stream socket (``stream_port=None``).
+  The built-in functions (state, stream...) are always installed. The mandatory workers
+  (``configuration``, ``iii-worker-manager``, ``iii-engine-functions``, ``iii-observability``,
+  ``iii-telemetry``) may be listed; the last four's blocks other than worker-manager are ignored.
+* A worker may be listed once (the embedded engine runs one instance of each); listing both an
+  old and a new name (``iii-http`` and ``http``) is an error.
+* Storage: ``storage: {data_dir: PATH}``, or a state/stream ``adapter`` of kind ``kv`` with
+  ``store_method: file_based`` and a ``file_path``: its directory becomes the data directory (the
+  embedded engine keeps one SQLite file there, ``iii.sqlite3``). Conflicting directories are an
+  error. Relative paths are relative to the working directory, as in the real engine.
+
+* Queues (``iii-queue`` / ``queue``, §7.2): ``queue_configs: {name: {max_retries, concurrency,
+  type, message_group_field, backoff_ms, poll_interval_ms}}`` become
+  :attr:`EngineConfig.queues` (``default`` is always added); ``adapter`` may only be
+  ``builtin`` (a ``file_based`` store's ``file_path`` directory becomes the data directory).
+  ``iii-pubsub`` / ``pubsub`` and ``iii-cron`` / ``cron`` accept only an ``adapter`` block of the
+  in-process kinds (``local``/``memory``, ``kv``). Queue, pubsub and cron are always available.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .engine import CorsConfig, EngineConfig, HttpMiddleware
+from .queue import queue_configs_from_mapping
+
+__all__ = ["ALIASES", "WORKERS", "ConfigError", "config_from_mapping", "expand_env", "load_config"]
+
+
+class ConfigError(ValueError):
+    """The config file cannot be used; the message names the file and the offending key."""
+
+
+@dataclass
+class Loading:
+    """What a worker block's handler may read and change while a file is applied."""
+
+    config: EngineConfig
+    data_dirs: dict[str, str] = field(default_factory=dict)  # data dir -> where it came from
+    listed: set[str] = field(default_factory=set)  # canonical names of listed workers
+
+
+#: ``handler(block, loading, where)`` applies one worker's ``config`` block.
+WorkerHandler = Callable[[dict[str, Any], Loading, str], None]
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
+_TOP_LEVEL = {"registration_namespace_grace_ms", "workers", "modules", "storage"}
+
+
+def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """Expand ``${VAR}`` and ``${VAR:default}`` (not bash's ``:-``) in raw config text."""
+    env = os.environ if environ is None else environ
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is None:
+            raise ConfigError(f"environment variable {name} is not set and has no default")
+        if default == "__III_ENGINE_VERSION__":
+            return metadata.version("iii-asgi")
+        return default
+
+    return _ENV.sub(replace, text)
+
+
+def load_config(path: str | os.PathLike[str], **overrides: Any) -> EngineConfig:
+    """Read a YAML engine config file (the real engine's shape: builtins.md §13) into an
+    :class:`EngineConfig` (defaults for what it does not set), then set ``overrides``. Raises
+    :class:`ConfigError` for an unreadable file, bad YAML or a bad key, ``TypeError`` for an
+    override that is not an option."""
+    config = _read_config(path)
+    for name, value in overrides.items():
+        if not hasattr(config, name):
+            raise TypeError(f"EngineConfig has no option {name!r}")
+        setattr(config, name, value)
+    return config
+
+
+def _read_config(path: str | os.PathLike[str]) -> EngineConfig:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(expand_env(text))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    try:
+        return config_from_mapping({} if data is None else data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def config_from_mapping(data: Any) -> EngineConfig:
+    """Build an :class:`EngineConfig` from an already parsed config document."""
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping")
+    unknown = sorted(set(data) - _TOP_LEVEL)
+    if unknown:
+        raise ConfigError(f"unknown top-level key(s): {', '.join(map(str, unknown))}")
+    loading = Loading(EngineConfig())
+    config = loading.config
+    if "registration_namespace_grace_ms" in data:
+        config.registration_grace_ms = _int(
+            data["registration_namespace_grace_ms"], "registration_namespace_grace_ms"
+        )
+    storage = data.get("storage")
+    if storage is not None:
+        block = _mapping(storage, "storage", {"data_dir"})
+        if block.get("data_dir") is not None:
+            _data_dir(loading, _str(block["data_dir"], "storage.data_dir"), "storage.data_dir")
+    entries = _list(data.get("workers"), "workers") + _list(data.get("modules"), "modules")
+    for index, entry in enumerate(entries):
+        where = f"workers[{index}]"
+        entry = _mapping(entry, where, {"name", "image", "config"})
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}.name must be a non-empty string")
+        canonical = ALIASES.get(name, name)
+        if canonical not in WORKERS:
+            raise ConfigError(f"{where}: worker {name!r} is not provided by the embedded engine")
+        if entry.get("image") is not None:
+            raise ConfigError(f"{where}: 'image' is not allowed for the built-in worker {name!r}")
+        if canonical in loading.listed:
+            raise ConfigError(f"{where}: worker {name!r} is listed twice")
+        loading.listed.add(canonical)
+        block = entry.get("config") or {}
+        WORKERS[canonical](_mapping(block, f"{where}.config"), loading, f"{where}.config")
+    if "iii-http" not in loading.listed:
+        config.http_port = None
+    if "iii-stream" not in loading.listed:
+        config.stream_port = None
+    if loading.data_dirs:
+        config.data_dir = next(iter(loading.data_dirs))
+    return config
+
+
+# -- value checks -------------------------------------------------------------------------------
+
+
+def _mapping(value: Any, where: str, keys: set[str] | None = None) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a mapping")
+    if keys is not None:
+        unknown = sorted(map(str, set(value) - keys))
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s): {', '.join(unknown)}")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConfigError(f"{where} must be a list")
+    return value
+
+
+def _int(value: Any, where: str, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{where} must be an integer >= {minimum}")
+    return value
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where} must be a non-empty string")
+    return value
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false")
+    return value
+
+
+def _strings(value: Any, where: str) -> list[str]:
+    items = _list(value, where)
+    return [_str(item, f"{where}[{i}]") for i, item in enumerate(items)]
+
+
+def _port(value: Any, where: str) -> int:
+    port = _int(value, where)
+    if port > 65535:
+        raise ConfigError(f"{where} must be a port number (0-65535)")
+    return port
+
+
+def _address(block: dict[str, Any], config: EngineConfig, where: str, host: str, port: str) -> None:
+    """A block's ``host`` / ``port`` into the config fields named ``host`` / ``port``."""
+    if "host" in block:
+        setattr(config, host, _str(block["host"], f"{where}.host"))
+    if "port" in block:
+        setattr(config, port, _port(block["port"], f"{where}.port"))
+
+
+def _data_dir(loading: Loading, path: str, where: str) -> None:
+    normal = os.path.normpath(path)
+    for existing, source in loading.data_dirs.items():
+        if existing != normal:
+            raise ConfigError(
+                f"{where} points to {path!r} but {source} points to {existing!r}; the embedded "
+                "engine keeps one store"
+            )
+    loading.data_dirs.setdefault(normal, where)
+
+
+def _adapter(value: Any, loading: Loading, where: str) -> None:
+    """A state/stream ``adapter`` block: only ``kv``; ``file_based`` selects the data dir."""
+    block = _mapping(value, where, {"name", "config"})
+    name = block.get("name", "kv")
+    if name != "kv":
+        raise ConfigError(f"{where}.name {name!r} is not supported (only 'kv')")
+    options = _mapping(
+        block.get("config") or {},
+        f"{where}.config",
+        {"store_method", "file_path", "save_interval_ms", "channel_size"},
+    )
+    method = options.get("store_method", "in_memory")
+    if method == "file_based":
+        file_path = _str(options.get("file_path", "./data/store"), f"{where}.config.file_path")
+        _data_dir(loading, os.path.dirname(file_path) or ".", f"{where}.config.file_path")
+    elif method != "in_memory":
+        raise ConfigError(f"{where}.config.store_method must be 'in_memory' or 'file_based'")
+
+
+# -- worker blocks ------------------------------------------------------------------------------
+
+
+def _worker_manager(block: dict[str, Any], loading: Loading, where: str) -> None:
+    _mapping(block, where, {"host", "port", "handshake_timeout_ms"})
+    config = loading.config
+    _address(block, config, where, "host", "port")
+    if "handshake_timeout_ms" in block:
+        _int(block["handshake_timeout_ms"], f"{where}.handshake_timeout_ms")
+
+
+def _http(block: dict[str, Any], loading: Loading, where: str) -> None:
+    keys = {"host", "port", "default_timeout", "concurrency_request_limit", "cors", "middleware"}
+    _mapping(block, where, keys)
+    config = loading.config
+    _address(block, config, where, "http_host", "http_port")
+    if "default_timeout" in block:
+        config.http_default_timeout_ms = _int(
+            block["default_timeout"], f"{where}.default_timeout", 1
+        )
+    if "concurrency_request_limit" in block:
+        config.http_concurrency_limit = _int(
+            block["concurrency_request_limit"], f"{where}.concurrency_request_limit"
+        )
+    if block.get("cors") is not None:
+        cors = _mapping(block["cors"], f"{where}.cors", {"allowed_origins", "allowed_methods"})
+        config.http_cors = CorsConfig(
+            allowed_origins=_strings(cors.get("allowed_origins"), f"{where}.cors.allowed_origins"),
+            allowed_methods=_strings(cors.get("allowed_methods"), f"{where}.cors.allowed_methods"),
+        )
+    if "middleware" in block:
+        middleware = []
+        for i, item in enumerate(_list(block["middleware"], f"{where}.middleware")):
+            at = f"{where}.middleware[{i}]"
+            entry = _mapping(item, at, {"function_id", "phase", "priority"})
+            middleware.append(
+                HttpMiddleware(
+                    function_id=_str(entry.get("function_id"), f"{at}.function_id"),
+                    phase=_str(entry.get("phase", "preHandler"), f"{at}.phase"),
+                    priority=_signed(entry.get("priority", 0), f"{at}.priority"),
+                )
+            )
+        config.http_middleware = sorted(middleware, key=lambda m: m.priority)
+
+
+def _signed(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where} must be an integer")
+    return value
+
+
+def _stream(block: dict[str, Any], loading: Loading, where: str) -> None:
+    _mapping(block, where, {"host", "port", "auth_function", "adapter"})
+    config = loading.config
+    config.stream_port = 3112  # listed: the real engine's default port
+    _address(block, config, where, "stream_host", "stream_port")
+    if block.get("auth_function") is not None:
+        config.stream_auth_function = _str(block["auth_function"], f"{where}.auth_function")
+    if block.get("adapter") is not None:
+        _adapter(block["adapter"], loading, f"{where}.adapter")
+
+
+def _state(block: dict[str, Any], loading: Loading, where: str) -> None:
+    _mapping(block, where, {"adapter", "triggers_enabled", "max_value_bytes", "save_interval_ms"})
+    config = loading.config
+    if "triggers_enabled" in block:
+        config.state_triggers_enabled = _bool(
+            block["triggers_enabled"], f"{where}.triggers_enabled"
+        )
+    if block.get("max_value_bytes") is not None:
+        config.state_max_value_bytes = _int(block["max_value_bytes"], f"{where}.max_value_bytes")
+    if block.get("adapter") is not None:
+        _adapter(block["adapter"], loading, f"{where}.adapter")
+
+
+def _queue(block: dict[str, Any], loading: Loading, where: str) -> None:
+    _mapping(block, where, {"queue_configs", "adapter"})
+    try:
+        loading.config.queues = queue_configs_from_mapping(block.get("queue_configs"))
+    except ValueError as exc:
+        raise ConfigError(f"{where}.queue_configs: {exc}") from None
+    adapter = block.get("adapter")
+    if adapter is not None:
+        options = _mapping(adapter, f"{where}.adapter", {"name", "config"})
+        if options.get("name", "builtin") != "builtin":
+            raise ConfigError(f"{where}.adapter.name must be 'builtin' (the only one here)")
+        kv = {"name": "kv", "config": options.get("config") or {}}
+        _adapter(kv, loading, f"{where}.adapter")
+
+
+def _local_adapter(*kinds: str) -> WorkerHandler:
+    def handler(block: dict[str, Any], loading: Loading, where: str) -> None:
+        _mapping(block, where, {"adapter"})
+        adapter = block.get("adapter")
+        if adapter is not None:
+            name = _mapping(adapter, f"{where}.adapter", {"name", "config"}).get("name")
+            if name not in kinds:
+                raise ConfigError(
+                    f"{where}.adapter.name {name!r} is not supported (only {', '.join(kinds)})"
+                )
+
+    return handler
+
+
+def _ignored(block: dict[str, Any], loading: Loading, where: str) -> None:
+    """Mandatory workers without options in the embedded engine: their blocks are ignored."""
+
+
+#: Canonical worker name -> handler of its ``config`` block (aliases in :data:`ALIASES`).
+WORKERS: dict[str, WorkerHandler] = {
+    "iii-worker-manager": _worker_manager,
+    "iii-http": _http,
+    "iii-stream": _stream,
+    "iii-state": _state,
+    "iii-queue": _queue,
+    "iii-pubsub": _local_adapter("local", "memory"),
+    "iii-cron": _local_adapter("kv", "memory"),
+    "configuration": _ignored,
+    "iii-engine-functions": _ignored,
+    "iii-observability": _ignored,
+    "iii-telemetry": _ignored,
+}
+
+#: Newer (standalone worker) names -> the canonical name (§13.1, §3.14, §7.7).
+ALIASES: dict[str, str] = {
+    "http": "iii-http",
+    "state": "iii-state",
+    "stream": "iii-stream",
+    "queue": "iii-queue",
+    "pubsub": "iii-pubsub",
+    "cron": "iii-cron",
+}

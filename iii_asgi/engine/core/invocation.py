@@ -1,0 +1,375 @@
+"""Invocation routing (protocol.md §3): sync, void and enqueue calls, results, in-flight sets.
+
+Worker-to-worker calls reuse the caller's ``invocation_id`` end to end (§3.3) and the executor's
+``invocationresult`` text is relayed to the caller unchanged when the ids agree. Engine-initiated
+calls (:meth:`Invoker.call`, §3.4) use a fresh UUID and carry no ``_caller_worker_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from iii.protocol import Frame, error_body, invocation_result, invoke_function
+
+from .connection import WorkerConnection
+from .errors import InvocationError
+from .registry import DEFAULT_NAMESPACE, CallContext, FunctionEntry, Registry
+from .tracing import EngineTracer, traceparent_of, with_function_id
+
+__all__ = ["ENQUEUE_PROVIDER", "NO_QUEUE_PROVIDER", "Invocation", "Invoker"]
+
+logger = logging.getLogger("iii_asgi.engine")
+
+#: The function ``TriggerAction.Enqueue`` routes through (builtins.md §7.1).
+ENQUEUE_PROVIDER = "engine::queue::enqueue"
+NO_QUEUE_PROVIDER = (
+    "No queue provider is installed. `TriggerAction::Enqueue` routes through the "
+    "`engine::queue::enqueue` provider, which no worker or built-in provides. "
+    "Add it with `iii worker add queue`."
+)
+_STOPPED = error_body("invocation_stopped", "Invocation stopped")
+
+
+@dataclass(eq=False, slots=True)
+class Invocation:
+    """A call waiting for an executor's result. ``id`` is the id the executor sees;
+    ``reply_id`` the caller's id (``None`` for void); ``future`` is set for internal calls."""
+
+    id: str
+    function_id: str
+    executor: WorkerConnection
+    caller: WorkerConnection | None = None
+    reply_id: str | None = None
+    future: asyncio.Future[Frame] | None = None
+    span: Any = None  # the engine's ``invoke`` span, when tracing is on
+
+
+def _end(span: Any, error: Any = None) -> None:
+    if span is not None:
+        EngineTracer.end(span, error)
+
+
+class Invoker:
+    """Routes ``invokefunction`` frames and relays ``invocationresult`` frames.
+
+    ``telemetry``: with its tracer on, a traced call (one with ``traceparent``) gets an
+    ``invoke <function_id>`` span, and the executor sees that span as its parent (§3.6).
+    """
+
+    def __init__(self, registry: Registry, telemetry: EngineTracer | None = None) -> None:
+        self.registry = registry
+        self.telemetry = telemetry
+        #: The engine tracer, or ``None`` when tracing is off (the hot path checks only this).
+        self.tracer = telemetry.tracer if telemetry is not None else None
+        self.pending: dict[str, Invocation] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- worker-initiated calls (§3.2, §3.3) ---------------------------------------------------
+
+    async def handle_invoke(self, conn: WorkerConnection, frame: Frame) -> None:
+        """Handle a W→E ``invokefunction``; replies only to sync calls (§3.2)."""
+        function_id: str = frame["function_id"]
+        action = frame.get("action")
+        reply_id: str | None = frame.get("invocation_id")
+        if action is not None and action["type"] == "void":
+            reply_id = None
+        namespace: str = frame.get("namespace", DEFAULT_NAMESPACE)
+        if not namespace.strip():
+            if reply_id is not None:
+                await self._reply_error(
+                    conn, reply_id, function_id, "INVALID_NAMESPACE", "namespace must not be blank"
+                )
+            return
+        if action is not None and action["type"] == "enqueue":
+            # off the read loop, so enqueues of one connection share a storage commit; tasks
+            # start in frame order and store their message before their first suspension
+            task = asyncio.get_running_loop().create_task(
+                self._enqueue(conn, frame, action["queue"], namespace, reply_id)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        data = frame.get("data")
+        if type(data) is dict:
+            data["_caller_worker_id"] = conn.worker_id
+        entry = self.registry.functions.get((namespace, function_id))
+        if entry is None and namespace != DEFAULT_NAMESPACE:
+            entry = self.builtin(function_id)
+        if entry is None:
+            if reply_id is not None:
+                code, message = self.missing(function_id, namespace)
+                await self._reply_error(conn, reply_id, function_id, code, message)
+            return
+        owner = entry.owner
+        traceparent: str | None = frame.get("traceparent")
+        span = None
+        if traceparent is not None and self.tracer is not None:
+            assert self.telemetry is not None
+            span = self.telemetry.start_invoke(function_id, traceparent)
+        if owner is None or entry.in_process:  # built-in or HTTP-invoked (§4)
+            await self._run_builtin(conn, entry, reply_id, data, frame.get("metadata"), span)
+            return
+        inv_id = reply_id
+        if inv_id is None or inv_id in self.pending:
+            inv_id = str(uuid.uuid4())
+        self.pending[inv_id] = Invocation(inv_id, function_id, owner, conn, reply_id, span=span)
+        conn.inflight.add(inv_id)
+        owner.inflight.add(inv_id)
+        baggage = frame.get("baggage")
+        if traceparent is not None:  # §3.6: the context goes on, baggage names the target
+            traceparent = traceparent if span is None else traceparent_of(span)
+            baggage = with_function_id(baggage, function_id)
+        out = invoke_function(
+            function_id,
+            data,
+            invocation_id=inv_id,
+            metadata=frame.get("metadata"),
+            traceparent=traceparent,
+            baggage=baggage,
+        )
+        await owner.send(out)
+
+    async def _enqueue(
+        self,
+        conn: WorkerConnection,
+        frame: Frame,
+        queue: str,
+        namespace: str,
+        reply_id: str | None,
+    ) -> None:
+        """``TriggerAction.Enqueue`` (builtins.md §7.1): hand the call to ``engine::queue::
+        enqueue`` with a fresh ``messageReceiptId`` and answer ``{messageReceiptId}``, or
+        ``enqueue_error`` "<code>: <message>". The payload gets no ``_caller_worker_id``."""
+        function_id: str = frame["function_id"]
+        receipt = str(uuid.uuid4())
+        request: dict[str, Any] = {
+            "queue": queue,
+            "function_id": function_id,
+            "data": frame.get("data"),
+            "messageReceiptId": receipt,
+            "traceparent": frame.get("traceparent"),
+            "baggage": frame.get("baggage"),
+        }
+        if namespace != DEFAULT_NAMESPACE:
+            request["namespace"] = namespace
+        try:
+            await self.call(ENQUEUE_PROVIDER, request)
+        except InvocationError as exc:
+            if exc.code == "function_not_found":
+                message = f"{NO_QUEUE_PROVIDER} (underlying: {exc.message})"
+            else:
+                message = f"{exc.code}: {exc.message}"
+            if reply_id is not None:
+                await self._reply_error(conn, reply_id, function_id, "enqueue_error", message)
+            return
+        except Exception as exc:
+            logger.exception("enqueue of %s to %s failed", function_id, queue)
+            if reply_id is not None:
+                await self._reply_error(conn, reply_id, function_id, "enqueue_error", str(exc))
+            return
+        if reply_id is not None:
+            await conn.send(
+                invocation_result(reply_id, function_id, result={"messageReceiptId": receipt})
+            )
+
+    async def _run_builtin(
+        self,
+        conn: WorkerConnection,
+        entry: FunctionEntry,
+        reply_id: str | None,
+        data: Any,
+        metadata: Any,
+        span: Any = None,
+    ) -> None:
+        context = CallContext(conn, reply_id, metadata)
+        if entry.inline:
+            await self._builtin_call(conn, entry, context, data, span)
+        else:
+            task = asyncio.get_running_loop().create_task(
+                self._builtin_call(conn, entry, context, data, span)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _builtin_call(
+        self,
+        conn: WorkerConnection,
+        entry: FunctionEntry,
+        context: CallContext,
+        data: Any,
+        span: Any = None,
+    ) -> None:
+        assert entry.handler is not None
+        reply_id = context.invocation_id
+        try:
+            result = await entry.handler(context, data)
+        except InvocationError as exc:
+            _end(span, exc)
+            if reply_id is not None:
+                await self._reply_error(conn, reply_id, entry.function_id, exc.code, exc.message)
+            else:
+                logger.info("%s (void) failed: %s: %s", entry.function_id, exc.code, exc.message)
+            return
+        except Exception as exc:
+            _end(span, exc)
+            logger.exception("built-in %s failed", entry.function_id)
+            if reply_id is not None:
+                await self._reply_error(
+                    conn, reply_id, entry.function_id, "invocation_error", str(exc)
+                )
+            return
+        except asyncio.CancelledError as exc:
+            _end(span, exc)
+            raise
+        _end(span)
+        if reply_id is not None:
+            await conn.send(invocation_result(reply_id, entry.function_id, result=result))
+
+    async def _reply_error(
+        self, conn: WorkerConnection, reply_id: str, function_id: str, code: str, message: str
+    ) -> None:
+        body = error_body(code, message)
+        await conn.send(invocation_result(reply_id, function_id, error=body))
+
+    def builtin(self, function_id: str) -> FunctionEntry | None:
+        """The engine's own function ``function_id`` in ``default`` (``state::set``...), which a
+        worker with a namespace reaches without naming ``default``: its SDK sends the worker's
+        namespace (builtins.md §1.1 recommends this fallback; the standalone workers get the same
+        effect by registering in the project's namespace). ``None`` if there is none; a worker's
+        function in ``default`` never answers for another namespace."""
+        entry = self.registry.functions.get((DEFAULT_NAMESPACE, function_id))
+        if entry is None or entry.owner is not None or entry.handler is None:
+            return None
+        return entry
+
+    def missing(self, function_id: str, namespace: str) -> tuple[str, str]:
+        """Error code and message for a call to an unregistered function: the failure of a
+        rejected HTTP-invoked registration (§4.1), else ``function_not_found`` (§3.1)."""
+        failed = self.registry.failed_functions.get((namespace, function_id))
+        if failed is not None:
+            return failed.code, failed.message
+        return "function_not_found", self.not_found_message(function_id, namespace)
+
+    def not_found_message(self, function_id: str, namespace: str) -> str:
+        """The §3.1 ``function_not_found`` message, naming the namespaces that do have the id."""
+        message = f"Function {function_id} not found in namespace {namespace}."
+        elsewhere = self.registry.function_namespaces.get(function_id)
+        if elsewhere:
+            message += f" It is registered in namespace(s): {', '.join(sorted(elsewhere))}."
+        return message
+
+    # -- results (§2.13) -----------------------------------------------------------------------
+
+    async def handle_result(self, frame: Frame, raw: str | bytes) -> None:
+        """Complete a pending invocation; accepted from any connection, unknown ids ignored."""
+        inv = self.pending.pop(frame["invocation_id"], None)
+        if inv is None:
+            logger.debug("result for unknown invocation %s ignored", frame["invocation_id"])
+            return
+        inv.executor.inflight.discard(inv.id)
+        _end(inv.span, frame.get("error"))
+        if inv.future is not None:
+            if not inv.future.done():
+                inv.future.set_result(frame)
+            return
+        caller = inv.caller
+        if caller is None:
+            return
+        caller.inflight.discard(inv.id)
+        if inv.reply_id is None:
+            return  # void: result swallowed (§3.2)
+        if inv.reply_id == inv.id and isinstance(raw, str):
+            await caller.send_text(raw)
+        else:
+            frame["invocation_id"] = inv.reply_id
+            await caller.send(frame)
+
+    # -- engine-initiated calls (§3.4) ---------------------------------------------------------
+
+    async def call(
+        self,
+        function_id: str,
+        data: Any,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        metadata: Any = None,
+        traceparent: str | None = None,
+        baggage: str | None = None,
+    ) -> Any:
+        """Call a function from inside the engine and return its result.
+
+        Fresh UUID, ``metadata`` passed as the invocation metadata, no ``_caller_worker_id``
+        (§3.4); ``traceparent``/``baggage`` (W3C) are forwarded to a worker when given (a queued
+        job carries its enqueuer's). No timeout (§3.5). Raises :class:`InvocationError`
+        (``function_not_found``, ``invocation_stopped``, or the executor's error code).
+        """
+        entry = self.registry.functions.get((namespace, function_id))
+        if entry is None:
+            failed = self.registry.failed_functions.get((namespace, function_id))
+            if failed is not None:
+                raise InvocationError(failed.code, failed.message)
+            raise InvocationError(
+                "function_not_found", f"Function {function_id} not found in namespace {namespace}"
+            )
+        inv_id = str(uuid.uuid4())
+        if entry.in_process or entry.owner is None:
+            assert entry.handler is not None
+            return await entry.handler(CallContext(None, inv_id, metadata), data)
+        future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        self.pending[inv_id] = Invocation(inv_id, function_id, entry.owner, future=future)
+        entry.owner.inflight.add(inv_id)
+        await entry.owner.send(
+            invoke_function(
+                function_id,
+                data,
+                invocation_id=inv_id,
+                metadata=metadata,
+                traceparent=traceparent,
+                baggage=baggage,
+            )
+        )
+        result = await future
+        error = result.get("error")
+        if error is not None:
+            raise InvocationError(str(error.get("code")), str(error.get("message")))
+        return result.get("result")
+
+    # -- teardown (§1.8 step 3) ----------------------------------------------------------------
+
+    async def stop_inflight(self, conn: WorkerConnection) -> None:
+        """Halt every invocation ``conn`` executes (callers get ``invocation_stopped``) and drop
+        those it initiated (late results are ignored)."""
+        ids, conn.inflight = conn.inflight, set()
+        for inv_id in ids:
+            inv = self.pending.pop(inv_id, None)
+            if inv is None:
+                continue
+            _end(inv.span, _STOPPED)
+            if inv.executor is not conn:  # conn was the caller
+                inv.executor.inflight.discard(inv_id)
+                continue
+            if inv.future is not None:
+                if not inv.future.done():
+                    inv.future.set_result(
+                        {"type": "invocationresult", "invocation_id": inv_id, "error": _STOPPED}
+                    )
+                continue
+            caller = inv.caller
+            if caller is not None and caller is not conn:
+                caller.inflight.discard(inv_id)
+                if inv.reply_id is not None:
+                    await caller.send(
+                        invocation_result(inv.reply_id, inv.function_id, error=_STOPPED)
+                    )
+
+    async def cancel_tasks(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task

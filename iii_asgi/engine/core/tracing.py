@@ -1,0 +1,142 @@
+"""Engine spans (protocol.md §3.6): the engine tracer and the trace-context helpers.
+
+When ``EngineConfig.tracing`` is on (or ``span_exporters`` are given) the engine makes a SERVER
+span per HTTP trigger request and an INTERNAL span ``invoke <function_id>`` per routed
+invocation that carries a ``traceparent``. Finished spans go, as OTLP/JSON span dicts, to every
+sink added with :meth:`EngineTracer.add_sink` (the observability worker adds its store) and to
+the configured exporters. With tracing off the engine only passes ``traceparent`` / ``baggage``
+through, and rewrites the baggage entry ``iii.function.id`` to the target function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from iii.observability._otlp import encode_spans_dict
+
+from ..config.engine import EngineConfig
+
+__all__ = [
+    "ENGINE_SERVICE_NAME",
+    "EngineTracer",
+    "SpanSink",
+    "parent_context",
+    "traceparent_of",
+    "with_function_id",
+]
+
+ENGINE_SERVICE_NAME = "iii"
+_PROPAGATOR = TraceContextTextMapPropagator()
+_BAGGAGE_SAFE = "!#$&'()*+-./:<=>?@[]^_`{|}~"
+
+#: Receives finished engine spans as OTLP/JSON ``resourceSpans`` dicts.
+SpanSink = Callable[[dict[str, Any]], None]
+
+
+def with_function_id(baggage: str | None, function_id: str) -> str:
+    """``baggage`` with its ``iii.function.id`` entry set to ``function_id`` (§3.6)."""
+    entry = "iii.function.id=" + quote(function_id, safe=_BAGGAGE_SAFE)
+    if not baggage:
+        return entry
+    kept = [
+        part
+        for part in baggage.split(",")
+        if part.strip() and part.split("=", 1)[0].strip() != "iii.function.id"
+    ]
+    return ",".join([*kept, entry])
+
+
+def traceparent_of(span: Span) -> str:
+    """The W3C ``traceparent`` naming ``span``."""
+    ctx = span.get_span_context()
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+
+
+def parent_context(traceparent: str | None) -> Context | None:
+    """The OpenTelemetry context a W3C ``traceparent`` names (``None`` for none)."""
+    if not traceparent:
+        return None
+    return _PROPAGATOR.extract({"traceparent": traceparent})
+
+
+class _SinkExporter(SpanExporter):
+    """Engine spans into the sinks, through the same OTLP/JSON path as the SDK's."""
+
+    def __init__(self, sinks: list[SpanSink]) -> None:
+        self.sinks = sinks
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        encoded = encode_spans_dict(spans)
+        for sink in self.sinks:
+            sink(encoded)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class EngineTracer:
+    """The engine tracer (``tracer`` is ``None`` when tracing is off) and its span sinks."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.sinks: list[SpanSink] = []
+        self.provider: TracerProvider | None = None
+        self.tracer: Tracer | None = None
+        if config.tracing or config.span_exporters:
+            provider = TracerProvider(
+                resource=Resource.create({"service.name": ENGINE_SERVICE_NAME})
+            )
+            provider.add_span_processor(SimpleSpanProcessor(_SinkExporter(self.sinks)))
+            for exporter in config.span_exporters:
+                provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=100))
+            self.provider = provider
+            self.tracer = provider.get_tracer("iii_asgi.engine")
+
+    def add_sink(self, sink: SpanSink) -> None:
+        """Send every finished engine span to ``sink`` too."""
+        self.sinks.append(sink)
+
+    def shutdown(self) -> None:
+        if self.provider is not None:
+            self.provider.shutdown()
+
+    def start_invoke(self, function_id: str, traceparent: str | None) -> Span | None:
+        """The ``invoke <function_id>`` span of a routed call, child of ``traceparent``."""
+        if self.tracer is None:
+            return None
+        return self.tracer.start_span(
+            f"invoke {function_id}",
+            context=parent_context(traceparent),
+            kind=SpanKind.INTERNAL,
+            attributes={"iii.function.id": function_id},
+        )
+
+    @staticmethod
+    def end(span: Span, error: Any = None) -> None:
+        """End a span; ``error`` (an ErrorBody dict or an exception) sets ERROR status."""
+        if error is not None:
+            if isinstance(error, BaseException):
+                span.record_exception(error)
+                message = str(error)
+            else:
+                message = f"{error.get('code')}: {error.get('message')}"
+                span.set_attribute("error.type", str(error.get("code")))
+            span.set_status(Status(StatusCode.ERROR, message))
+        span.end()

@@ -1,0 +1,1 @@
+"""The ``iii-cron`` worker (builtins.md §9): the cron trigger type."""
