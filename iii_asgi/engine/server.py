@@ -77,7 +77,8 @@ def compose(config: EngineConfig) -> tuple[EngineCore, EngineWorkers]:
     observability = ObservabilityWorker(core)
     storage = create_storage(config.data_dir)
     http_functions = HttpFunctions(config)
-    core.function_preparer = http_functions
+    if config.http_functions_enabled:
+        core.function_preparer = http_functions
     telemetry = TelemetryEndpoint(observability.store.ingest, observability.serve_socket)
     workers = EngineWorkers(
         storage=storage,

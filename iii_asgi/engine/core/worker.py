@@ -23,17 +23,30 @@ from ..types import ASGIApp
 
 if TYPE_CHECKING:
     from .channels import ChannelStore
+    from .connection import WorkerConnection
     from .invocation import Invoker
+    from .ownership import Refusal
     from .registry import BuiltinHandler, FailedFunction, Registry
     from .tracing import EngineTracer
     from .triggers import Triggers
 
-__all__ = ["BuiltinWorker", "EngineServices", "FunctionPreparer", "Listener"]
+__all__ = ["BuiltinWorker", "EngineServices", "FunctionGuard", "FunctionPreparer", "Listener"]
+
+
+class FunctionGuard(Protocol):
+    """A worker's extra check on ``registerfunction`` (after the core's ownership rules,
+    :mod:`.ownership`): the :class:`~.ownership.Refusal` that rejects it
+    (``FUNCTION_NAMESPACE_CONFLICT``, protocol.md §2.6), or ``None``. Synchronous, so nothing
+    changes between the check and the registration."""
+
+    def __call__(
+        self, conn: WorkerConnection, namespace: str, function_id: str
+    ) -> Refusal | None: ...
 
 
 class EngineServices(Protocol):
     """What a built-in worker may use of the core: the config, the registries, invocation and
-    trigger routing, channels, the engine tracer, and background tasks."""
+    trigger routing, channels, the engine tracer, registration guards and background tasks."""
 
     config: EngineConfig
     registry: Registry
@@ -41,6 +54,7 @@ class EngineServices(Protocol):
     triggers: Triggers
     channels: ChannelStore
     tracing: EngineTracer
+    function_guards: list[FunctionGuard]
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         """Run ``coro`` in the background, keeping a reference; failures are logged."""
