@@ -317,7 +317,10 @@ async def test_bearer_and_api_key_headers(
     await register(
         worker,
         "ext::bearer",
-        {"url": f"{receiver.url}/b", "auth": {"type": "bearer", "token_key": "III_SECRET_TEST_TOKEN"}},
+        {
+            "url": f"{receiver.url}/b",
+            "auth": {"type": "bearer", "token_key": "III_SECRET_TEST_TOKEN"},
+        },
     )
     await register(
         worker,

@@ -3,11 +3,11 @@
 httpcore writes a request as h11 produces it: the head in one ``write()``, then each body chunk,
 so a small request leaves in two TCP segments. The real engine (hyper) sends a small request
 whole, and some receivers read only the first segment (one ``read()``, then parse). Here the
-connection's network stream keeps what httpcore writes until it reads the response (or until
-:data:`FLUSH_BYTES` are waiting), then writes it at once: a request up to 64 KiB goes out in one
-``write()``, a larger one in 64 KiB pieces. A write failure found at that point is ignored, as
-httpcore ignores one while sending, so that a response the server sent before closing is still
-read.
+connection's network stream keeps what httpcore writes until it reads the response, or until
+:data:`FLUSH_BYTES` (64 KiB) are waiting, then writes it at once. A request whose body is one
+piece (an HTTP-invoked function's always is) goes out in one ``write()``; a streamed body leaves
+each time 64 KiB have gathered. A write failure found when reading is ignored, as httpcore ignores
+one while sending, so that a response the server sent before closing is still read.
 
 Only public APIs are used: :class:`httpcore.AsyncConnectionPool` with a network backend
 wrapping :class:`httpcore.AnyIOBackend`, and :class:`httpx.AsyncBaseTransport`; httpcore's
@@ -153,7 +153,7 @@ class OneWriteTransport(httpx.AsyncBaseTransport):
     """An HTTP/1.1 transport (no proxies, no HTTP/2) whose connections send each small request
     in one write. ``max_keepalive_connections`` idle connections are kept (per pool, as httpx's
     ``Limits``) for ``keepalive_expiry`` seconds; ``ssl_context`` defaults to httpx's
-    (certificates verified)."""
+    (certificates verified); ``backend`` opens the connections (:class:`OneWriteBackend`)."""
 
     def __init__(
         self,
@@ -161,13 +161,14 @@ class OneWriteTransport(httpx.AsyncBaseTransport):
         max_keepalive_connections: int | None = 20,
         keepalive_expiry: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
+        backend: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context or httpx.create_ssl_context(),
             max_connections=None,
             max_keepalive_connections=max_keepalive_connections,
             keepalive_expiry=keepalive_expiry,
-            network_backend=OneWriteBackend(),
+            network_backend=OneWriteBackend(backend),
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
