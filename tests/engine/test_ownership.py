@@ -31,15 +31,7 @@ async def _serve_route(engine: EngineThread, wire: Wire, path: str) -> httpx.Res
 
 async def _route(wire: Wire, function_id: str, trigger_id: str, path: str) -> None:
     await wire.send({"type": "registerfunction", "id": function_id})
-    await wire.send(
-        {
-            "type": "registertrigger",
-            "id": trigger_id,
-            "trigger_type": "http",
-            "function_id": function_id,
-            "config": {"api_path": path, "http_method": "GET"},
-        }
-    )
+    await wire.register_trigger(trigger_id, "http", function_id, {"api_path": path})
     await wire.sync()
 
 
@@ -52,15 +44,7 @@ async def test_route_takeover_by_trigger_id_is_refused(
     listed = await thief.result("engine::registered-triggers::list", {})
     [row] = [t for t in listed["registered_triggers"] if t["function_id"] == "a::route"]
     await thief.send({"type": "registerfunction", "id": "b::steal"})
-    await thief.send(
-        {
-            "type": "registertrigger",
-            "id": row["id"],
-            "trigger_type": "http",
-            "function_id": "b::steal",
-            "config": {"api_path": "/a", "http_method": "GET"},
-        }
-    )
+    await thief.register_trigger(row["id"], "http", "b::steal", {"api_path": "/a"})
     refused = await thief.recv_type("triggerregistrationresult")
     assert refused["id"] == "trigger-a" and refused["function_id"] == "b::steal"
     assert refused["error"]["code"] == "FORBIDDEN"
@@ -73,15 +57,7 @@ async def test_route_takeover_by_trigger_id_is_refused(
     assert info["function_id"] == "a::route"
     # the owner itself may rebind its trigger (idempotent replace)
     await owner.send({"type": "registerfunction", "id": "a::other"})
-    await owner.send(
-        {
-            "type": "registertrigger",
-            "id": "trigger-a",
-            "trigger_type": "http",
-            "function_id": "a::other",
-            "config": {"api_path": "/a", "http_method": "GET"},
-        }
-    )
+    await owner.register_trigger("trigger-a", "http", "a::other", {"api_path": "/a"})
     await owner.sync()
     info = await owner.result("engine::registered-triggers::info", {"id": "trigger-a"})
     assert info["function_id"] == "a::other"
@@ -127,15 +103,7 @@ async def test_durable_triggers_belong_to_the_engine(engine: EngineThread) -> No
         {"trigger_type": "cron", "function_id": "w::tick", "config": config},
     )
     durable = made["id"]
-    await worker.send(
-        {
-            "type": "registertrigger",
-            "id": durable,
-            "trigger_type": "cron",
-            "function_id": "w::tick",
-            "config": config,
-        }
-    )
+    await worker.register_trigger(durable, "cron", "w::tick", config)
     refused = await worker.recv_type("triggerregistrationresult")
     assert refused["error"]["code"] == "FORBIDDEN"
     assert "belongs to the engine" in refused["error"]["message"]
@@ -202,15 +170,7 @@ async def test_a_worker_trigger_type_belongs_to_its_provider(engine: EngineThrea
     # a binding still reaches the real provider
     user = await Wire.connect(engine.url, name="user")
     await user.send({"type": "registerfunction", "id": "user::on"})
-    await user.send(
-        {
-            "type": "registertrigger",
-            "id": "hook-1",
-            "trigger_type": "webhook",
-            "function_id": "user::on",
-            "config": {"x": 1},
-        }
-    )
+    await user.register_trigger("hook-1", "webhook", "user::on", {"x": 1})
     delivered = await provider.recv_type("registertrigger")
     assert delivered["id"] == "hook-1"
     await thief.silent(0.1)

@@ -60,14 +60,21 @@ def _holder(owner: WorkerConnection | None) -> str:
     return "the engine" if owner is None else f"worker {owner.worker_id}"
 
 
+def _reserved(what: str, ident: str, provided: bool) -> Refusal | None:
+    if ident.startswith(ENGINE_PREFIX):
+        return Refusal(f"{what} ids under {ENGINE_PREFIX} are reserved to the engine")
+    if provided:
+        return Refusal(f"{what} {ident!r} is provided by the engine")
+    return None
+
+
 def function_refusal(
     registry: Registry, conn: WorkerConnection, namespace: str, function_id: str
 ) -> Refusal | None:
     """Whether ``conn`` may register ``function_id`` in ``namespace`` (§2.4 steps 4–5)."""
-    if function_id.startswith(ENGINE_PREFIX):
-        return Refusal(f"function ids under {ENGINE_PREFIX} are reserved to the engine")
-    if registry.engine_function(function_id):
-        return Refusal(f"{function_id} is provided by the engine")
+    reserved = _reserved("function", function_id, registry.engine_function(function_id))
+    if reserved is not None:
+        return reserved
     owner = registry.live_owner(namespace, function_id)
     if owner is True:
         return Refusal(f"{function_id} is provided by the engine in namespace {namespace}")
@@ -80,10 +87,9 @@ def trigger_type_refusal(
     registry: Registry, conn: WorkerConnection, namespace: str, type_id: str
 ) -> Refusal | None:
     """Whether ``conn`` may provide trigger type ``type_id`` in ``namespace`` (§2.7)."""
-    if type_id.startswith(ENGINE_PREFIX):
-        return Refusal(f"trigger type ids under {ENGINE_PREFIX} are reserved to the engine")
-    if registry.engine_trigger_type(type_id):
-        return Refusal(f"trigger type {type_id!r} is provided by the engine")
+    reserved = _reserved("trigger type", type_id, registry.engine_trigger_type(type_id))
+    if reserved is not None:
+        return reserved
     current = registry.trigger_types.get((namespace, type_id))
     provider = current.provider if current is not None else None
     if not isinstance(provider, WorkerConnection) or provider is conn or not provider.alive:
