@@ -29,11 +29,10 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import websockets
-from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection
 
 from . import protocol as wire
-from ._handlers import LocalFunction
+from ._handlers import LocalFunction, jsonable
 from ._standby import Standby
 from ._transport import CoalescingClientConnection
 from .channels import Channel, ChannelReader, ChannelWriter, StreamChannelRef, resolve_channel_refs
@@ -1003,9 +1002,9 @@ class III:
         if description is not None:
             frame["description"] = description
         if request_format is not None:
-            frame["request_format"] = _jsonable(request_format)
+            frame["request_format"] = jsonable(request_format)
         if response_format is not None:
-            frame["response_format"] = _jsonable(response_format)
+            frame["response_format"] = jsonable(response_format)
         if metadata is not None:
             frame["metadata"] = metadata
         self._functions[function_id] = entry
@@ -1057,7 +1056,7 @@ class III:
             "id": trigger_id,
             "trigger_type": spec.type,
             "function_id": spec.function_id,
-            "config": _jsonable(spec.config),
+            "config": jsonable(spec.config),
         }
         if spec.metadata is not None:
             frame["metadata"] = spec.metadata
@@ -1118,7 +1117,7 @@ class III:
         for key in ("trigger_request_format", "call_request_format"):
             value = getattr(spec, key)
             if value is not None:
-                frame[key] = _jsonable(value)
+                frame[key] = jsonable(value)
         if spec.namespace is not None:
             frame["namespace"] = spec.namespace
         self._trigger_types[spec.id] = (frame, provider)
@@ -1387,14 +1386,6 @@ def _request(request: TriggerRequest | Mapping[str, Any]) -> TriggerRequest:
             dispatch=request.get("dispatch"),
         )
     return TriggerRequest.model_validate(dict(request))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(exclude_none=True)
-    if isinstance(value, type) and issubclass(value, BaseModel):
-        return value.model_json_schema()
-    return value
 
 
 def register_worker(address: str | None = None, options: InitOptions | None = None) -> III:
