@@ -34,7 +34,7 @@ def create_channel(client: III, buffer_size: int | None = None) -> Channel:
     loop = client.loop
     if loop is None:
         raise RuntimeError("the client is not connected")
-    client._refuse_loop_thread("create_channel", "create_channel")
+    client._client_loop.refuse_loop_thread("create_channel", "create_channel")
     return asyncio.run_coroutine_threadsafe(client.create_channel(buffer_size), loop).result()
 
 
