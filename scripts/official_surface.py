@@ -3,7 +3,7 @@
 Run it with the Python of a venv that has ``iii-sdk==0.25.0`` and ``iii-helpers==0.25.0``
 installed (the official packages also import as ``iii``, so never in our venv)::
 
-    /work/main/.venv-official/bin/python scripts/official_surface.py > tests/sdk/official_surface.json
+    $III_OFFICIAL_PYTHON scripts/official_surface.py > tests/sdk/official_surface.json
 
 What counts as public, per module of the two wheels (every module whose dotted path has no
 ``_``-prefixed part):
@@ -24,6 +24,7 @@ import ast
 import importlib
 import importlib.metadata
 import json
+import pathlib
 import pkgutil
 import sys
 import types
@@ -60,7 +61,7 @@ def top_level(module: types.ModuleType) -> tuple[set[str], dict[str, tuple[str, 
     """Names a module's source defines, and ``name -> (module, name)`` for its imports."""
     path = module.__file__
     assert path is not None
-    tree = ast.parse(open(path).read())
+    tree = ast.parse(pathlib.Path(path).read_text())
     defined: set[str] = set()
     imported: dict[str, tuple[str, str]] = {}
     package = module.__name__ if path.endswith("__init__.py") else module.__package__ or ""
@@ -128,7 +129,7 @@ def surface() -> dict[str, Any]:
         public[module_name] = sorted(names)
     return {
         "_comment": __doc__.strip().splitlines()[0]
-        + " Regenerate: /work/main/.venv-official/bin/python scripts/official_surface.py"
+        + " Regenerate: $III_OFFICIAL_PYTHON scripts/official_surface.py"
         " > tests/sdk/official_surface.json",
         "distributions": {d: importlib.metadata.version(d) for d in DISTRIBUTIONS},
         "python": ".".join(map(str, sys.version_info[:2])),
