@@ -1,9 +1,10 @@
 """``iii_helpers.observability`` (seed 003 ``observability``): :class:`Logger`,
 :class:`OtelConfig`, :func:`init_otel` and the span helpers. Implemented in
-:mod:`iii.observability`, which also keeps the seed's ``DEFAULT_ALLOWLIST``.
+:mod:`iii.observability`. ``DEFAULT_ALLOWLIST`` is seed 003's (0.25 dropped it).
 """
 
 from iii.observability import (
+    DEFAULT_ALLOWLIST,
     REDACTED_PLACEHOLDER,
     BaggageSpanProcessor,
     Logger,
@@ -30,6 +31,7 @@ from iii.observability import (
 )
 
 __all__ = [
+    "DEFAULT_ALLOWLIST",
     "REDACTED_PLACEHOLDER",
     "BaggageSpanProcessor",
     "Logger",
