@@ -1,58 +1,7 @@
 """``iii_helpers.observability`` (seed 003 ``observability``): :class:`Logger`,
-:class:`OtelConfig`, :func:`init_otel` and the span helpers. Implemented in
+:class:`OtelConfig`, :func:`init_otel` and the span helpers; the same objects as
 :mod:`iii.observability`. ``DEFAULT_ALLOWLIST`` is seed 003's (0.25 dropped it).
 """
 
-from iii.observability import (
-    DEFAULT_ALLOWLIST,
-    REDACTED_PLACEHOLDER,
-    BaggageSpanProcessor,
-    Logger,
-    OtelConfig,
-    ReconnectionConfig,
-    current_span_id,
-    current_span_is_recording,
-    current_trace_id,
-    execute_traced_request,
-    extract_baggage,
-    extract_traceparent,
-    flush_otel,
-    init_otel,
-    inject_baggage,
-    inject_traceparent,
-    record_span_event,
-    redact,
-    redact_and_truncate,
-    resolve_max_bytes_from_env,
-    set_current_span_attribute,
-    set_current_span_error,
-    shutdown_otel,
-    with_span,
-)
-
-__all__ = [
-    "DEFAULT_ALLOWLIST",
-    "REDACTED_PLACEHOLDER",
-    "BaggageSpanProcessor",
-    "Logger",
-    "OtelConfig",
-    "ReconnectionConfig",
-    "current_span_id",
-    "current_span_is_recording",
-    "current_trace_id",
-    "execute_traced_request",
-    "extract_baggage",
-    "extract_traceparent",
-    "flush_otel",
-    "init_otel",
-    "inject_baggage",
-    "inject_traceparent",
-    "record_span_event",
-    "redact",
-    "redact_and_truncate",
-    "resolve_max_bytes_from_env",
-    "set_current_span_attribute",
-    "set_current_span_error",
-    "shutdown_otel",
-    "with_span",
-]
+from iii.observability import *  # noqa: F403
+from iii.observability import __all__ as __all__
