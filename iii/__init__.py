@@ -5,10 +5,6 @@
 >>> client.register_function("math::add", lambda d: d["a"] + d["b"])
 >>> client.trigger({"function_id": "math::add", "payload": {"a": 1, "b": 2}})
 3
-
-Code written for the official ``iii-sdk`` / ``iii-helpers`` 0.25 imports unchanged: its module
-paths (``iii.iii``, ``iii.iii_types``, ``iii.trigger``, ``iii_helpers.http``, ...) are here too
-(docs/sdk.md).
 """
 
 from . import helpers as helpers
