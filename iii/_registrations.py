@@ -96,9 +96,9 @@ class Registrations:
         self.functions: dict[str, LocalFunction | HttpInvocationConfig] = {}
         self.function_frames: dict[str, wire.Frame] = {}
         self.triggers: dict[str, wire.Frame] = {}
-        self.trigger_types: dict[str, tuple[wire.Frame, TriggerHandler]] = {}
+        self.trigger_types: dict[str, tuple[wire.Frame, TriggerHandler[Any]]] = {}
         self.services: dict[str, wire.Frame] = {}
-        self._provided: dict[str, TriggerConfig] = {}
+        self._provided: dict[str, TriggerConfig[Any]] = {}
         #: Registrations the engine refused (``III.registration_errors``).
         self.errors: list[dict[str, Any]] = []
         self.standby = Standby(self, conn, client_loop, config)
@@ -266,8 +266,8 @@ class Registrations:
     def register_trigger_type(
         self,
         trigger_type: RegisterTriggerTypeInput | Mapping[str, Any] | str,
-        handler: TriggerHandler | str,
-        legacy_handler: TriggerHandler | None = None,
+        handler: TriggerHandler[Any] | str,
+        legacy_handler: TriggerHandler[Any] | None = None,
     ) -> TriggerTypeRef:
         if isinstance(trigger_type, str):
             if not isinstance(handler, str) or legacy_handler is None:
@@ -322,7 +322,7 @@ class Registrations:
         entry = self.trigger_types.get(frame["trigger_type"])
         if entry is None:
             return  # not a type we provide: ignored, as the official SDK does
-        config = TriggerConfig(
+        config: TriggerConfig[Any] = TriggerConfig(
             id=frame["id"],
             function_id=frame["function_id"],
             config=frame.get("config"),

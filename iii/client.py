@@ -332,8 +332,8 @@ class III:
     def register_trigger_type(
         self,
         trigger_type: RegisterTriggerTypeInput | Mapping[str, Any] | str,
-        handler: TriggerHandler | str,
-        legacy_handler: TriggerHandler | None = None,
+        handler: TriggerHandler[Any] | str,
+        legacy_handler: TriggerHandler[Any] | None = None,
     ) -> TriggerTypeRef:
         """Provide a trigger type (``registertriggertype``, protocol.md §2.7, §5.2).
 

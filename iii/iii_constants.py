@@ -8,14 +8,14 @@ EngineFunctions.LIST_WORKERS, "payload": {}})``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from ._lazy import lazy_exports
 from .observability import OtelConfig
 from .options import (
     DEFAULT_INVOCATION_TIMEOUT_MS,
     MAX_QUEUE_SIZE,
+    ConnectionStateCallback,
     IIIConnectionState,
     InitOptions,
     ReconnectionConfig,
@@ -49,7 +49,6 @@ __all__ = [
 DEFAULT_RECONNECTION_CONFIG: Final = ReconnectionConfig()
 
 #: A connection-state listener: called with each new state (and the current one on subscribe).
-ConnectionStateCallback = Callable[[IIIConnectionState], Any]
 
 
 class EngineFunctions:

@@ -9,7 +9,7 @@ import itertools
 import os
 import platform
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,6 +18,7 @@ from .protocol import DEFAULT_ENGINE_URL
 __all__ = [
     "DEFAULT_INVOCATION_TIMEOUT_MS",
     "MAX_QUEUE_SIZE",
+    "ConnectionStateCallback",
     "IIIConnectionState",
     "InitOptions",
     "ReconnectionConfig",
@@ -33,6 +34,9 @@ MAX_QUEUE_SIZE = 1000
 _default_names = itertools.count(1)
 
 IIIConnectionState = Literal["disconnected", "connecting", "connected", "reconnecting", "failed"]
+
+#: ``callback(state)``, called on every connection state change (seed 001).
+ConnectionStateCallback = Callable[[IIIConnectionState], Any]
 
 
 @dataclass

@@ -110,10 +110,7 @@ def test_a_failing_step_stops_the_pipeline(
 ) -> None:
     marker = tmp_path / "ran"
     (tmp_path / "config.yaml").write_text(
-        "workers:\n"
-        "  - name: iii-exec\n"
-        "    config:\n"
-        f"      exec: ['exit 3', 'touch {marker}']\n"
+        f"workers:\n  - name: iii-exec\n    config:\n      exec: ['exit 3', 'touch {marker}']\n"
     )
     config = load_config(tmp_path / "config.yaml", port=0)
     with caplog.at_level("ERROR", logger="iii_asgi.engine.exec"), EngineThread(config) as engine:
@@ -127,7 +124,7 @@ def test_a_command_ignoring_sigterm_is_killed(tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
     script = f"trap '' TERM; echo $$ > {pidfile}; while true; do sleep 0.1; done"
     (tmp_path / "config.yaml").write_text(
-        f"workers:\n  - name: iii-exec\n    config:\n      exec: [\"{script}\"]\n"
+        f'workers:\n  - name: iii-exec\n    config:\n      exec: ["{script}"]\n'
     )
     config = load_config(tmp_path / "config.yaml", port=0, exec_stop_grace_s=0.5)
     with EngineThread(config):
