@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from . import protocol as wire
 from ._config import ClientConfig
@@ -62,8 +62,13 @@ class Trigger:
         return f"Trigger(id={self.id!r}, trigger_type={self.trigger_type!r})"
 
 
-class TriggerTypeRef:
-    """Handle of a trigger type this worker provides."""
+TriggerConfigT = TypeVar("TriggerConfigT")
+CallRequestT = TypeVar("CallRequestT")
+
+
+class TriggerTypeRef(Generic[TriggerConfigT, CallRequestT]):
+    """Handle of a trigger type this worker provides; ``TriggerTypeRef[Cfg, Req]`` names its
+    trigger config and call request types (0.25), for type checkers only."""
 
     def __init__(self, registrations: Registrations, type_id: str) -> None:
         self.id = type_id
@@ -268,7 +273,7 @@ class Registrations:
         trigger_type: RegisterTriggerTypeInput | Mapping[str, Any] | str,
         handler: TriggerHandler[Any] | str,
         legacy_handler: TriggerHandler[Any] | None = None,
-    ) -> TriggerTypeRef:
+    ) -> TriggerTypeRef[Any, Any]:
         if isinstance(trigger_type, str):
             if not isinstance(handler, str) or legacy_handler is None:
                 raise TypeError("use register_trigger_type(id, description, handler)")
