@@ -123,6 +123,13 @@ class EngineConfig:
         queues: named queues for ``TriggerAction.Enqueue`` (builtins.md §7.2), name →
             :class:`QueueConfig` (a dict of the config file's keys is accepted too); a queue
             ``default`` with the default settings is always added unless given here.
+        exec_commands: the ``iii-exec`` pipeline (:mod:`iii_asgi.engine.workers.exec`): shell
+            commands run in order once the engine serves, the last one kept running; empty
+            (default) runs none.
+        exec_watch: globs (relative to ``exec_cwd``) whose changes restart the pipeline.
+        exec_cwd: folder the commands run in (the config file's folder; ``None``: the
+            working directory).
+        exec_stop_grace_s: seconds between SIGTERM and SIGKILL when the pipeline stops.
     """
 
     host: str = "127.0.0.1"
@@ -163,3 +170,7 @@ class EngineConfig:
     telemetry_max_logs: int = 10_000
     telemetry_clear: bool = False
     queues: dict[str, QueueConfig] = field(default_factory=dict)
+    exec_commands: list[str] = field(default_factory=list)
+    exec_watch: list[str] = field(default_factory=list)
+    exec_cwd: str | None = None
+    exec_stop_grace_s: float = 5.0

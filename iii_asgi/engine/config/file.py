@@ -93,6 +93,7 @@ class Loading:
     config: EngineConfig
     data_dirs: dict[str, str] = field(default_factory=dict)  # data dir -> where it came from
     listed: set[str] = field(default_factory=set)  # canonical names of listed workers
+    base_dir: Path | None = None  # the config file's folder (None: the working directory)
 
 
 #: ``handler(block, loading, where)`` applies one worker's ``config`` block.
@@ -144,19 +145,20 @@ def _read_config(path: str | os.PathLike[str]) -> EngineConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from None
     try:
-        return config_from_mapping({} if data is None else data)
+        return config_from_mapping({} if data is None else data, Path(path).resolve().parent)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def config_from_mapping(data: Any) -> EngineConfig:
-    """Build an :class:`EngineConfig` from an already parsed config document."""
+def config_from_mapping(data: Any, base_dir: Path | None = None) -> EngineConfig:
+    """Build an :class:`EngineConfig` from an already parsed config document; ``base_dir`` is
+    the config file's folder (``iii-exec`` commands run there)."""
     if not isinstance(data, dict):
         raise ConfigError("the top level must be a mapping")
     unknown = sorted(set(data) - _TOP_LEVEL)
     if unknown:
         raise ConfigError(f"unknown top-level key(s): {', '.join(map(str, unknown))}")
-    loading = Loading(EngineConfig())
+    loading = Loading(EngineConfig(), base_dir=base_dir)
     config = loading.config
     if "registration_namespace_grace_ms" in data:
         config.registration_grace_ms = _int(
@@ -422,6 +424,18 @@ def _ignored(block: dict[str, Any], loading: Loading, where: str) -> None:
     """Mandatory workers without options in the embedded engine: their blocks are ignored."""
 
 
+def _exec(block: dict[str, Any], loading: Loading, where: str) -> None:
+    """``iii-exec``: ``exec`` (required, the command pipeline) and ``watch`` (globs)."""
+    _mapping(block, where, {"exec", "watch"})
+    commands = _strings(block.get("exec"), f"{where}.exec")
+    if not commands:
+        raise ConfigError(f"{where}.exec must list at least one command")
+    config = loading.config
+    config.exec_commands = commands
+    config.exec_watch = _strings(block.get("watch"), f"{where}.watch")
+    config.exec_cwd = str(loading.base_dir or Path.cwd())
+
+
 #: Canonical worker name -> handler of its ``config`` block (aliases in :data:`ALIASES`).
 WORKERS: dict[str, WorkerHandler] = {
     "iii-worker-manager": _worker_manager,
@@ -432,6 +446,7 @@ WORKERS: dict[str, WorkerHandler] = {
     "iii-pubsub": _local_adapter("local", "memory"),
     "iii-cron": _local_adapter("kv", "memory"),
     "iii-http-functions": _http_functions,
+    "iii-exec": _exec,
     "configuration": _ignored,
     "iii-engine-functions": _ignored,
     "iii-observability": _observability,

@@ -14,7 +14,7 @@ teardown (release clients and files). A worker that serves a port returns it fro
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -97,6 +97,11 @@ class BuiltinWorker:
 
     async def start(self) -> None:
         """Start background work (called after the core started, in installation order)."""
+
+    async def serving(self, urls: Mapping[str, str]) -> None:
+        """Called once every listener of the engine serves, with their URLs by listener name
+        (``{"worker": "ws://127.0.0.1:49134", "http": ...}``), e.g. to start processes that
+        connect to the engine."""
 
     async def stop(self) -> None:
         """Stop background work and deliveries (called before connections are closed, in
