@@ -101,11 +101,13 @@ def running() -> Iterator[list[Running]]:
         yield started
     finally:
         for proc in started:
-            if proc.process.poll() is None:
-                proc.process.kill()
-            proc.stop()
-            with contextlib.suppress(ProcessLookupError):  # reload/workers children, if any
-                os.killpg(proc.process.pid, signal.SIGKILL)
+            try:
+                if proc.process.poll() is None:
+                    proc.process.kill()
+                proc.stop()
+            finally:
+                with contextlib.suppress(ProcessLookupError):  # reload/workers children, if any
+                    os.killpg(proc.process.pid, signal.SIGKILL)
 
 
 EPHEMERAL = (
