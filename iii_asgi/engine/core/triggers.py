@@ -46,7 +46,8 @@ class Triggers:
     # -- trigger types -------------------------------------------------------------------------
 
     async def register_type(self, ttype: TriggerType) -> None:
-        """Install (or replace) a provider and deliver every binding that resolves to it."""
+        """Install (or replace) a provider and deliver every binding that resolves to it. The
+        caller has checked that it may (:func:`.ownership.trigger_type_refusal`)."""
         self.registry.trigger_types[(ttype.namespace, ttype.id)] = ttype
         for trigger in list(self.registry.triggers.values()):
             if trigger.trigger_type != ttype.id or self.resolve(trigger) is not ttype:
