@@ -6,6 +6,7 @@ import os
 import platform
 from typing import Any
 
+from ._memory_transport import Transport, resolve_transport
 from .options import InitOptions, ReconnectionConfig, resolve_engine_url
 
 __all__ = ["SDK_VERSION", "ClientConfig"]
@@ -14,13 +15,14 @@ SDK_VERSION = "0.1.0"
 
 
 class ClientConfig:
-    """``address``, ``name``, ``namespace``, ``headers`` and ``reconnection`` resolved once from
-    the arguments and the environment (:class:`iii.InitOptions`); ``options`` as given.
+    """``address``, ``name``, ``namespace``, ``headers``, ``reconnection`` and ``transport``
+    resolved once from the arguments and the environment (:class:`iii.InitOptions`); ``options``
+    as given.
 
-    Raises ``ValueError`` for a blank namespace.
+    Raises ``ValueError`` for a blank namespace or an unknown transport.
     """
 
-    __slots__ = ("address", "headers", "name", "namespace", "options", "reconnection")
+    __slots__ = ("address", "headers", "name", "namespace", "options", "reconnection", "transport")
 
     def __init__(self, address: str | None, options: InitOptions | None) -> None:
         self.address = resolve_engine_url(address)
@@ -29,6 +31,7 @@ class ClientConfig:
         self.namespace = self.options.resolved_namespace()
         self.headers = self.options.resolved_headers()
         self.reconnection = self.options.reconnection_config or ReconnectionConfig()
+        self.transport: Transport = resolve_transport(self.options.transport)
 
     def worker_metadata(self) -> dict[str, Any]:
         """The payload of ``engine::workers::register`` (protocol.md §7.2.1)."""

@@ -5,6 +5,10 @@ What is sent goes through one outbox in order; coroutines flush it inline, sync 
 writer task. On every (re)connect the connection queues, in order: ``reattach``, the client's
 registrations (its ``replay``), the invocations queued while offline, ``engine::workers::register``
 (§1.4). Received frames go to the client's ``dispatch``.
+
+The connection is a WebSocket, or an in-memory link to an engine of this process
+(:mod:`._memory_transport`): then frames travel as dicts, and :attr:`Connection.pack` copies
+instead of encoding.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from . import _memory_transport as memory
 from . import protocol as wire
 from ._config import ClientConfig
 from ._loop import ClientLoop
@@ -31,6 +36,7 @@ __all__ = [
     "SINGLE_FRAME_LIMIT",
     "Connection",
     "ConnectionStateCallback",
+    "Outgoing",
     "encode",
 ]
 
@@ -39,6 +45,11 @@ logger = logging.getLogger("iii.client")
 #: Envelopes above this are sent as a fragmented text message (protocol.md §1.6).
 SINGLE_FRAME_LIMIT = 16 * 1024 * 1024
 FRAGMENT_SIZE = 1024 * 1024
+
+#: A frame ready to send: JSON text (or its fragments) on a WebSocket, a packed dict in memory.
+Outgoing = str | list[str] | wire.Frame
+#: The connection under the client: a WebSocket or an in-memory link.
+Wire = ClientConnection | memory.MemoryClientConnection
 
 
 def encode(frame: Mapping[str, Any]) -> str | list[str]:
@@ -92,11 +103,13 @@ class Connection:
         self.reattach_token: str | None = None
         self.state: IIIConnectionState = "disconnected"
         self._state_listeners: list[ConnectionStateCallback] = []
-        self._ws: ClientConnection | None = None
-        self._outbox: deque[str | list[str]] = deque()
+        self._ws: Wire | None = None
+        #: Turns a frame into what the current connection sends (:data:`Outgoing`).
+        self.pack: Callable[[Mapping[str, Any]], Outgoing] = encode
+        self._outbox: deque[Outgoing] = deque()
         self._outbox_ready: asyncio.Event | None = None
         self._flushing = False
-        self._offline: deque[tuple[str | list[str], str | None]] = deque(maxlen=MAX_QUEUE_SIZE)
+        self._offline: deque[tuple[Outgoing, str | None]] = deque(maxlen=MAX_QUEUE_SIZE)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -211,7 +224,10 @@ class Connection:
         while not self.closing:
             self.set_state("connecting" if first else "reconnecting")
             try:
-                ws = await websockets.connect(
+                ws: Wire | None = memory.connect(
+                    address, self._config.headers, self._config.transport
+                )
+                ws = ws or await websockets.connect(
                     address,
                     additional_headers=self._config.headers,
                     max_size=wire.MAX_MESSAGE_SIZE,
@@ -236,6 +252,7 @@ class Connection:
                 await asyncio.sleep(delay)
                 continue
             first = False
+            self.pack = memory.pack if isinstance(ws, memory.MemoryClientConnection) else encode
             self.generation += 1
             generation = self.generation
             self._ws = ws
@@ -279,7 +296,7 @@ class Connection:
         replay = self._replay()
         if self.worker_id is not None and self.reattach_token is not None:
             outbox.append(
-                wire.encode(
+                self.pack(
                     {
                         "type": "reattach",
                         "previous_worker_id": self.worker_id,
@@ -288,7 +305,7 @@ class Connection:
                 )
             )
         for frame in replay:
-            outbox.append(wire.encode(frame))
+            outbox.append(self.pack(frame))
         while self._offline:
             text, invocation_id = self._offline.popleft()
             if invocation_id is not None:
@@ -298,7 +315,7 @@ class Connection:
                 pending.generation = self.generation
             outbox.append(text)
         outbox.append(
-            wire.encode(
+            self.pack(
                 wire.invoke_function(
                     "engine::workers::register",
                     self._config.worker_metadata(),
@@ -310,7 +327,7 @@ class Connection:
         assert self._outbox_ready is not None
         self._outbox_ready.set()
 
-    async def _write_loop(self, ws: ClientConnection) -> None:
+    async def _write_loop(self, ws: Wire) -> None:
         """Send what sync callers (registrations, replay) queued; coroutines flush inline."""
         ready = self._outbox_ready
         assert ready is not None
@@ -319,7 +336,7 @@ class Connection:
             ready.clear()
             await self.flush(ws)
 
-    async def flush(self, ws: ClientConnection | None = None) -> None:
+    async def flush(self, ws: Wire | None = None) -> None:
         """Send the outbox in order. Only one flusher runs at a time; a frame queued while
         another coroutine is flushing is sent by that coroutine."""
         ws = ws or self._ws
@@ -333,16 +350,16 @@ class Connection:
         finally:
             self._flushing = False
 
-    async def _read_loop(self, ws: ClientConnection) -> None:
+    async def _read_loop(self, ws: Wire) -> None:
         async for raw in ws:
             try:
-                frame = wire.decode(raw)
+                frame = wire.check(raw) if isinstance(raw, dict) else wire.decode(raw)
             except wire.ProtocolError as exc:
                 logger.warning("iii: dropping malformed frame from the engine: %s", exc)
                 continue
-            if frame["type"] == "invokefunction":
+            if frame["type"] == "invokefunction" and isinstance(raw, (str, bytes)):
                 # Cheap pre-check: a payload holds at most as many refs as its text names an
-                # access key (none: no walk at all).
+                # access key (none: no walk at all; in memory no text: walked).
                 frame["_refs"] = (
                     raw.count(b"access_key") if isinstance(raw, bytes) else raw.count("access_key")
                 )
@@ -358,23 +375,23 @@ class Connection:
 
     def post(self, frame: Mapping[str, Any]) -> None:
         """Queue ``frame`` and wake the writer (loop thread only, from sync code)."""
-        if self.enqueue_text(encode(frame), frame.get("type"), None) and not self._flushing:
+        if self.enqueue_text(self.pack(frame), frame.get("type"), None) and not self._flushing:
             assert self._outbox_ready is not None
             self._outbox_ready.set()
 
     async def send(self, frame: Mapping[str, Any]) -> None:
         """Queue ``frame`` and flush in this coroutine, saving a hop through the writer."""
-        if self.enqueue_text(encode(frame), frame.get("type"), None):
+        if self.enqueue_text(self.pack(frame), frame.get("type"), None):
             await self.flush()
 
-    def post_text(self, text: str | list[str], invocation_id: str | None) -> None:
-        """Queue an encoded invocation and wake the writer (loop thread only)."""
+    def post_text(self, text: Outgoing, invocation_id: str | None) -> None:
+        """Queue a packed invocation and wake the writer (loop thread only)."""
         if self.enqueue_text(text, "invokefunction", invocation_id) and not self._flushing:
             assert self._outbox_ready is not None
             self._outbox_ready.set()
 
-    def enqueue_text(self, item: str | list[str], kind: Any, invocation_id: str | None) -> bool:
-        """Queue an encoded frame (loop thread only); ``True`` when it went to the live
+    def enqueue_text(self, item: Outgoing, kind: Any, invocation_id: str | None) -> bool:
+        """Queue a packed frame (loop thread only); ``True`` when it went to the live
         connection's outbox. Invocations made while disconnected wait in the offline queue
         (max 1000, oldest dropped); other frames are not kept (registrations are replayed on
         connect)."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from . import protocol as wire
 from ._config import ClientConfig
-from ._connection import Connection, encode
+from ._connection import Connection, Outgoing
 from ._handlers import LocalFunction
 from ._loop import ClientLoop
 from ._pending import Pending, PendingCalls
@@ -132,7 +132,7 @@ class Invoker:
                 traceparent=traceparent,
                 baggage=baggage,
             )
-            await self._deliver(encode(frame), None)
+            await self._deliver(self._conn.pack(frame), None)
             return None
         invocation_id = str(uuid.uuid4())
         frame = wire.invoke_function(
@@ -149,7 +149,7 @@ class Invoker:
             traceparent=traceparent,
             baggage=baggage,
         )
-        text = encode(frame)
+        text = self._conn.pack(frame)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending[invocation_id] = Pending(future, function_id, None)
@@ -167,8 +167,8 @@ class Invoker:
             return EnqueueResult.model_validate(result)
         return result
 
-    async def _deliver(self, text: str | list[str], invocation_id: str | None) -> None:
-        """Hand an encoded invocation to the connection, from the caller's loop."""
+    async def _deliver(self, text: Outgoing, invocation_id: str | None) -> None:
+        """Hand a packed invocation to the connection, from the caller's loop."""
         conn = self._conn
         if self._client_loop.on_loop_thread():
             if conn.enqueue_text(text, "invokefunction", invocation_id):

@@ -15,6 +15,8 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 
+from .protocol import encode
+
 __all__ = ["FLUSH_AT", "CoalescingClientConnection", "CoalescingTransport"]
 
 #: Pending bytes that are written at once rather than at the end of the loop iteration.
@@ -96,3 +98,8 @@ class CoalescingClientConnection(ClientConnection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         wrapped = CoalescingTransport(transport, self.loop)  # type: ignore[arg-type]
         super().connection_made(wrapped)  # type: ignore[arg-type]
+
+    async def send(self, message: Any, *, text: bool | None = None) -> None:
+        if type(message) is dict:  # packed for an in-memory link, sent after a reconnect
+            message = encode(message)
+        await super().send(message, text=text)

@@ -83,6 +83,10 @@ class InitOptions:
       unless an Authorization header is given.
     - ``invocation_timeout_ms``: default per-call timeout (30 000 ms).
     - ``max_handler_threads``: size of the thread pool that runs sync handlers.
+    - ``transport``: ``"auto"`` (default), ``"memory"`` or ``"websocket"``; else env
+      ``III_TRANSPORT``. ``auto`` connects in memory, without a socket, to an engine running in
+      this process on the client's own event loop (``iii-asgi run``); ``memory`` also to one on
+      another loop of this process; ``websocket`` never (docs/sdk.md, "In-process transport").
     """
 
     worker_name: str | None = None
@@ -95,6 +99,7 @@ class InitOptions:
     headers: dict[str, str] | None = None
     telemetry: TelemetryOptions | None = None
     max_handler_threads: int = 32
+    transport: str | None = None
 
     def resolved_worker_name(self) -> str:
         env = os.environ.get("III_WORKER_NAME", "").strip()

@@ -85,6 +85,8 @@ __all__ = [
     "StreamChannelRefDict",
     "TriggerActionDict",
     "TriggerRequest",
+    "check",
+    "copy_frame",
     "decode",
     "encode",
     "error_body",
@@ -266,18 +268,42 @@ def encode(frame: Mapping[str, Any]) -> str:
         raise TypeError(f"frame is not JSON-serialisable: {exc}") from None
 
 
-def decode(raw: str | bytes) -> Frame:
-    """Parse and check one frame.
+def copy_frame(frame: Mapping[str, Any]) -> Frame:
+    """What :func:`encode` then :func:`decode` would give, without the text: a deep copy of
+    ``frame`` made of JSON values (dicts, lists, str, int, float, bool, ``None``), converted as
+    :func:`encode` converts (pydantic models, dataclasses, dates, UUIDs, tuples). Strings are
+    shared (they are immutable); containers never are, so the receiver may change the copy.
+    The in-process transport's frames (``iii._memory_transport``); :func:`check` them on receipt.
 
-    Returns the frame as a ``dict``; optional fields are left absent. Unknown ``type`` values
-    are returned as they are (the caller decides to ignore them, §1.6); known types are checked
-    against the catalogue of §2. Raises :class:`ProtocolError` on invalid JSON, a non-object, a
-    missing ``type``, or a required field that is absent or of the wrong type.
+    Raises ``TypeError`` when a value is not JSON-serialisable, as :func:`encode` does.
+    """
+    try:
+        copied: Frame = pydantic_core.to_jsonable_python(frame, by_alias=False)
+    except pydantic_core.PydanticSerializationError as exc:
+        raise TypeError(f"frame is not JSON-serialisable: {exc}") from None
+    return copied
+
+
+def decode(raw: str | bytes) -> Frame:
+    """Parse and :func:`check` one frame.
+
+    Raises :class:`ProtocolError` on invalid JSON and whatever :func:`check` refuses.
     """
     try:
         frame = pydantic_core.from_json(raw)
     except ValueError as exc:
         raise ProtocolError(f"frame is not valid JSON: {exc}") from None
+    return check(frame)
+
+
+def check(frame: Any) -> Frame:
+    """Check one decoded frame in place and return it.
+
+    Unknown ``type`` values are returned as they are (the caller decides to ignore them, §1.6);
+    known types are checked against the catalogue of §2 and their null optional fields removed
+    (absent). Raises :class:`ProtocolError` for a non-object, a missing ``type``, or a required
+    field that is absent or of the wrong type.
+    """
     if not isinstance(frame, dict):
         raise ProtocolError(f"frame is a JSON {type(frame).__name__}, not an object")
     kind = frame.get("type")

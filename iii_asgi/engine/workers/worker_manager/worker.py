@@ -1,11 +1,14 @@
-"""The ``iii-worker-manager`` worker (builtins.md §13, protocol.md §1): the worker listener."""
+"""The ``iii-worker-manager`` worker (builtins.md §13, protocol.md §1): the worker listener,
+and its in-process side for clients of this process (:mod:`.memory`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ...core.worker import BuiltinWorker, Listener
 from .app import EngineApp, TelemetryEndpoint
+from .memory import MemoryListener
 from .wsprotocol import ws_protocol
 
 if TYPE_CHECKING:
@@ -23,6 +26,16 @@ class WorkerManager(BuiltinWorker):
     def __init__(self, core: EngineCore, telemetry: TelemetryEndpoint | None = None) -> None:
         self.core = core
         self.app = EngineApp(core, telemetry)
+        self.memory = MemoryListener(core)
+
+    async def serving(self, urls: Mapping[str, str]) -> None:
+        self.memory.open(urls["worker"])
+
+    async def stop(self) -> None:
+        self.memory.withdraw()
+
+    async def close(self) -> None:
+        await self.memory.close()
 
     def listeners(self) -> list[Listener]:
         c = self.core.config
