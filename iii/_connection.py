@@ -277,11 +277,12 @@ class Connection:
                 if self.connected is not None:
                     self.connected.clear()
                 await ws.close()
-                self._pending.fail(
-                    lambda p, g=generation: p.generation == g,  # type: ignore[misc]
-                    "CONNECTION_LOST",
-                    f"connection to the engine at {address} was lost during the call",
-                )
+                if not self.closing:  # a shutdown fails them with SHUTDOWN
+                    self._pending.fail(
+                        lambda p, g=generation: p.generation == g,  # type: ignore[misc]
+                        "CONNECTION_LOST",
+                        f"connection to the engine at {address} was lost during the call",
+                    )
             if self.rejected is not None:
                 self.set_state("failed")
                 return
