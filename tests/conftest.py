@@ -46,3 +46,14 @@ def engine_factory() -> Iterator[Callable[..., EngineThread]]:
     yield make
     for thread in started:
         thread.stop()
+
+
+@pytest.fixture(params=["websocket", "memory"])
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test once per SDK transport (``III_TRANSPORT`` of the clients it creates):
+    ``websocket``, and ``memory`` (in memory to an engine of this process, on any loop:
+    ``iii._memory_transport``). Key modules use it with ``pytest.mark.usefixtures``; a whole run
+    can be flipped with ``III_TRANSPORT=memory pytest ...`` instead."""
+    transport: str = request.param
+    monkeypatch.setenv("III_TRANSPORT", transport)
+    return transport

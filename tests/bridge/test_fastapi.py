@@ -125,13 +125,18 @@ def make_app() -> FastAPI:
     return app
 
 
-@pytest.fixture(scope="module")
-def served(module_engine: EngineThread) -> Iterator[tuple[FastAPI, IIIBridge, UvicornThread]]:
-    app = make_app()
-    bridge = IIIBridge(app, url=module_engine.url)
-    with serve(app) as server:
-        wait_routes(module_engine, sum(len(r.triggers) for r in bridge.routes))
-        yield app, bridge, server
+@pytest.fixture(scope="module", params=["websocket", "memory"])
+def served(
+    request: pytest.FixtureRequest, module_engine: EngineThread
+) -> Iterator[tuple[FastAPI, IIIBridge, UvicornThread]]:
+    """The app, bridged over each SDK transport in turn (``III_TRANSPORT``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("III_TRANSPORT", request.param)
+        app = make_app()
+        bridge = IIIBridge(app, url=module_engine.url)
+        with serve(app) as server:
+            wait_routes(module_engine, sum(len(r.triggers) for r in bridge.routes))
+            yield app, bridge, server
 
 
 CASES: list[tuple[str, str, dict[str, Any]]] = [

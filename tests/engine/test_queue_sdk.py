@@ -16,6 +16,9 @@ from iii import EnqueueResult, IIIInvocationError, InitOptions, TriggerAction, r
 from iii_asgi.engine.config.queue import QueueConfig
 from tests.helpers import call_until_found, wait_for
 
+#: Every test here runs over the WebSocket and over the in-process transport.
+pytestmark = pytest.mark.usefixtures("transport")
+
 
 @pytest.fixture
 def fast(engine_factory: Any) -> Any:

@@ -51,6 +51,9 @@ from iii.stream import (
 from iii_asgi.engine import EngineThread
 from tests.helpers import wait_for
 
+#: Every test here runs over the WebSocket and over the in-process transport.
+pytestmark = pytest.mark.usefixtures("transport")
+
 T = TypeVar("T")
 
 

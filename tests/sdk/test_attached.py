@@ -11,6 +11,9 @@ from pydantic import BaseModel
 import iii
 from tests.helpers import acall_until_found as call_until_found
 
+#: Every test here runs over the WebSocket and over the in-process transport.
+pytestmark = pytest.mark.usefixtures("transport")
+
 
 async def test_handlers_run_on_the_callers_loop(engine: Any) -> None:
     loop = asyncio.get_running_loop()

@@ -21,6 +21,9 @@ from iii import (
 )
 from tests.helpers import CallInThread, call_until_found, wait_for
 
+#: Every test here runs over the WebSocket and over the in-process transport.
+pytestmark = pytest.mark.usefixtures("transport")
+
 
 @pytest.fixture
 def worker(engine: Any) -> Any:

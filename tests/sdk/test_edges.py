@@ -18,6 +18,9 @@ from iii_asgi.engine import EngineThread
 from tests.helpers import acall_until_found as call_until_found
 from tests.helpers import wait_until
 
+#: Every test here runs over the WebSocket and over the in-process transport.
+pytestmark = pytest.mark.usefixtures("transport")
+
 
 class RecordingProvider(TriggerHandler):
     def __init__(self) -> None:

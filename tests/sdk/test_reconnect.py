@@ -19,6 +19,9 @@ from iii import IIIInvocationError, InitOptions, ReconnectionConfig, register_wo
 from iii_asgi.engine import EngineConfig, EngineThread
 from tests.helpers import CallInThread, call_until_found, wait_for
 
+#: Every test here runs over the WebSocket and over the in-process transport.
+pytestmark = pytest.mark.usefixtures("transport")
+
 FAST_RECONNECT = ReconnectionConfig(initial_delay_ms=50, max_delay_ms=200, jitter_factor=0.1)
 
 
