@@ -3,8 +3,9 @@
 ``python _sdk_bench_worker.py serve URL``: register ``bench::echo`` and serve until stdin closes.
 ``python _sdk_bench_worker.py call URL N INFLIGHT MODE``: call ``bench::echo`` N times with
 INFLIGHT concurrent calls; print one JSON line {"seconds", "latencies_ms"}. MODE is ``thread``
-(register_worker + trigger_async from the main loop) or ``attached`` (our SDK only:
-``III(url)`` + ``await connect()`` on the main loop).
+(register_worker + trigger_async from the main loop), ``sync`` (register_worker + the blocking
+``trigger()`` from INFLIGHT plain threads: the loop-thread model from sync code) or
+``attached`` (our SDK only: ``III(url)`` + ``await connect()`` on the main loop).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 import time
 from typing import Any
 
@@ -56,18 +58,52 @@ async def call(url: str, n: int, inflight: int, mode: str) -> None:
             await client.trigger_async(request)
             latencies.append((time.perf_counter() - started) * 1000)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(lane() for _ in range(inflight)))
-    seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "latencies_ms": latencies}), flush=True)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "latencies_ms": latencies}), flush=True)
     if mode == "attached":
         await client.shutdown_async()
     else:
         await asyncio.to_thread(client.shutdown)
 
 
+def call_sync(url: str, n: int, inflight: int) -> None:
+    client = register_worker(url, InitOptions(worker_name="bench-caller"))
+    payload = {"message": "hello", "n": 42, "items": [1, 2, 3]}
+    request = {"function_id": "bench::echo", "payload": payload}
+    for _ in range(200):  # warm up
+        client.trigger(request)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    remaining = n
+
+    def lane() -> None:
+        nonlocal remaining
+        while True:
+            with lock:
+                if remaining <= 0:
+                    return
+                remaining -= 1
+            started = time.perf_counter()
+            client.trigger(request)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    threads = [threading.Thread(target=lane) for _ in range(inflight)]
+    started, cpu = time.perf_counter(), time.process_time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "latencies_ms": latencies}), flush=True)
+    client.shutdown()
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(sys.argv[2])
+    elif sys.argv[5] == "sync":
+        call_sync(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     else:
         asyncio.run(call(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]))

@@ -3,9 +3,17 @@
 worker A (caller) → embedded engine → worker B (``bench::echo``) → back. The engine runs in its
 own process; each SDK's executor and caller run as subprocesses under that SDK's interpreter, so
 both SDKs meet the same engine in the same run. Prints throughput (sequential and 64 in flight),
-p50/p99 latency, and the ratio ours/official.
+p50/p99 latency, and the ratio ours/official, per round and the median of the rounds (cases are
+interleaved: each round runs every case once).
 
-    python bench/invoke.py [--calls 5000] [--official-python PATH] [--otel-only]
+    python bench/invoke.py [--calls 5000] [--rounds 3] [--official-python PATH]
+                           [--otel-only | --no-otel]
+
+Cases: ``thread`` (``register_worker()`` + ``await trigger_async()`` from the main loop: every
+call crosses to the client's loop thread), ``sync`` (``register_worker()`` + the blocking
+``trigger()`` from 1 or 64 plain threads), both SDKs; ``attached`` (ours only: ``III(url)`` +
+``await connect()`` on the caller's loop, how the ASGI bridge runs), compared with the
+official ``thread`` case.
 
 The official SDK's venv is the one the interop tests use (``tests/official.py``); OTel is off
 for both SDKs (``OTEL_ENABLED=false``). Then the cost of tracing: our SDK again with OTel on
@@ -119,14 +127,16 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--official-python", default=os.environ.get("III_OFFICIAL_PYTHON"))
     parser.add_argument("--otel-only", action="store_true", help="only the OTel on/off cases")
-    parser.add_argument("--rounds", type=int, default=2, help="OTel on/off rounds per case")
+    parser.add_argument("--no-otel", action="store_true", help="skip the OTel on/off cases")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per case")
     args = parser.parse_args()
     engine, url = start_engine()
     print(f"engine {url}; {args.calls} calls per case; payload ~60 bytes JSON")
     try:
         if not args.otel_only:
-            versus_official(url, args.calls, official_python(args.official_python))
-        tracing_cost(url, args.calls, args.rounds)
+            versus_official(url, args.calls, official_python(args.official_python), args.rounds)
+        if not args.no_otel:
+            tracing_cost(url, args.calls, args.rounds)
     finally:
         engine.terminate()
         engine.wait(timeout=20)
@@ -162,26 +172,42 @@ def tracing_cost(url: str, calls: int, rounds: int) -> None:
         )
 
 
-def versus_official(url: str, calls: int, theirs: str) -> None:
-    rows: dict[tuple[str, int], dict[str, float]] = {}
+#: (label, ours?, mode); each "ours" case is compared with the official case of the same mode
+#: (``attached`` with the official ``thread``).
+CASES = (
+    ("official", False, "thread"),
+    ("official-sync", False, "sync"),
+    ("ours", True, "thread"),
+    ("ours-sync", True, "sync"),
+    ("ours-attached", True, "attached"),
+)
+VERSUS = {"ours": "official", "ours-sync": "official-sync", "ours-attached": "official"}
+
+
+def versus_official(url: str, calls: int, theirs: str, rounds: int) -> None:
+    rows: dict[tuple[str, int], list[dict[str, float]]] = {}
     for inflight in (1, 64):
-        for label, python, mode in (
-            ("official", theirs, "thread"),
-            ("ours", sys.executable, "thread"),
-            ("ours-attached", sys.executable, "attached"),
-        ):
-            rows[(label, inflight)] = r = run_case(python, url, calls, inflight, mode)
-            print(
-                f"{label:>14} in-flight={inflight:<3} {r['rps']:>9.0f} calls/s  "
-                f"p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms",
-                flush=True,
-            )
+        for round_ in range(rounds):
+            for label, ours, mode in CASES:
+                python = sys.executable if ours else theirs
+                r = run_case(python, url, calls, inflight, mode)
+                rows.setdefault((label, inflight), []).append(r)
+                print(
+                    f"{label:>14} in-flight={inflight:<3} round {round_ + 1} {r['rps']:>9.0f} "
+                    f"calls/s  p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms",
+                    flush=True,
+                )
     print()
     for inflight in (1, 64):
-        base = rows[("official", inflight)]["rps"]
-        for label in ("ours", "ours-attached"):
-            ratio = rows[(label, inflight)]["rps"] / base
-            print(f"ratio {label}/official, in-flight={inflight}: {ratio:.2f}x")
+        for label, base in VERSUS.items():
+            pairs = list(zip(rows[(label, inflight)], rows[(base, inflight)], strict=True))
+            rps = sorted(o["rps"] / t["rps"] for o, t in pairs)
+            p50 = sorted(o["p50"] / t["p50"] for o, t in pairs)
+            print(
+                f"{label}/{base}, in-flight={inflight}: throughput {statistics.median(rps):.2f}x "
+                f"(rounds {rps[0]:.2f}-{rps[-1]:.2f}), p50 {statistics.median(p50):.2f}x "
+                f"(rounds {p50[0]:.2f}-{p50[-1]:.2f})  (goal >= 2x, p50 <= 0.5x)"
+            )
 
 
 if __name__ == "__main__":

@@ -17,10 +17,9 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import websockets
-from websockets.asyncio.client import ClientConnection
 
 from . import _memory_transport as memory
 from . import protocol as wire
@@ -49,7 +48,7 @@ FRAGMENT_SIZE = 1024 * 1024
 #: A frame ready to send: JSON text (or its fragments) on a WebSocket, a packed dict in memory.
 Outgoing = str | list[str] | wire.Frame
 #: The connection under the client: a WebSocket or an in-memory link.
-Wire = ClientConnection | memory.MemoryClientConnection
+Wire = CoalescingClientConnection | memory.MemoryClientConnection
 
 
 def encode(frame: Mapping[str, Any]) -> str | list[str]:
@@ -227,13 +226,16 @@ class Connection:
                 ws: Wire | None = memory.connect(
                     address, self._config.headers, self._config.transport
                 )
-                ws = ws or await websockets.connect(
-                    address,
-                    additional_headers=self._config.headers,
-                    max_size=wire.MAX_MESSAGE_SIZE,
-                    compression=None,
-                    open_timeout=10,
-                    create_connection=CoalescingClientConnection,  # one write per loop turn
+                ws = ws or cast(
+                    CoalescingClientConnection,
+                    await websockets.connect(
+                        address,
+                        additional_headers=self._config.headers,
+                        max_size=wire.MAX_MESSAGE_SIZE,
+                        compression=None,
+                        open_timeout=10,
+                        create_connection=CoalescingClientConnection,  # one write per loop turn
+                    ),
                 )
             except Exception as exc:
                 if self.closing:
@@ -347,9 +349,23 @@ class Connection:
         outbox = self._outbox
         try:
             while outbox:
-                await ws.send(outbox.popleft())
+                item = outbox.popleft()
+                if not ws.send_now(item):
+                    await ws.send(item)
         finally:
             self._flushing = False
+
+    def _kick(self) -> None:
+        """Send the outbox now while the connection takes frames without waiting
+        (``send_now``, loop thread only); wake the writer task for the rest."""
+        ws, outbox = self._ws, self._outbox
+        if ws is not None:
+            send_now = ws.send_now
+            while outbox and send_now(outbox[0]):
+                outbox.popleft()
+        if outbox:
+            assert self._outbox_ready is not None
+            self._outbox_ready.set()
 
     async def _read_loop(self, ws: Wire) -> None:
         async for raw in ws:
@@ -375,10 +391,9 @@ class Connection:
     # ------------------------------------------------------------------ outbound
 
     def post(self, frame: Mapping[str, Any]) -> None:
-        """Queue ``frame`` and wake the writer (loop thread only, from sync code)."""
+        """Queue ``frame`` and send it (loop thread only, from sync code)."""
         if self.enqueue_text(self.pack(frame), frame.get("type"), None) and not self._flushing:
-            assert self._outbox_ready is not None
-            self._outbox_ready.set()
+            self._kick()
 
     async def send(self, frame: Mapping[str, Any]) -> None:
         """Queue ``frame`` and flush in this coroutine, saving a hop through the writer."""
@@ -386,10 +401,9 @@ class Connection:
             await self.flush()
 
     def post_text(self, text: Outgoing, invocation_id: str | None) -> None:
-        """Queue a packed invocation and wake the writer (loop thread only)."""
+        """Queue a packed invocation and send it (loop thread only)."""
         if self.enqueue_text(text, "invokefunction", invocation_id) and not self._flushing:
-            assert self._outbox_ready is not None
-            self._outbox_ready.set()
+            self._kick()
 
     def enqueue_text(self, item: Outgoing, kind: Any, invocation_id: str | None) -> bool:
         """Queue a packed frame (loop thread only); ``True`` when it went to the live

@@ -15,6 +15,7 @@ import logging
 import traceback
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from . import protocol as wire
@@ -22,7 +23,7 @@ from ._config import ClientConfig
 from ._connection import Connection, Outgoing
 from ._handlers import LocalFunction
 from ._loop import ClientLoop
-from ._pending import Pending, PendingCalls
+from ._pending import Pending, PendingCalls, ThreadPending
 from ._threads import HandlerPool
 from .channels import resolve_channel_refs
 from .context import InvocationContext, enter_invocation, exit_invocation
@@ -69,6 +70,24 @@ def to_request(request: TriggerRequest | Mapping[str, Any]) -> TriggerRequest:
     return TriggerRequest.model_validate(dict(request))
 
 
+@dataclass(slots=True)
+class _Call:
+    """One outbound call, prepared on the caller's thread: ``item`` is its packed frame;
+    ``invocation_id`` is ``None`` for a void call."""
+
+    function_id: str
+    invocation_id: str | None
+    enqueue: bool
+    timeout_ms: int
+    item: Outgoing
+
+    def outcome(self, result: Any) -> Any:
+        """The caller's view of ``result``: an :class:`EnqueueResult` for an enqueue."""
+        if self.enqueue and isinstance(result, dict):
+            return EnqueueResult.model_validate(result)
+        return result
+
+
 class Invoker:
     """One client's invocations. ``functions`` is the client's registered functions (read
     here, owned by its registrations); ``pending`` its calls waiting for a result."""
@@ -102,8 +121,9 @@ class Invoker:
             )
         return loop
 
-    async def invoke(self, request: TriggerRequest) -> Any:
-        """Run one call on the caller's loop (see ``III.trigger`` for results and errors)."""
+    def _prepare(self, request: TriggerRequest) -> _Call:
+        """Check a call and build its packed frame, on the caller's thread (its trace context
+        goes into the frame, protocol.md §3.6)."""
         conn = self._conn
         if conn.rejected is not None:
             raise conn.rejected
@@ -122,50 +142,68 @@ class Invoker:
                 namespace = self._config.namespace
         action = request.action
         traceparent, baggage = outgoing()  # protocol.md §3.6
+        invocation_id: str | None = None
+        wire_action: Any = None
         if isinstance(action, TriggerActionVoid):
-            frame = wire.invoke_function(
-                function_id,
-                request.payload,
-                action={"type": "void"},
-                metadata=request.metadata,
-                namespace=namespace,
-                traceparent=traceparent,
-                baggage=baggage,
-            )
-            await self._deliver(self._conn.pack(frame), None)
-            return None
-        invocation_id = str(uuid.uuid4())
+            wire_action = {"type": "void"}
+        else:
+            invocation_id = str(uuid.uuid4())
+            if isinstance(action, TriggerActionEnqueue):
+                wire_action = {"type": "enqueue", "queue": action.queue}
         frame = wire.invoke_function(
             function_id,
             request.payload,
             invocation_id=invocation_id,
-            action=(
-                {"type": "enqueue", "queue": action.queue}
-                if isinstance(action, TriggerActionEnqueue)
-                else None
-            ),
+            action=wire_action,
             metadata=request.metadata,
             namespace=namespace,
             traceparent=traceparent,
             baggage=baggage,
         )
-        text = self._conn.pack(frame)
+        timeout_ms = request.timeout_ms or self._config.options.invocation_timeout_ms
+        enqueue = isinstance(action, TriggerActionEnqueue)
+        return _Call(function_id, invocation_id, enqueue, timeout_ms, conn.pack(frame))
+
+    async def invoke(self, request: TriggerRequest) -> Any:
+        """Run one call on the caller's loop (see ``III.trigger`` for results and errors)."""
+        call = self._prepare(request)
+        invocation_id = call.invocation_id
+        if invocation_id is None:
+            await self._deliver(call.item, None)
+            return None
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._pending[invocation_id] = Pending(future, function_id, None)
-        timeout_ms = request.timeout_ms or self._config.options.invocation_timeout_ms
+        self._pending[invocation_id] = Pending(future, call.function_id, None)
         timer = loop.call_later(
-            timeout_ms / 1000, self._expire, invocation_id, function_id, timeout_ms
+            call.timeout_ms / 1000, self._expire, invocation_id, call.function_id, call.timeout_ms
         )
         try:
-            await self._deliver(text, invocation_id)
+            await self._deliver(call.item, invocation_id)
             result = await future
         finally:
             timer.cancel()
             self._pending.pop(invocation_id, None)
-        if isinstance(action, TriggerActionEnqueue) and isinstance(result, dict):
-            return EnqueueResult.model_validate(result)
-        return result
+        return call.outcome(result)
+
+    def invoke_sync(self, request: TriggerRequest, loop: asyncio.AbstractEventLoop) -> Any:
+        """Run one call from a thread other than the client's loop thread, blocking it (``III.
+        trigger``): the frame is built and packed here, one ``call_soon_threadsafe`` hands it
+        to ``loop``, and this thread waits on a lock the result releases (no task, no future).
+        Same results, errors and timeouts as :meth:`invoke`."""
+        call = self._prepare(request)
+        invocation_id = call.invocation_id
+        post = self._conn.post_text
+        if invocation_id is None:
+            loop.call_soon_threadsafe(post, call.item, None)
+            return None
+        waiter = ThreadPending(call.function_id)
+        self._pending[invocation_id] = waiter
+        loop.call_soon_threadsafe(post, call.item, invocation_id)
+        if not waiter.wait(call.timeout_ms / 1000):
+            if self._pending.pop(invocation_id, None) is waiter:
+                raise timeout_error(call.function_id, call.timeout_ms, invocation_id)
+            waiter.wait(None)  # settled as the timeout expired: take that outcome
+        return call.outcome(waiter.outcome())
 
     async def _deliver(self, text: Outgoing, invocation_id: str | None) -> None:
         """Hand a packed invocation to the connection, from the caller's loop."""

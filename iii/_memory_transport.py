@@ -131,6 +131,19 @@ class Pipe:
             _wake_any(reader)
         return True
 
+    def put_nowait(self, frame: wire.Frame) -> bool:
+        """Append ``frame`` unless the pipe is full (``False``); dropped once closed."""
+        with self._lock:
+            if self._state != _OPEN:
+                return True
+            if len(self._items) >= self.maxsize:
+                return False
+            self._items.append(frame)
+            reader, self._reader = self._reader, None
+        if reader is not None:
+            _wake_any(reader)
+        return True
+
     async def get(self) -> wire.Frame | None:
         """The next frame, waiting for one; ``None`` once closed and drained."""
         while True:
@@ -197,6 +210,11 @@ class MemoryClientConnection:
         if isinstance(item, list):
             item = "".join(item)
         await self.link.to_engine.put(item if isinstance(item, dict) else wire.decode(item))
+
+    def send_now(self, item: wire.Frame | str | list[str]) -> bool:
+        """Send a packed frame at once: ``False`` when it must go through :meth:`send` (text,
+        or the engine's pipe is full)."""
+        return type(item) is dict and self.link.to_engine.put_nowait(item)
 
     def __aiter__(self) -> AsyncIterator[wire.Frame]:
         return self

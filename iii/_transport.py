@@ -14,6 +14,7 @@ import asyncio
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
+from websockets.protocol import State
 
 from .protocol import encode
 
@@ -98,6 +99,22 @@ class CoalescingClientConnection(ClientConnection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         wrapped = CoalescingTransport(transport, self.loop)  # type: ignore[arg-type]
         super().connection_made(wrapped)  # type: ignore[arg-type]
+
+    def send_now(self, message: Any) -> bool:
+        """Send a text message at once, without awaiting: ``False`` when it must go through
+        :meth:`send` instead (not a plain ``str``, a fragmented send in progress, the transport
+        paused for flow control, or the connection not open)."""
+        if (
+            type(message) is not str
+            or self.send_in_progress is not None
+            or self.paused
+            or self.protocol.state is not State.OPEN
+            or self.transport.is_closing()
+        ):
+            return False
+        self.protocol.send_text(message.encode())
+        self.send_data()
+        return True
 
     async def send(self, message: Any, *, text: bool | None = None) -> None:
         if type(message) is dict:  # packed for an in-memory link, sent after a reconnect

@@ -400,9 +400,7 @@ class III:
         self._start_from_sync()
         loop = self._invoker.require_loop()
         self._client_loop.refuse_loop_thread("trigger", "trigger_async")
-        return asyncio.run_coroutine_threadsafe(
-            self._invoker.invoke(to_request(request)), loop
-        ).result()
+        return self._invoker.invoke_sync(to_request(request), loop)
 
     async def trigger_async(self, request: TriggerRequest | Mapping[str, Any]) -> Any:
         """Invoke a function from any event loop; same results and errors as :meth:`trigger`."""
