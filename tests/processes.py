@@ -26,6 +26,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -280,13 +281,29 @@ def session_processes(session: str) -> list[ProcInfo]:
     return found
 
 
+def _own_helpers() -> set[int]:
+    """This process's own multiprocessing helpers (resource tracker, fork server), started on
+    first use and ended when it exits: legitimate, not leftovers of a test."""
+    pids: set[int] = set()
+    for module, owner, attr in (
+        ("multiprocessing.resource_tracker", "_resource_tracker", "_pid"),
+        ("multiprocessing.forkserver", "_forkserver", "_forkserver_pid"),
+    ):
+        pid = getattr(getattr(sys.modules.get(module), owner, None), attr, None)
+        if isinstance(pid, int):
+            pids.add(pid)
+    return pids
+
+
 def leftovers(session: str, timeout: float = 10.0) -> list[ProcInfo]:
     """:func:`session_processes` still alive after up to ``timeout`` seconds (the ones exiting
-    are given that long); they are killed (SIGKILL) and returned."""
+    are given that long), except this process's own multiprocessing helpers; they are killed
+    (SIGKILL) and returned."""
     me = os.getpid()
     deadline = time.monotonic() + timeout
     while True:
-        remaining = session_processes(session)
+        helpers = _own_helpers()
+        remaining = [p for p in session_processes(session) if p.pid not in helpers]
         if not remaining or time.monotonic() > deadline:
             break
         time.sleep(0.1)

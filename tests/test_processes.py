@@ -11,9 +11,11 @@ import sys
 import textwrap
 
 from tests.processes import (
+    PATIENCE,
     SESSION_ENV,
     Lines,
     kill_group,
+    leftovers,
     popen,
     session_processes,
     started,
@@ -92,3 +94,18 @@ def test_an_orphan_escaping_its_group_is_found_by_the_session_check() -> None:
         os.waitpid(orphan, 0)  # ours now (subreaper)
     out.join()
     assert orphan not in {info.pid for info in session_processes(os.environ[SESSION_ENV])}
+
+
+def test_the_session_check_spares_pytests_own_multiprocessing_helpers() -> None:
+    """A spawn-context process starts this interpreter's resource tracker, which lives until
+    pytest exits: the session-end check must not count it."""
+    import multiprocessing
+
+    worker = multiprocessing.get_context("spawn").Process(target=os.getpid)
+    worker.start()
+    worker.join(PATIENCE)
+    assert worker.exitcode == 0
+    tracker = multiprocessing.resource_tracker._resource_tracker._pid  # type: ignore[attr-defined]
+    assert tracker is not None
+    assert tracker in {info.pid for info in session_processes(os.environ[SESSION_ENV])}
+    assert leftovers("not-this-session", timeout=0) == []
