@@ -10,6 +10,7 @@ from http_support import http, routed
 from official import official_python, run_official
 
 from iii_asgi.engine import EngineThread
+from tests.helpers import WAIT
 
 WORKER = r"""
 import time
@@ -62,7 +63,7 @@ def _official_sdk() -> None:
 async def test_official_worker_serves_http(engine: EngineThread) -> None:
     with run_official(WORKER, engine.url) as proc:
         await asyncio.to_thread(proc.wait_for, "READY")
-        await routed(engine, 4, timeout=10)
+        await routed(engine, 4, timeout=WAIT)
         async with http(engine) as c:
             up = await c.post("/upload", content=b"hello stream")
             assert up.status_code == 201

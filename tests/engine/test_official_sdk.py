@@ -85,7 +85,6 @@ def tagged(line: str) -> object:
     return json.loads(line.split(" ", 1)[1])
 
 
-@pytest.mark.timeout(90)
 def test_official_sdk_end_to_end(engine: EngineThread) -> None:
     with run_official(SERVER, engine.url) as server:
         server.wait_for("READY")
