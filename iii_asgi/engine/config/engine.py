@@ -106,6 +106,10 @@ class EngineConfig:
             that also receive the engine's spans; giving any turns ``tracing`` on.
         telemetry_max_traces: traces kept by the ``/otel`` store (oldest evicted first).
         telemetry_max_logs: log records kept by the ``/otel`` store.
+        console_port: TCP port of the dev console (``docs/console.md``), bound to ``host``;
+            0 picks a free port (``Engine.console_url``); ``None`` (the default for an embedded
+            engine) serves none. ``iii-asgi engine`` and ``iii-asgi run`` use 3113. A console
+            that cannot bind its port is logged and skipped; the engine still starts.
         queues: named queues for ``TriggerAction.Enqueue`` (builtins.md §7.2), name →
             :class:`QueueConfig` (a dict of the config file's keys is accepted too); a queue
             ``default`` with the default settings is always added unless given here.
@@ -146,3 +150,4 @@ class EngineConfig:
     telemetry_max_traces: int = 1000
     telemetry_max_logs: int = 10_000
     queues: dict[str, QueueConfig] = field(default_factory=dict)
+    console_port: int | None = None
