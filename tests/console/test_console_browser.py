@@ -206,7 +206,7 @@ def test_live_updates_arrive_without_a_reload(tab: Tab, app: TodoApp) -> None:
 
     page = tab.open("/")
     page.evaluate("window.__notReloaded = true")
-    total = page.locator(".stat-wide .stat-note")
+    total = page.locator("#invocations-total")
     text = total.inner_text()
     httpx.get(f"{app.http_url}/todos/1", timeout=30).raise_for_status()
     expect(total).not_to_have_text(text)
@@ -226,9 +226,11 @@ def test_trace_of_a_request_has_engine_and_handler_spans(tab: Tab, app: TodoApp)
     handler = rows.filter(has_text="execute todos::todo_summary")
     expect(handler.first).to_be_visible()
     expect(rows.filter(has_text="execute todos::summarize").first).to_be_visible()
+    tab.shot("trace")
     handler.first.locator("summary").click()
     expect(handler.first.locator(".wf-detail")).to_contain_text("iii.function.id")
-    tab.shot("trace")
+    expect(handler.first.locator(".wf-detail")).to_contain_text("iii.invocation.input")
+    tab.shot("trace-span")
 
 
 #: Each page, what it must show, and the screenshot's name.

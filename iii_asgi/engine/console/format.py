@@ -43,6 +43,20 @@ def json_html(value: Any) -> Markup:
     return Markup("".join(out))
 
 
+def attr_value(value: Any) -> Markup:
+    """A span or log attribute: a string holding a JSON object or array (``iii.payload``) is
+    shown pretty, another string as it is, anything else as JSON."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text[:1] in ("{", "["):
+            try:
+                return json_html(json.loads(text))
+            except ValueError:
+                pass
+        return Markup(escape(value))
+    return json_html(value)
+
+
 def clock_ms(ms: Any) -> str:
     """Local wall-clock time of a Unix time in ms: ``14:03:07.120``."""
     if not ms:
@@ -134,6 +148,11 @@ def sparkline(points: list[tuple[float, float]], width: int = 240, height: int =
     )
 
 
+def rows(text: str, least: int = 6, most: int = 20) -> int:
+    """Rows of a textarea showing ``text`` (one spare), between ``least`` and ``most``."""
+    return max(least, min(most, text.count("\n") + 2))
+
+
 def service_class(name: str) -> str:
     """A stable colour class per service: the engine's own, else one of five by name."""
     if name == "engine":
@@ -147,6 +166,8 @@ def path_quote(value: Any) -> str:
 
 
 FILTERS = {
+    "attr_value": attr_value,
+    "rows": rows,
     "svc_class": service_class,
     "path": path_quote,
     "json": json_html,
