@@ -96,7 +96,8 @@ class EngineView:
     def function_rows(
         self, search: str = "", worker: str = "", internal: bool = False
     ) -> list[dict[str, Any]]:
-        """Every function (without the engine's internal ones unless ``internal``), by id."""
+        """Every function (without the engine's internal ones unless ``internal``): the
+        workers' by id, then the engine's built-ins."""
         counts: dict[tuple[str, str], int] = {}
         for trigger in self.registry.triggers.values():
             key = (trigger.namespace, trigger.function_id)
@@ -124,7 +125,7 @@ class EngineView:
                     "triggers": counts.get(key, 0),
                 }
             )
-        rows.sort(key=lambda r: (r["id"], r["namespace"]))
+        rows.sort(key=lambda r: (r["kind"] == "built-in", r["id"], r["namespace"]))
         return rows
 
     @staticmethod
