@@ -150,8 +150,8 @@ def test_invoke_a_function_from_its_page(tab: Tab) -> None:
 
 def test_a_state_item_edited_in_the_page_is_read_back_by_a_worker(tab: Tab, app: TodoApp) -> None:
     page = tab.open("/state?scope=console-test&key=greeting")
-    expect(page.locator("#value")).to_contain_text('"hello": "world"')
-    page.fill("#value", json.dumps({"hello": "from the console", "n": 2}))
+    expect(page.locator("#state-value")).to_contain_text('"hello": "world"')
+    page.fill("#state-value", json.dumps({"hello": "from the console", "n": 2}))
     page.click("#save-item")
     expect(page.locator("#state-flash .flash.ok")).to_be_visible()
     assert _state(app, "console-test", "greeting") == {"hello": "from the console", "n": 2}
@@ -184,7 +184,7 @@ def test_a_dead_letter_can_be_redriven(tab: Tab, app: TodoApp) -> None:
 
     # fix the cause from the state page, then redrive
     page = tab.open("/state?scope=console-test&key=flaky")
-    page.fill("#value", '"ok"')
+    page.fill("#state-value", '"ok"')
     page.click("#save-item")
     expect(page.locator("#state-flash .flash.ok")).to_be_visible()
     page = tab.open("/queues/default")
@@ -240,7 +240,7 @@ PAGES = [
     ("/triggers", "td.path:text-is('/todos')", "triggers"),
     ("/workers", "text=console-helper", "workers"),
     ("/queues", "a:text-is('default')", "queues"),
-    ("/state?scope=console-test&key=limits", "#value", "state"),
+    ("/state?scope=console-test&key=limits", "#state-value", "state"),
     ("/streams?stream=console-stream&group=room-1&item=alice", "#stream-value", "streams"),
     ("/traces", "a.trace-link:text-is('GET /todos')", "traces"),
     ("/logs", "text=flaky: failing on purpose", "logs"),

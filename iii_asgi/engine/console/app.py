@@ -160,16 +160,7 @@ def build_app(console: Console) -> ASGIApp:
         )
 
     async def not_found(request: Request, exc: Exception) -> HTMLResponse:
-        return render.page(
-            request,
-            "missing.html",
-            page="",
-            title="Not found",
-            topics=(),
-            what=request.url.path,
-            back="/",
-            status_code=404,
-        )
+        return render.missing(request, request.url.path, "/")
 
     routes = [
         Route("/", pages.overview),

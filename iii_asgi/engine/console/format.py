@@ -74,11 +74,8 @@ def date_ms(ms: Any) -> str:
     return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S") if ms else "–"
 
 
-def since_ms(ms: Any) -> str:
-    """How long ago: ``42 s``, ``3 min``, ``2 h 5 min``, ``3 d``."""
-    if not ms:
-        return "–"
-    seconds = max(0, int(time.time() - ms / 1000))
+def _span_text(seconds: int) -> str:
+    """``42 s``, ``3 min``, ``2 h 5 min``, ``3 d``."""
     if seconds < 60:
         return f"{seconds} s"
     minutes = seconds // 60
@@ -90,14 +87,16 @@ def since_ms(ms: Any) -> str:
     return f"{hours // 24} d"
 
 
+def since_ms(ms: Any) -> str:
+    """How long ago a Unix time in ms was: ``42 s``, ``3 min``, ``2 h 5 min``, ``3 d``."""
+    if not ms:
+        return "–"
+    return _span_text(max(0, int(time.time() - ms / 1000)))
+
+
 def until(moment: datetime) -> str:
     """``in 4 s`` / ``in 3 min`` from now to ``moment`` (aware)."""
-    seconds = max(0, int(moment.timestamp() - time.time()))
-    if seconds < 60:
-        return f"in {seconds} s"
-    if seconds < 3600:
-        return f"in {seconds // 60} min"
-    return f"in {seconds // 3600} h"
+    return "in " + _span_text(max(0, int(moment.timestamp() - time.time())))
 
 
 def duration(ms: Any) -> str:

@@ -24,7 +24,10 @@ if TYPE_CHECKING:
     from ..server import EngineWorkers
     from .live import Rates
 
-__all__ = ["EngineView", "TriggerGroup"]
+__all__ = ["SCAN_LIMIT", "EngineView", "TriggerGroup"]
+
+#: Queues up to this depth have their waiting messages read for the ``retrying`` count.
+SCAN_LIMIT = 1000
 
 #: Trigger-specific columns by type: (heading, config key or a computed column).
 _COLUMNS: dict[str, tuple[str, ...]] = {
@@ -258,22 +261,26 @@ class EngineView:
     # -- queues --------------------------------------------------------------------------------
 
     async def queue_rows(self) -> list[dict[str, Any]]:
-        """Every queue: named ones, durable subscribers' and any other the store holds."""
+        """Every queue: named ones, durable subscribers' and any other the store holds.
+        ``retrying`` (messages that failed an attempt and wait for the next) is counted only
+        for queues of at most :data:`SCAN_LIMIT` messages (``None`` above)."""
         queues = self.workers.queue.queues
         names = sorted(set(queues) | set(await self.storage.queue_names()))
         rows = []
         for name in names:
             queue = queues.get(name)
-            pending = await self.storage.queue_pending(name)
-            running = queue.running if queue is not None else 0
+            depth = await self.storage.queue_depth(name)
+            retrying = None
+            if depth <= SCAN_LIMIT:
+                pending = await self.storage.queue_pending(name) if depth else []
+                retrying = sum(1 for m in pending if m.attempts > 0)
             rows.append(
                 {
                     "name": name,
                     "type": queue.broker_type if queue is not None else "stored",
-                    "depth": len(pending),
-                    "inflight": running,
-                    "waiting": len(pending) - running,
-                    "retrying": sum(1 for m in pending if m.attempts > 0),
+                    "depth": depth,
+                    "inflight": queue.running if queue is not None else 0,
+                    "retrying": retrying,
                     "dead": await self.storage.dead_letter_count(name),
                     "delivered": queue.delivered if queue is not None else 0,
                     "failed": queue.failed if queue is not None else 0,
@@ -289,7 +296,7 @@ class EngineView:
         if row is None:
             return None
         letters = await self.storage.dead_letters(name, 0, limit)
-        pending = (await self.storage.queue_pending(name))[:limit]
+        pending = (await self.storage.queue_pending(name))[:limit] if row["depth"] else []
         row["dead_letters"] = [
             {
                 "id": d.message.id,

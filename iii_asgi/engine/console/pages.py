@@ -105,15 +105,8 @@ class Pages:
         namespace = _arg(request, "namespace")
         entry = self.view.function(function_id, namespace or None)
         if entry is None:
-            return self.render.page(
-                request,
-                "missing.html",
-                page="functions",
-                title=function_id,
-                topics=("functions",),
-                what=f"function {function_id}",
-                back="/functions",
-                status_code=404,
+            return self.render.missing(
+                request, f"function {function_id}", "/functions", "functions"
             )
         bindings = self.view.bindings_of(entry)
         payload = schema.example(entry.request_format)
@@ -175,16 +168,7 @@ class Pages:
         name = request.path_params["name"]
         detail = await self.view.queue_detail(name)
         if detail is None:
-            return self.render.page(
-                request,
-                "missing.html",
-                page="queues",
-                title=name,
-                topics=("queues",),
-                what=f"queue {name}",
-                back="/queues",
-                status_code=404,
-            )
+            return self.render.missing(request, f"queue {name}", "/queues", "queues")
         return self.render.page(
             request, "queue.html", page="queues", title=name, topics=("queues",), q=detail
         )

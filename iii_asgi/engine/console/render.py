@@ -62,12 +62,13 @@ class Renderer:
     ) -> HTMLResponse:
         """A page listening to ``topics`` (with ``params``, e.g. the state scope it shows)."""
         query = [("topic", t) for t in topics] + sorted((params or {}).items())
+        sse_url = "/events?" + urlencode(query) if topics else ""
         live_url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         html = self.env.get_template(template).render(
             request=request,
             page=page,
             title=title,
-            sse_url="/events?" + urlencode(query),
+            sse_url=sse_url,
             live_url=live_url,
             authorized=bool(request.scope.get(AUTHORIZED)),
             core=self.console.core,
@@ -75,6 +76,19 @@ class Renderer:
             **context,
         )
         return HTMLResponse(html, status_code=status_code)
+
+    def missing(self, request: Request, what: str, back: str, page: str = "") -> HTMLResponse:
+        """The 404 page: ``what`` is not here (any more), with a link ``back``."""
+        return self.page(
+            request,
+            "missing.html",
+            page=page,
+            title="Not found",
+            topics=(),
+            what=what,
+            back=back,
+            status_code=404,
+        )
 
     def fragment(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         html = self.env.get_template(template).render(**context)
