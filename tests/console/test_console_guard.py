@@ -124,6 +124,8 @@ def test_the_token_url_sets_a_cookie_and_drops_the_token(
     assert cookie.startswith(f"{cookie_name(console.port)}={console.token};")
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
     assert client.cookies.get(cookie_name(console.port)) == console.token
+    away = client.get(f"//evil.example?token={console.token}")
+    assert away.status_code == 303 and away.headers["location"] == "/"
     page = client.get("/state?scope=guard")
     assert "Read-only" not in page.text
     response = client.post(
@@ -143,6 +145,9 @@ def test_actions_answer_htmx_json_and_plain_forms(
     assert htmx.headers["hx-trigger"] == "refresh"
     plain = client.post("/actions/state/set", data={**set_form("p", 1), "next": "/state"})
     assert plain.status_code == 303 and plain.headers["location"] == "/state"
+    away = client.post("/actions/state/set", data={**set_form("p", 1), "next": "//evil.example"})
+    assert away.headers["location"] == "/"  # never a redirect off the console
+    assert client.post("/actions/state/drop", data=set_form("p", 1)).status_code == 404
     bad = client.post(
         "/actions/state/set",
         data={"scope": "guard", "key": "b", "value": "{nope"},

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -46,6 +46,11 @@ async def read_form(request: Request) -> dict[str, str]:
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
+def local_path(path: str) -> str:
+    """``path`` when it is a path on this console, else ``/`` (no redirect elsewhere)."""
+    return path if path.startswith("/") and not path.startswith("//") else "/"
+
+
 class ActionRoutes:
     """POST handlers: each calls the engine, then answers htmx with a fragment (and
     ``HX-Trigger: refresh`` so that the page's live parts reload) or a plain form with a
@@ -69,7 +74,7 @@ class ActionRoutes:
         if "application/json" in request.headers.get("accept", ""):
             return JSONResponse(asdict(outcome), 200 if outcome.ok else 422)
         if request.headers.get("hx-request") != "true":
-            return RedirectResponse(form.get("next") or redirect or "/", 303)
+            return RedirectResponse(local_path(form.get("next") or redirect), 303)
         response = self.render.fragment(fragment, outcome=outcome, mode=form.get("mode", ""))
         response.headers["hx-trigger"] = "refresh"
         if redirect and outcome.ok:
@@ -91,6 +96,8 @@ class ActionRoutes:
         form = await read_form(request)
         queue, message_id = form.get("queue", ""), form.get("message_id", "")
         operation = request.path_params["operation"]
+        if operation not in ("redrive", "discard"):
+            return Response(status_code=404)
         if operation == "discard":
             outcome = await self.actions.call(
                 "iii::queue::discard_message", {"queue": queue, "message_id": message_id}
@@ -106,7 +113,10 @@ class ActionRoutes:
     async def state(self, request: Request) -> Response:
         form = await read_form(request)
         scope, key = form.get("scope", ""), form.get("key", "")
-        if request.path_params["operation"] == "delete":
+        operation = request.path_params["operation"]
+        if operation not in ("set", "delete"):
+            return Response(status_code=404)
+        if operation == "delete":
             outcome = await self.actions.call("state::delete", {"scope": scope, "key": key})
             return self.answer(request, form, outcome, redirect=f"/state?scope={_q(scope)}")
         outcome = await self._set(
@@ -120,7 +130,10 @@ class ActionRoutes:
         stream, group, item = form.get("stream", ""), form.get("group", ""), form.get("item", "")
         where = {"stream_name": stream, "group_id": group, "item_id": item}
         back = f"/streams?stream={_q(stream)}&group={_q(group)}"
-        if request.path_params["operation"] == "delete":
+        operation = request.path_params["operation"]
+        if operation not in ("set", "delete"):
+            return Response(status_code=404)
+        if operation == "delete":
             outcome = await self.actions.call("stream::delete", where)
             return self.answer(request, form, outcome, redirect=back)
         outcome = await self._set("stream::set", where, "data", form.get("data", ""))
@@ -136,8 +149,6 @@ class ActionRoutes:
 
 
 def _q(value: str) -> str:
-    from urllib.parse import quote
-
     return quote(value, safe="")
 
 

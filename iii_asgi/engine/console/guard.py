@@ -120,7 +120,8 @@ class Guard:
             if not self.token_ok(given[-1]):
                 return PlainTextResponse("Wrong console token", status_code=403)
             rest = urlencode([(k, v) for k, v in query if k != "token"])
-            response = RedirectResponse(scope["path"] + (f"?{rest}" if rest else ""), 303)
+            path = scope["path"] if not scope["path"].startswith("//") else "/"
+            response = RedirectResponse(path + (f"?{rest}" if rest else ""), 303)
             response.set_cookie(
                 cookie_name(self.console.port),
                 self.console.token,

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from .model import EngineView
 
 __all__ = ["TOPICS", "Rates", "event_stream"]
+
+logger = logging.getLogger("iii_asgi.engine.console")
 
 #: How often a stream compares (s), and how often storage-backed topics are read regardless.
 TICK_S = 0.5
@@ -167,7 +170,11 @@ async def event_stream(
         for topic in wanted:
             if topic in _STORED and not read_storage:
                 continue
-            digest = await digests[topic](params)
+            try:
+                digest = await digests[topic](params)
+            except Exception:  # e.g. the store closing under us: the browser reconnects
+                logger.debug("console: live topic %s failed", topic, exc_info=True)
+                return
             if topic in last and last[topic] != digest:
                 yield f"event: {topic}\ndata: {topic}\n\n"
                 keepalive = now

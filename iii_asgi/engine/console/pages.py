@@ -57,7 +57,7 @@ class Pages:
         queues = await view.queue_rows()
         workers = view.worker_rows()
         traces = trace_summaries(view.store, limit=8)
-        failing = trace_summaries(view.store, status="error", limit=5)
+        failing = trace_summaries(view.store, status="error", limit=5, scan=200)
         return self.render.page(
             request,
             "overview.html",

@@ -7,6 +7,7 @@ Spans are the store's flattened shape (``workers/observability/store.py``); ``se
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,13 +71,15 @@ def trace_summaries(
     status: str = "",
     min_ms: float | None = None,
     limit: int = 100,
+    scan: int | None = None,
 ) -> list[TraceSummary]:
     """The newest traces first, filtered: ``function`` (part of a span name or an
-    ``iii.function.id``), ``status`` (``ok``/``error``), ``min_ms`` (duration)."""
+    ``iii.function.id``), ``status`` (``ok``/``error``), ``min_ms`` (duration); at most
+    ``limit`` of them, looking at the newest ``scan`` traces only (``None``: all)."""
     store.flush()
     out: list[TraceSummary] = []
     needle = function.lower()
-    for trace_id in reversed(store.traces):
+    for trace_id in itertools.islice(reversed(store.traces), scan):
         spans = store.trace(trace_id)
         if not spans:
             continue
