@@ -82,6 +82,8 @@ def seed(app: TodoApp) -> None:
     for item, data in {"alice": {"online": True}, "bob": {"online": False}}.items():
         form = {"stream": "console-stream", "group": "room-1", "item": item}
         assert api(app, "stream/set", data=json.dumps(data), **form).is_success
+    publish = json.dumps({"topic": "console-orders", "data": {"order": 1}})
+    assert api(app, "invoke", function_id="iii::durable::publish", payload=publish).is_success
     eventually(lambda: _state(app, "console-events", "greeting"))
 
 
