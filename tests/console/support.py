@@ -21,11 +21,20 @@ ROOT = Path(__file__).resolve().parents[2]
 HELPER = Path(__file__).with_name("helper_worker.py")
 
 
-def chromium() -> str | None:
-    """Debian's chromium (installed by scripts/test.sh), or ``None``."""
-    return shutil.which("chromium") or (
-        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
-    )
+def chromium() -> tuple[str | None, str]:
+    """Debian's chromium: ``(path, "")``, installing the package first when it is missing and
+    this runs as root with apt-get (as scripts/test.sh does); else ``(None, why not)``."""
+    found = shutil.which("chromium")
+    if found:
+        return found, ""
+    if not shutil.which("apt-get") or os.geteuid() != 0:
+        return None, "chromium is missing and apt-get cannot run here (not root, or no apt)"
+    install = "apt-get update -qq && apt-get install -y -qq chromium"
+    done = subprocess.run(["sh", "-c", install], capture_output=True, text=True, timeout=900)
+    found = shutil.which("chromium")
+    if found:
+        return found, ""
+    return None, f"apt-get could not install chromium: {done.stderr.strip()[-500:]}"
 
 
 class Process:

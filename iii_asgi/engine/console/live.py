@@ -81,6 +81,7 @@ def _topics(view: EngineView) -> dict[str, Callable[[dict[str, str]], Awaitable[
 
     async def overview(params: dict[str, str]) -> Any:
         invocations, errors = view.rates.per_second()
+        chart = [(round(a, 1), round(b, 1)) for a, b in view.rates.history()]
         return (
             await functions(params),
             await workers(params),
@@ -88,6 +89,7 @@ def _topics(view: EngineView) -> dict[str, Callable[[dict[str, str]], Awaitable[
             round(invocations, 1),
             round(errors, 1),
             view.invoker.invocations,
+            chart if any(a or b for a, b in chart) else None,  # the chart moves while not flat
             await queues(params),
         )
 
