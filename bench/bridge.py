@@ -108,6 +108,7 @@ async def drive(args: argparse.Namespace) -> None:
     procs: list[subprocess.Popen[str]] = []
     try:
         ephemeral = ["--engine-port", "0", "--engine-http-port", "0", "--engine-stream-port", "0"]
+        ephemeral += ["--console-port", "off"]  # no console, no engine spans: as measured before
         run = spawn(
             "-m", "iii_asgi", "run", "examples.todo_app:app", "--port", "0", *ephemeral,
             "--log-level", "warning",
@@ -117,7 +118,7 @@ async def drive(args: argparse.Namespace) -> None:
         run_direct = url_after(run, "(direct)")
 
         engine = spawn("-m", "iii_asgi", "engine", "--port", "0", "--http-port", "0",
-                       "--stream-port", "0")  # fmt: skip
+                       "--stream-port", "0", "--console-port", "off")  # fmt: skip
         procs.append(engine)
         ws_url = url_after(engine, "ws://")
         split_engine = url_after(engine, "HTTP triggers")

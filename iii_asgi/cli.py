@@ -126,10 +126,12 @@ def main() -> None:
     "--stream-host", default="127.0.0.1", show_default=True, help="Stream WebSocket address."
 )
 @_port_option("--stream-port", "3112", "Client-facing stream WebSocket port (0: any; 'off': none).")
+@_port_option("--console-port", "3113", "Dev console port (0: any; 'off': none). docs/console.md")
 @click.option(
-    "--tracing",
-    is_flag=True,
-    help="Engine spans (HTTP SERVER, invoke) into the /otel store (docs/observability.md).",
+    "--tracing/--no-tracing",
+    default=None,
+    help="Engine spans (HTTP SERVER, invoke) into the /otel store (docs/observability.md). "
+    "Default: on with the console.",
 )
 @click.option(
     "--config",
@@ -153,9 +155,20 @@ def engine(ctx: click.Context, /, config_file: str | None, **options: Any) -> No
         }
     else:
         config, explicit = EngineConfig(), options
+    explicit["console_port"] = options["console_port"]  # no config file names a console
+    tracing = explicit.pop("tracing", None)
     for name, value in explicit.items():
         setattr(config, _FIELDS.get(name, name), value)
+    config.tracing = with_console_tracing(tracing, config)
     run_coroutine(_serve(Engine(config)))
+
+
+def with_console_tracing(flag: bool | None, config: EngineConfig) -> bool:
+    """``--tracing`` / ``--no-tracing`` when given; else on when the console is served (its
+    waterfalls show the engine's spans), else the config's own setting."""
+    if flag is not None:
+        return flag
+    return config.tracing or config.console_port is not None
 
 
 #: CLI option name -> EngineConfig field, where they differ.
@@ -212,6 +225,12 @@ _FIELDS = {
     help="Embedded engine: keep state, streams and queues in DIR (default: in memory).",
 )
 @_security_options
+@_port_option("--console-port", "3113", "Embedded engine dev console port (0: any; 'off': none).")
+@click.option(
+    "--tracing/--no-tracing",
+    default=None,
+    help="Embedded engine spans (HTTP SERVER, invoke). Default: on with the console.",
+)
 def run(
     app: str,
     engine_url: str | None,
@@ -231,6 +250,8 @@ def run(
     dev: bool,
     secret_env: list[str],
     allow_telemetry_clear: bool,
+    console_port: int | None,
+    tracing: bool | None,
 ) -> None:
     """Run APP (module:attr) under uvicorn, bridged to iii, until SIGINT/SIGTERM.
 
@@ -252,7 +273,9 @@ def run(
         local_development=dev,
         http_functions_secret_env=secret_env,
         telemetry_clear=allow_telemetry_clear,
+        console_port=console_port,
     )
+    engine.tracing = with_console_tracing(tracing, engine)
     run_app(
         RunOptions(
             app=app,
@@ -282,6 +305,9 @@ async def _serve(engine: Engine) -> None:
         click.echo(f"iii HTTP triggers on {engine.http_url}", err=False)
     if engine.stream_port is not None:
         click.echo(f"iii streams on {engine.stream_url}", err=False)
+    console = engine.workers.console if engine.workers is not None else None
+    if console is not None and console.port is not None:
+        click.echo(f"iii console on {console.login_url}", err=False)
     try:
         await stop.wait()
     finally:

@@ -18,6 +18,7 @@ from typing import Any
 import uvicorn
 
 from .config.engine import EngineConfig
+from .console import Console
 from .core.engine import EngineCore
 from .core.worker import BuiltinWorker, Listener
 from .storage import Storage, create_storage
@@ -55,10 +56,13 @@ class EngineWorkers:
     http: HttpWorker | None
     worker_manager: WorkerManager
     exec: ExecWorker | None = None
+    #: The dev console (not a config.yaml worker), with ``console_port``.
+    console: Console | None = None
 
     def all(self) -> list[BuiltinWorker]:
         """Every worker, in installation order."""
         workers: list[BuiltinWorker | None] = [
+            self.console,
             self.http_functions,
             self.state,
             self.observability,
@@ -96,6 +100,8 @@ def compose(config: EngineConfig) -> tuple[EngineCore, EngineWorkers]:
         worker_manager=WorkerManager(core, telemetry),
         exec=ExecWorker(core) if config.exec_commands else None,
     )
+    if config.console_port is not None:
+        workers.console = Console(core, workers)
     for worker in workers.all():
         core.add_worker(worker)
     return core, workers
@@ -186,6 +192,21 @@ class Engine:
             raise RuntimeError("the stream socket is not running")
         return _url("ws", self.config.stream_host, self.stream_port)
 
+    @property
+    def console_port(self) -> int | None:
+        """The dev console's port (``None`` until started, without one, or when its port could
+        not be bound)."""
+        return self._bound("console")
+
+    @property
+    def console_url(self) -> str:
+        """``http://host:port/`` of the dev console (docs/console.md); raises
+        ``RuntimeError`` when it is not served. Its actions need the token in
+        ``engine.workers.console.login_url``."""
+        if self.console_port is None:
+            raise RuntimeError("the console is not running")
+        return _url("http", self.config.host, self.console_port) + "/"
+
     def uvicorn_config(self, listener: Listener) -> uvicorn.Config:
         """The uvicorn config serving ``listener`` (its options over the engine's common ones:
         no lifespan, no access log, the engine's log level and graceful-shutdown timeout)."""
@@ -235,6 +256,15 @@ class Engine:
         while not server.started:
             if task.done():
                 exc = task.exception() if not task.cancelled() else None
+                if not listener.required:
+                    logger.warning(
+                        "%s not served: cannot listen on %s:%s (%s)",
+                        listener.name,
+                        listener.host,
+                        listener.port,
+                        exc,
+                    )
+                    return
                 await self.stop()
                 raise RuntimeError(
                     f"engine failed to start on {listener.host}:{listener.port}"
@@ -321,6 +351,10 @@ class EngineThread:
     @property
     def stream_url(self) -> str:
         return self.engine.stream_url
+
+    @property
+    def console_url(self) -> str:
+        return self.engine.console_url
 
     def start(self) -> EngineThread:
         loop = _new_loop()

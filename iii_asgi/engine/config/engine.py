@@ -120,6 +120,10 @@ class EngineConfig:
         telemetry_max_logs: log records kept by the ``/otel`` store.
         telemetry_clear: allow ``engine::traces::clear`` and ``engine::logs::clear`` (they
             erase what every worker reported); off, they fail with ``FORBIDDEN``.
+        console_port: TCP port of the dev console (``docs/console.md``), bound to ``host``;
+            0 picks a free port (``Engine.console_url``); ``None`` (the default for an embedded
+            engine) serves none. ``iii-asgi engine`` and ``iii-asgi run`` use 3113. A console
+            that cannot bind its port is logged and skipped; the engine still starts.
         queues: named queues for ``TriggerAction.Enqueue`` (builtins.md §7.2), name →
             :class:`QueueConfig` (a dict of the config file's keys is accepted too); a queue
             ``default`` with the default settings is always added unless given here.
@@ -174,3 +178,4 @@ class EngineConfig:
     exec_watch: list[str] = field(default_factory=list)
     exec_cwd: str | None = None
     exec_stop_grace_s: float = 5.0
+    console_port: int | None = None

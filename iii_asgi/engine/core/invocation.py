@@ -67,6 +67,10 @@ class Invoker:
         #: The engine tracer, or ``None`` when tracing is off (the hot path checks only this).
         self.tracer = telemetry.tracer if telemetry is not None else None
         self.pending: dict[str, Invocation] = {}
+        #: Invocations since start (each counted once: at its result, or when an in-process
+        #: function is called) and those that ended in an error; the console's rates.
+        self.invocations = 0
+        self.errors = 0
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- worker-initiated calls (§3.2, §3.3) ---------------------------------------------------
@@ -142,30 +146,21 @@ class Invoker:
         namespace: str,
         reply_id: str | None,
     ) -> None:
-        """``TriggerAction.Enqueue`` (builtins.md §7.1): hand the call to ``engine::queue::
-        enqueue`` with a fresh ``messageReceiptId`` and answer ``{messageReceiptId}``, or
-        ``enqueue_error`` "<code>: <message>". The payload gets no ``_caller_worker_id``."""
+        """``TriggerAction.Enqueue`` from a worker: :meth:`enqueue`, then answer
+        ``{messageReceiptId}`` or ``enqueue_error``."""
         function_id: str = frame["function_id"]
-        receipt = str(uuid.uuid4())
-        request: dict[str, Any] = {
-            "queue": queue,
-            "function_id": function_id,
-            "data": frame.get("data"),
-            "messageReceiptId": receipt,
-            "traceparent": frame.get("traceparent"),
-            "baggage": frame.get("baggage"),
-        }
-        if namespace != DEFAULT_NAMESPACE:
-            request["namespace"] = namespace
         try:
-            await self.call(ENQUEUE_PROVIDER, request)
+            receipt = await self.enqueue(
+                function_id,
+                frame.get("data"),
+                queue,
+                namespace=namespace,
+                traceparent=frame.get("traceparent"),
+                baggage=frame.get("baggage"),
+            )
         except InvocationError as exc:
-            if exc.code == "function_not_found":
-                message = f"{NO_QUEUE_PROVIDER} (underlying: {exc.message})"
-            else:
-                message = f"{exc.code}: {exc.message}"
             if reply_id is not None:
-                await self._reply_error(conn, reply_id, function_id, "enqueue_error", message)
+                await self._reply_error(conn, reply_id, function_id, exc.code, exc.message)
             return
         except Exception as exc:
             logger.exception("enqueue of %s to %s failed", function_id, queue)
@@ -176,6 +171,41 @@ class Invoker:
             await conn.send(
                 invocation_result(reply_id, function_id, result={"messageReceiptId": receipt})
             )
+
+    async def enqueue(
+        self,
+        function_id: str,
+        data: Any,
+        queue: str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        traceparent: str | None = None,
+        baggage: str | None = None,
+    ) -> str:
+        """``TriggerAction.Enqueue`` (builtins.md §7.1): hand the call to ``engine::queue::
+        enqueue`` with a fresh ``messageReceiptId`` and return it. The payload gets no
+        ``_caller_worker_id``. Raises :class:`InvocationError` ``enqueue_error`` with message
+        ``"<code>: <message>"``."""
+        receipt = str(uuid.uuid4())
+        request: dict[str, Any] = {
+            "queue": queue,
+            "function_id": function_id,
+            "data": data,
+            "messageReceiptId": receipt,
+            "traceparent": traceparent,
+            "baggage": baggage,
+        }
+        if namespace != DEFAULT_NAMESPACE:
+            request["namespace"] = namespace
+        try:
+            await self.call(ENQUEUE_PROVIDER, request)
+        except InvocationError as exc:
+            if exc.code == "function_not_found":
+                message = f"{NO_QUEUE_PROVIDER} (underlying: {exc.message})"
+            else:
+                message = f"{exc.code}: {exc.message}"
+            raise InvocationError("enqueue_error", message) from None
+        return receipt
 
     async def _run_builtin(
         self,
@@ -206,9 +236,11 @@ class Invoker:
     ) -> None:
         assert entry.handler is not None
         reply_id = context.invocation_id
+        self.invocations += 1
         try:
             result = await entry.handler(context, data)
         except InvocationError as exc:
+            self.errors += 1
             _end(span, exc)
             if reply_id is not None:
                 await self._reply_error(conn, reply_id, entry.function_id, exc.code, exc.message)
@@ -216,6 +248,7 @@ class Invoker:
                 logger.info("%s (void) failed: %s: %s", entry.function_id, exc.code, exc.message)
             return
         except Exception as exc:
+            self.errors += 1
             _end(span, exc)
             logger.exception("built-in %s failed", entry.function_id)
             if reply_id is not None:
@@ -272,7 +305,11 @@ class Invoker:
             logger.debug("result for unknown invocation %s ignored", frame["invocation_id"])
             return
         inv.executor.inflight.discard(inv.id)
-        _end(inv.span, frame.get("error"))
+        self.invocations += 1
+        error = frame.get("error")
+        if error is not None:
+            self.errors += 1
+        _end(inv.span, error)
         if inv.future is not None:
             if not inv.future.done():
                 inv.future.set_result(frame)
@@ -319,7 +356,12 @@ class Invoker:
         inv_id = str(uuid.uuid4())
         if entry.in_process or entry.owner is None:
             assert entry.handler is not None
-            return await entry.handler(CallContext(None, inv_id, metadata), data)
+            self.invocations += 1
+            try:
+                return await entry.handler(CallContext(None, inv_id, metadata), data)
+            except Exception:
+                self.errors += 1
+                raise
         future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
         self.pending[inv_id] = Invocation(inv_id, function_id, entry.owner, future=future)
         entry.owner.inflight.add(inv_id)
