@@ -8,14 +8,14 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.processes import Lines, kill_group, popen
 
 ROOT = Path(__file__).resolve().parents[2]
 HELPER = Path(__file__).with_name("helper_worker.py")
@@ -38,60 +38,30 @@ def chromium() -> tuple[str | None, str]:
 
 
 class Process:
-    """A subprocess in its own session whose output lines are collected."""
+    """A subprocess in its own session (tests/processes.py) whose output lines are collected."""
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.popen = subprocess.Popen(
+        self.popen = popen(
             args,
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            start_new_session=True,
         )
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
+        self._output = Lines(self.popen.stdout, args[-1])
 
     def wait_for(self, pattern: str, timeout: float = 60.0) -> re.Match[str]:
-        regex = re.compile(pattern)
-
-        def found() -> re.Match[str] | None:
-            return next((m for m in map(regex.search, self.lines) if m), None)
-
-        with self._changed:
-            self._changed.wait_for(
-                lambda: found() is not None or self.popen.poll() is not None, timeout
-            )
-            match = found()
-        if match is None:
-            raise AssertionError(f"no line matching {pattern!r}:\n{self.output}")
-        return match
+        return self._output.wait_for(pattern, timeout)
 
     @property
     def output(self) -> str:
-        return "\n".join(self.lines)
+        return self._output.text
 
     def kill(self) -> None:
-        """SIGTERM to the process group, SIGKILL after 10 s."""
-        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(wait)
-                break
-        if self.popen.stdout is not None:
-            self.popen.stdout.close()
+        """End the process group (SIGTERM, then SIGKILL) and read the output to its end."""
+        kill_group(self.popen)
+        self._output.join()
 
 
 @dataclass

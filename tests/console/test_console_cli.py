@@ -13,6 +13,7 @@ import httpx
 
 from iii_asgi.cli import with_console_tracing
 from iii_asgi.engine import EngineConfig
+from tests.processes import kill_group, popen
 
 from .support import ROOT
 
@@ -22,13 +23,12 @@ def engine_lines(*flags: str, until: str) -> list[str]:
     ``until`` (opening the console when that line names it), SIGTERM it; every line it
     printed."""
     args = [sys.executable, "-m", "iii_asgi", "engine", "--port", "0", "--http-port", "off"]
-    proc = subprocess.Popen(
+    proc = popen(
         [*args, "--stream-port", "off", *flags],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
         text=True,
-        start_new_session=True,
     )
     lines: list[str] = []
     try:
@@ -46,8 +46,11 @@ def engine_lines(*flags: str, until: str) -> list[str]:
             page = httpx.get(login[1] + "/", cookies=answer.cookies, timeout=30)
             assert page.status_code == 200 and "Read-only" not in page.text
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        rest, _ = proc.communicate(timeout=20)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rest, _ = proc.communicate(timeout=60)
+        finally:
+            kill_group(proc)
     return lines + rest.splitlines()
 
 
