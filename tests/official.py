@@ -13,9 +13,11 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import queue
+import signal
 import subprocess
 import sys
 import tempfile
@@ -104,8 +106,10 @@ class OfficialProcess:
         return self.proc.wait(timeout)
 
     def kill(self) -> None:
+        """Kill the script's process group (it runs in its own session), then reap it."""
         if self.proc.poll() is None:
-            self.proc.kill()
+            with contextlib.suppress(ProcessLookupError):  # it just ended
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
 
     def __enter__(self) -> OfficialProcess:
@@ -127,7 +131,8 @@ def run_official(script: str, url: str, env: dict[str, str] | None = None) -> Of
     """Run ``script`` (Python source) with the official SDK's interpreter.
 
     The environment carries ``III_URL=url`` and ``OTEL_ENABLED=false``; stdout and stderr are
-    read apart (see :class:`OfficialProcess`).
+    read apart (see :class:`OfficialProcess`). The script runs in a new session; leaving the
+    ``with`` block (or :meth:`OfficialProcess.kill`) kills its whole process group.
     """
     full_env = {
         **os.environ,
@@ -144,5 +149,6 @@ def run_official(script: str, url: str, env: dict[str, str] | None = None) -> Of
         text=True,
         env=full_env,
         cwd="/",
+        start_new_session=True,  # its own process group, killed as a whole
     )
     return OfficialProcess(proc)
