@@ -99,21 +99,6 @@ class Trusted:
         await self.wire.send(frame)
 
 
-async def connect_untrusted(url: str, **register: Any) -> Wire:
-    """A raw worker on an RBAC listener (``headers=`` / ``query=`` go into the upgrade)."""
-    headers = register.pop("headers", None)
-    query = register.pop("query", None)
-    if query:
-        url = f"{url}/?{query}"
-    ws = await websockets.connect(url, max_size=2**26, compression=None, additional_headers=headers)
-    hello = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-    assert hello["type"] == "workerregistered", hello
-    wire = Wire(ws, hello)
-    if register:
-        await wire.register(**register)
-    return wire
-
-
 async def refused(url: str, headers: dict[str, str] | None = None, path: str = "/") -> Any:
     """Connect to a listener whose auth refuses us: the one ``error`` frame, then the close."""
     ws = await websockets.connect(url + path, additional_headers=headers)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from engine_wire import Wire
-from rbac_support import Refused, Trusted, connect_untrusted, forbidden, refused
+from rbac_support import Refused, Trusted, forbidden, refused
 
 from iii_asgi.engine import EngineThread
 from iii_asgi.engine.config import RbacConfig, WorkerListenerConfig
@@ -46,9 +46,8 @@ async def test_auth_input_and_an_allowed_call(engine_factory: EngineFactory) -> 
     assert main == engine.url
     handlers = {"auth::check": grant(allowed_functions=["svc::echo"]), "svc::echo": echo}
     async with Trusted.serving(main, handlers) as trusted:
-        wire = await connect_untrusted(
-            rbac_url, headers={"X-Token": "abc"}, query="token=abc&x&token=b%20c", name="u"
-        )
+        query = "/?token=abc&x&token=b%20c"
+        wire = await Wire.connect(rbac_url + query, headers={"X-Token": "abc"}, name="u")
         assert await wire.result("svc::echo", {"a": 1}) == {"echo": {"a": 1}}
         [auth] = trusted.calls["auth::check"]
         assert auth["headers"]["x-token"] == "abc"
@@ -104,7 +103,7 @@ async def test_forbidden_with_the_exact_message(engine_factory: EngineFactory) -
     main, rbac_url = engine.worker_urls
     handlers = {"auth::check": grant(), "svc::public::a": echo, "svc::private": echo}
     async with Trusted.serving(main, handlers) as trusted:
-        wire = await connect_untrusted(rbac_url, name="u")
+        wire = await Wire.connect(rbac_url, name="u")
         assert await wire.result("svc::public::a", 1) == {"echo": 1}
         for target in ("svc::private", "svc::does-not-exist"):  # absence does not leak
             result = await wire.call(target, {"x": 1})
@@ -145,7 +144,7 @@ async def test_expose_by_glob_metadata_and_namespace(engine_factory: EngineFacto
         Trusted.serving(main, handlers, metadata),
         Trusted.serving(main, {"ns::x": echo}, namespace="orders"),
     ):
-        wire = await connect_untrusted(rbac_url, name="u")
+        wire = await Wire.connect(rbac_url, name="u")
         for allowed in ("svc::public::a::b", "svc::meta", "svc::gold"):
             assert await wire.result(allowed, 1) == {"echo": 1}
         for denied in ("svc::meta-int", "svc::silver"):
@@ -166,7 +165,7 @@ async def test_forbidden_functions_win_everywhere(engine_factory: EngineFactory)
         namespaces={"default": ["svc::*"]},
     )
     async with Trusted.serving(main, {"auth::check": auth, "svc::a": echo, "svc::b": echo}):
-        wire = await connect_untrusted(rbac_url, name="u")
+        wire = await Wire.connect(rbac_url, name="u")
         remedy = "remove from rbac.forbidden_functions"
         assert (await wire.call("svc::a", 1))["error"] == forbidden("svc::a", remedy)
         result = await wire.call("engine::channels::create", {})
@@ -186,7 +185,7 @@ async def test_allowed_functions_and_namespace_grants(engine_factory: EngineFact
         Trusted.serving(main, handlers),
         Trusted.serving(main, {"ns::x": echo, "svc::a": echo}, namespace="orders"),
     ):
-        wire = await connect_untrusted(rbac_url, name="u", namespace="orders")
+        wire = await Wire.connect(rbac_url, name="u", namespace="orders")
         assert await wire.result("svc::a", 1) == {"echo": 1}
         assert await wire.result("svc::exact", 1) == {"echo": 1}
         assert (await wire.call("svc::b", 1))["error"] == forbidden("svc::b")
@@ -195,7 +194,7 @@ async def test_allowed_functions_and_namespace_grants(engine_factory: EngineFact
         result = await wire.call("svc::a", 1, namespace="orders")
         assert result["error"] == forbidden("svc::a")
         # the grant keys are the namespaces a worker may declare
-        other = await connect_untrusted(rbac_url, name="other", namespace="sales")
+        other = await Wire.connect(rbac_url, name="other", namespace="sales")
         reply = await other.recv_type("invocationresult")
         assert reply["function_id"] == "engine::workers::register"
         assert reply["error"] == {
@@ -209,7 +208,7 @@ async def test_infrastructure_carve_out(engine_factory: EngineFactory) -> None:
     engine = rbac_engine(engine_factory, auth=None)  # no auth function: permissive session
     main, rbac_url = engine.worker_urls
     observer = await Wire.connect(main, name="observer")
-    wire = await connect_untrusted(rbac_url, name="carved")
+    wire = await Wire.connect(rbac_url, name="carved")
     refs = await wire.result("engine::channels::create", {})
     assert set(refs) == {"writer", "reader"}
     await wire.sync()
@@ -238,7 +237,7 @@ async def test_filtered_function_listing(engine_factory: EngineFactory) -> None:
         "svc::private": echo,
     }
     async with Trusted.serving(main, handlers, {"svc::meta": {"public": True}}):
-        wire = await connect_untrusted(rbac_url, name="u")
+        wire = await Wire.connect(rbac_url, name="u")
         listed = await wire.result("engine::functions::list", {})
         ids = {f["function_id"] for f in listed["functions"]}
         assert ids == {"svc::public::a", "svc::meta", "svc::granted"}
@@ -275,7 +274,7 @@ async def test_middleware_continue_and_short_circuit(engine_factory: EngineFacto
 
     handlers = {"auth::check": grant(context={"user": "u1"}), "mw::route": middleware}
     async with Trusted.serving(main, {**handlers, "svc::echo": echo}) as trusted:
-        wire = await connect_untrusted(rbac_url, name="u")
+        wire = await Wire.connect(rbac_url, name="u")
         result = await wire.result("svc::echo", {"x": 1}, metadata={"m": 1})
         assert result == {"echo": {"x": 1, "_via": "u1"}}
         [seen] = trusted.calls["mw::route"]
@@ -345,7 +344,7 @@ async def test_function_registration_hook(engine_factory: EngineFactory) -> None
 
     handlers = {"auth::check": grant(context={"user": "u1"}), "hook::function": hook}
     async with Trusted.serving(main, handlers) as trusted:
-        wire = await connect_untrusted(rbac_url, name="u")
+        wire = await Wire.connect(rbac_url, name="u")
         for function_id in ("ext::a", "denied::b", "weird::c"):
             await wire.send(
                 {
@@ -391,7 +390,7 @@ async def test_prefix_registration_and_stripping(engine_factory: EngineFactory) 
     main, rbac_url = engine.worker_urls
     auth = grant(function_registration_prefix="tenant")
     async with Trusted.serving(main, {"auth::check": auth}):
-        wire = await connect_untrusted(rbac_url, name="u")
+        wire = await Wire.connect(rbac_url, name="u")
         await wire.send({"type": "registerfunction", "id": "echo"})
         await wire.send(
             {
@@ -435,7 +434,7 @@ async def test_trigger_registration_hook(engine_factory: EngineFactory) -> None:
 
     handlers = {"auth::check": grant(context={"user": "u1"}), "hook::trigger": hook}
     async with Trusted.serving(main, {**handlers, "svc::a": echo, "svc::denied": echo}) as trusted:
-        wire = await connect_untrusted(rbac_url, name="u")
+        wire = await Wire.connect(rbac_url, name="u")
         for trigger_id, function_id in (
             ("t1", "svc::a"),
             ("t2", "svc::denied"),
@@ -484,8 +483,8 @@ async def test_trigger_type_registration_hook(engine_factory: EngineFactory) -> 
 
     main, rbac_url = engine.worker_urls
     async with Trusted.serving(main, {"auth::check": auth, "hook::tt": hook}) as trusted:
-        provider = await connect_untrusted(rbac_url, name="p", headers={"x-role": "provider"})
-        plain = await connect_untrusted(rbac_url, name="plain")  # AuthResult default: false
+        provider = await Wire.connect(rbac_url, name="p", headers={"x-role": "provider"})
+        plain = await Wire.connect(rbac_url, name="plain")  # AuthResult default: false
         for wire, type_id in ((provider, "tt-a"), (provider, "denied-b"), (plain, "tt-c")):
             await wire.send({"type": "registertriggertype", "id": type_id, "description": "d"})
             await wire.sync()
@@ -511,7 +510,7 @@ async def test_session_registration_flags(engine_factory: EngineFactory) -> None
     main, rbac_url = engine.worker_urls
     auth = grant(allow_function_registration=False, allowed_trigger_types=["subscribe"])
     async with Trusted.serving(main, {"auth::check": auth, "svc::a": echo}):
-        wire = await connect_untrusted(rbac_url, name="u")
+        wire = await Wire.connect(rbac_url, name="u")
         await wire.send({"type": "registerfunction", "id": "mine::f"})
         for trigger_id, trigger_type in (("t-cron", "cron"), ("t-sub", "subscribe")):
             await wire.send(
@@ -536,7 +535,7 @@ async def test_trigger_target_must_be_allowed(engine_factory: EngineFactory) -> 
     engine = rbac_engine(engine_factory, expose=['match("svc::public")'])
     main, rbac_url = engine.worker_urls
     async with Trusted.serving(main, {"auth::check": grant(), "svc::private": echo}):
-        wire = await connect_untrusted(rbac_url, name="u")
+        wire = await Wire.connect(rbac_url, name="u")
         await wire.send(
             {
                 "type": "registertrigger",
@@ -584,7 +583,7 @@ async def test_handshake_timeout(engine_factory: EngineFactory) -> None:
             "code": "AUTH_ERROR",
             "message": "auth function auth::check did not answer within 300 ms",
         }
-        wire = await connect_untrusted(rbac_url, name="u")
+        wire = await Wire.connect(rbac_url, name="u")
         await asyncio.sleep(0.6)
         await wire.sync()
 

@@ -6,19 +6,18 @@ registrations pass through the hooks and the prefix."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from official import official_python, run_official
+from official import run_official
 
 from iii import IIIInvocationError, InitOptions, register_worker
 from iii_asgi.engine import EngineThread
 from iii_asgi.engine.config import RbacConfig, WorkerListenerConfig
 from tests.helpers import call_until_found, wait_for
 
-pytestmark = pytest.mark.interop
+pytestmark = [pytest.mark.interop, pytest.mark.usefixtures("official_sdk")]
 
 UNTRUSTED = r"""
 import json, time
@@ -48,14 +47,6 @@ show("LISTED", lambda: sorted(f["function_id"] for f in iii.trigger(listing)["fu
 print("REGISTERED", flush=True)
 time.sleep(120)
 """
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _official_sdk() -> None:
-    try:
-        official_python()
-    except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.fail(f"the official iii-sdk venv is not available: {exc}")
 
 
 class Operator:

@@ -175,12 +175,7 @@ class RbacSession:
             )
             if result is None:
                 return None
-            if isinstance(result.get("function_id"), str):
-                out["id"] = result["function_id"]
-            if isinstance(result.get("description"), str):
-                out["description"] = result["description"]
-            if "metadata" in result:
-                out["metadata"] = result["metadata"]
+            _merge(out, result, {"function_id": "id", "description": "description"}, "metadata")
         out["id"] = self._prefixed(out["id"])
         return out
 
@@ -205,13 +200,12 @@ class RbacSession:
             )
             if result is None:
                 return None
-            for key, name in (("trigger_id", "id"), ("trigger_type", "trigger_type")):
-                if isinstance(result.get(key), str):
-                    out[name] = result[key]
-            if isinstance(result.get("function_id"), str):
-                out["function_id"] = result["function_id"]
-            if "config" in result:  # a present null replaces the config, as in the engine
-                out["config"] = result["config"]
+            names = {
+                "trigger_id": "id",
+                "trigger_type": "trigger_type",
+                "function_id": "function_id",
+            }
+            _merge(out, result, names, "config")
         out["function_id"] = function_id = self._prefixed(out["function_id"])
         if not self.allows(function_id, target):
             logger.warning("%r: trigger %s targets %s, not allowed", conn, out["id"], function_id)
@@ -241,8 +235,16 @@ class RbacSession:
             )
             if result is None:
                 return None
-            if isinstance(result.get("trigger_type_id"), str):
-                out["id"] = result["trigger_type_id"]
-            if isinstance(result.get("description"), str):
-                out["description"] = result["description"]
+            _merge(out, result, {"trigger_type_id": "id", "description": "description"})
         return out
+
+
+def _merge(frame: Frame, result: dict[str, Any], strings: dict[str, str], value: str = "") -> None:
+    """Apply a hook's result to ``frame`` (§8.5): each ``strings`` key (result key → frame key)
+    that holds a string, and the ``value`` key when present at all (a present ``null`` replaces
+    the value, as in the real engine); other keys are ignored."""
+    for key, name in strings.items():
+        if isinstance(result.get(key), str):
+            frame[name] = result[key]
+    if value and value in result:
+        frame[value] = result[value]
