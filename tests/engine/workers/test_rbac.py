@@ -602,3 +602,27 @@ async def test_several_listeners_from_one_config(engine_factory: EngineFactory) 
         assert (await a.call("b::x", 1))["error"] == forbidden("b::x")
         assert await b.result("b::x", 1) == {"echo": 1}
         assert (await b.call("a::x", 1))["error"] == forbidden("a::x")
+
+
+async def test_access_control_ids_cannot_be_taken(engine_factory: EngineFactory) -> None:
+    """An untrusted worker cannot register the auth function, a hook or a middleware id (it
+    would answer for the operator's function whenever that one is not connected)."""
+    engine = rbac_engine(
+        engine_factory,
+        auth=None,
+        on_trigger_registration_function_id="hook::trigger",
+        middleware_function_id=None,
+        expose=['match("*")'],
+    )
+    engine_with_auth = rbac_engine(engine_factory)  # auth::check, nobody serving it yet
+    main, rbac_url = engine.worker_urls
+    wire = await Wire.connect(rbac_url, name="u")
+    await wire.send({"type": "registerfunction", "id": "hook::trigger"})
+    await wire.send({"type": "registerfunction", "id": "auth::free"})
+    await wire.sync()
+    await wire.silent()
+    observer = await Wire.connect(main, name="observer")
+    functions = (await observer.result("engine::functions::list", {}))["functions"]
+    assert {f["function_id"] for f in functions if f["worker_name"] == "u"} == {"auth::free"}
+    # and with an auth function configured, nobody can connect to register it
+    assert (await refused(engine_with_auth.worker_urls[1]))["error"]["code"] == "AUTH_ERROR"

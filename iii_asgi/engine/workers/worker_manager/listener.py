@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from ...config.engine import EngineConfig
 from ...config.worker_manager import WorkerListenerConfig
 from ...core.errors import InvocationError
 from ...origins import OriginPolicy
@@ -26,7 +27,29 @@ from .session import RbacSession
 if TYPE_CHECKING:
     from ...core.engine import EngineCore
 
-__all__ = ["WorkerListener", "handshake_protocol"]
+__all__ = ["WorkerListener", "handshake_protocol", "security_functions"]
+
+
+def security_functions(config: EngineConfig) -> frozenset[str]:
+    """The functions the engine trusts to make access decisions: every listener's auth
+    function, registration hooks and middleware, the stream socket's auth function and the
+    HTTP middleware. An RBAC session may not register one of these ids (it would answer for
+    the operator's function while that one is disconnected)."""
+    ids: set[str | None] = {config.stream_auth_function}
+    ids.update(m.function_id for m in config.http_middleware)
+    for listener in config.listener_configs():
+        ids.add(listener.middleware_function_id)
+        rbac = listener.rbac
+        if rbac is not None:
+            ids.update(
+                (
+                    rbac.auth_function_id,
+                    rbac.on_function_registration_function_id,
+                    rbac.on_trigger_registration_function_id,
+                    rbac.on_trigger_type_registration_function_id,
+                )
+            )
+    return frozenset(i for i in ids if i)
 
 
 class WorkerListener:
@@ -45,6 +68,8 @@ class WorkerListener:
         self.trusted = rbac is None and config.middleware_function_id is None
         self.origins = OriginPolicy(config.allowed_origins)
         self.handshake_timeout_s = config.handshake_timeout_ms / 1000
+        #: Ids this listener's sessions may not register (:func:`security_functions`).
+        self.reserved = security_functions(core.config)
 
     async def authenticate(self, scope: Scope) -> RbacSession | None:
         """The session of the socket in ``scope`` (``None`` on a trusted listener): the auth

@@ -12,7 +12,8 @@ registration of that connection.
   ``allow_trigger_type_registration`` refuse silently (logged); each hook, called in ``default``,
   may rename or alter (its object result) or deny (an error, or anything but an object); then
   the ``function_registration_prefix`` is applied; a trigger whose target the session may not
-  call gets ``triggerregistrationresult`` ``FORBIDDEN``.
+  call gets ``triggerregistrationresult`` ``FORBIDDEN``. A function id the engine uses for
+  access decisions (an auth function, hook or middleware) is refused (an iii-asgi addition).
 """
 
 from __future__ import annotations
@@ -176,7 +177,10 @@ class RbacSession:
             if result is None:
                 return None
             _merge(out, result, {"function_id": "id", "description": "description"}, "metadata")
-        out["id"] = self._prefixed(out["id"])
+        out["id"] = function_id = self._prefixed(out["id"])
+        if function_id in self.listener.reserved:
+            logger.warning("%r may not register %s: an access-control function", conn, function_id)
+            return None
         return out
 
     async def register_trigger(self, conn: WorkerConnection, frame: Frame) -> Frame | None:
