@@ -126,7 +126,8 @@ def run_official(script: str, url: str, env: dict[str, str] | None = None) -> Of
     """Run ``script`` (Python source) with the official SDK's interpreter.
 
     The environment carries ``III_URL=url`` and ``OTEL_ENABLED=false``; stdout and stderr are
-    read apart (see :class:`OfficialProcess`).
+    read apart (see :class:`OfficialProcess`). The script runs in a new session; leaving the
+    ``with`` block (or :meth:`OfficialProcess.kill`) kills its whole process group.
     """
     full_env = {
         **os.environ,

@@ -154,6 +154,21 @@ class Engine:
         return self._bound("worker")
 
     @property
+    def worker_urls(self) -> list[str]:
+        """``ws://host:port`` of every worker listener, in ``EngineConfig.listener_configs()``
+        order: the main one first, then each of ``worker_listeners`` (e.g. the RBAC port).
+        Raises ``RuntimeError`` when not started."""
+        if self.workers is None or self.port is None:
+            raise RuntimeError("engine is not started")
+        urls = []
+        for worker_listener in self.workers.worker_manager.worker_listeners:
+            port = self._bound(worker_listener.name)
+            if port is None:
+                raise RuntimeError("engine is not started")
+            urls.append(_url("ws", worker_listener.config.host, port))
+        return urls
+
+    @property
     def http_port(self) -> int | None:
         """The HTTP trigger port (``None`` until started or without one)."""
         return self._bound("http")
@@ -278,8 +293,9 @@ class Engine:
         if not self._started or self.core is None or self.workers is None:
             return
         self._started = False
-        serving = [x for x in self.listeners.values() if x.name != "worker"]
-        worker = self.listeners.get("worker")
+        names = {wl.name for wl in self.workers.worker_manager.worker_listeners}
+        serving = [x for x in self.listeners.values() if x.name not in names]
+        worker_sockets = [x for x in self.listeners.values() if x.name in names]
         self.listeners = {}
         for listener in serving:
             listener.server.should_exit = True  # stop accepting; requests in flight end below
@@ -287,9 +303,10 @@ class Engine:
         await self.workers.storage.close()
         for listener in serving:
             await _finish(listener)
-        if worker is not None:
-            worker.server.should_exit = True
-            await _finish(worker)
+        for listener in worker_sockets:
+            listener.server.should_exit = True
+        for listener in worker_sockets:
+            await _finish(listener)
 
     async def serve_forever(self) -> None:
         """Start, then wait until uvicorn stops (e.g. after ``stop()`` or a signal)."""
@@ -343,6 +360,10 @@ class EngineThread:
     @property
     def port(self) -> int | None:
         return self.engine.port
+
+    @property
+    def worker_urls(self) -> list[str]:
+        return self.engine.worker_urls
 
     @property
     def http_url(self) -> str:

@@ -106,7 +106,7 @@ workers:
         ("workers: [{name: iii-http, config: {prot: 1}}]\n", r"workers\[0\].config: unknown key"),
         ("workers: [{name: iii-http, config: {port: 70000}}]\n", "port number"),
         ("workers: [{name: iii-http, config: {port: '1'}}]\n", "integer"),
-        ("workers: [{name: iii-worker-manager, config: {rbac: {}}}]\n", "unknown key"),
+        ("workers: [{name: iii-worker-manager, config: {rbac: {auth: x}}}]\n", "unknown key"),
         ("workers: [{name: iii-state, config: {triggers_enabled: 1}}]\n", "true or false"),
         (
             "workers: [{name: iii-state, config: {adapter: {name: redis}}}]\n",

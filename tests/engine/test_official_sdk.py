@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
-from official import official_python, run_official
+from official import run_official
 
 from iii_asgi.engine import EngineThread
+
+pytestmark = pytest.mark.usefixtures("official_sdk")
 
 SERVER = r"""
 import time
@@ -71,14 +72,6 @@ out("CHANNEL", iii.trigger({"function_id": "srv::consume",
 iii.shutdown()
 print("DONE", flush=True)
 """
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _official_sdk() -> None:
-    try:
-        official_python()
-    except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.fail(f"official iii-sdk venv unavailable: {exc}")
 
 
 def tagged(line: str) -> object:

@@ -8,8 +8,17 @@ from typing import Any
 from iii.protocol import MAX_MESSAGE_SIZE
 
 from .queue import QueueConfig
+from .worker_manager import RbacConfig, WorkerListenerConfig
 
-__all__ = ["DEFAULT_SECRET_ENV", "CorsConfig", "EngineConfig", "HttpMiddleware", "QueueConfig"]
+__all__ = [
+    "DEFAULT_SECRET_ENV",
+    "CorsConfig",
+    "EngineConfig",
+    "HttpMiddleware",
+    "QueueConfig",
+    "RbacConfig",
+    "WorkerListenerConfig",
+]
 
 #: The environment variables HTTP-invoked functions may name as secrets unless configured
 #: otherwise (``EngineConfig.http_functions_secret_env``).
@@ -57,6 +66,20 @@ class EngineConfig:
         host: bind address.
         port: TCP port of the worker listener (``/``, ``/otel``, ``/ws/channels/{id}``);
             0 picks a free port (read it back from ``Engine.port``).
+        handshake_timeout_ms: the main listener closes a connection that has not sent its
+            complete WebSocket upgrade request (or finished authenticating) this long after it
+            opened (protocol.md §1.1).
+        middleware_function_id: the main listener's middleware (protocol.md §8.4); usually
+            set on a further listener instead.
+        rbac: the main listener's access rules (:class:`RbacConfig`, protocol.md §8); ``None``
+            (default): its workers are trusted.
+        allowed_origins: browser origins allowed to open WebSockets on the main listener
+            (``/``, ``/otel``, channels); an upgrade with any other ``Origin`` header gets 403.
+            ``["*"]`` allows every origin. Clients that send no ``Origin`` are not affected.
+        worker_listeners: further worker listeners (:class:`WorkerListenerConfig`), each with
+            its own address, RBAC, middleware, handshake timeout and origins (builtins.md §13;
+            typically an RBAC port 49135 for untrusted workers beside the trusted 49134). See
+            docs/rbac.md.
         registration_grace_ms: how long registrations of a connection are buffered waiting
             for ``engine::workers::register`` before its namespace is fixed to ``default`` (§1.5).
         reattach_timeout_s: how long a ``reattach`` waits for the old connection's teardown (§1.9).
@@ -105,6 +128,8 @@ class EngineConfig:
             file listing ``iii-stream`` use it.
         stream_auth_function: function called once per stream-socket upgrade (§6.4); its
             ``{"context": ...}`` result is attached to the connection.
+        stream_allowed_origins: browser origins allowed to open the stream socket (as
+            ``allowed_origins``); others get 403.
         state_triggers_enabled: fan ``state`` triggers out after writes (§4.4).
         state_max_value_bytes: largest JSON-encoded value ``state::set`` accepts
             (``VALUE_TOO_LARGE``); ``None`` means no limit.
@@ -138,6 +163,11 @@ class EngineConfig:
 
     host: str = "127.0.0.1"
     port: int = 49134
+    handshake_timeout_ms: int = 10000
+    middleware_function_id: str | None = None
+    rbac: RbacConfig | None = None
+    allowed_origins: list[str] = field(default_factory=list)
+    worker_listeners: list[WorkerListenerConfig] = field(default_factory=list)
     registration_grace_ms: int = 5000
     reattach_timeout_s: float = 5.0
     trigger_ack_timeout_s: float = 10.0
@@ -165,6 +195,7 @@ class EngineConfig:
     stream_host: str = "127.0.0.1"
     stream_port: int | None = None
     stream_auth_function: str | None = None
+    stream_allowed_origins: list[str] = field(default_factory=list)
     state_triggers_enabled: bool = True
     state_max_value_bytes: int | None = None
     data_dir: str | None = None
@@ -179,3 +210,16 @@ class EngineConfig:
     exec_cwd: str | None = None
     exec_stop_grace_s: float = 5.0
     console_port: int | None = None
+
+    def listener_configs(self) -> list[WorkerListenerConfig]:
+        """Every worker listener: the main one (``host``, ``port`` and the main-listener
+        options) first, then ``worker_listeners`` in order."""
+        main = WorkerListenerConfig(
+            port=self.port,
+            host=self.host,
+            middleware_function_id=self.middleware_function_id,
+            rbac=self.rbac,
+            handshake_timeout_ms=self.handshake_timeout_ms,
+            allowed_origins=self.allowed_origins,
+        )
+        return [main, *self.worker_listeners]

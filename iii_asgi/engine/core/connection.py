@@ -13,11 +13,14 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iii.protocol import Frame, ProtocolError, decode, encode
 
 from ..types import Receive, Send
+
+if TYPE_CHECKING:
+    from .session import Session
 
 __all__ = ["Dispatch", "WorkerConnection"]
 
@@ -38,9 +41,18 @@ class WorkerConnection:
     ``namespace`` is ``None`` while registrations are buffered (§1.5); ``buffer`` holds them.
     ``inflight`` holds invocation ids this connection executes or initiated (§1.8 step 3).
     ``alive`` turns false when teardown starts; ``torn_down`` is set once it finished.
+    ``session`` holds the access rules of a connection on an RBAC or middleware listener
+    (protocol.md §8, :class:`~.session.Session`); ``None`` on a trusted listener.
     """
 
-    def __init__(self, send: Send, *, queue_size: int = 64, ip_address: str | None = None) -> None:
+    def __init__(
+        self,
+        send: Send,
+        *,
+        queue_size: int = 64,
+        ip_address: str | None = None,
+        session: Session | None = None,
+    ) -> None:
         self.worker_id = str(uuid.uuid4())
         self.reattach_token = str(uuid.uuid4())
         self.namespace: str | None = None
@@ -55,6 +67,7 @@ class WorkerConnection:
         self.registered = False
         self.connected_at_ms = int(time.time() * 1000)
         self.ip_address = ip_address
+        self.session = session
         self.alive = True
         self.evicted = False
         self.torn_down = asyncio.Event()

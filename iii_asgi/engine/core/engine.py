@@ -347,6 +347,12 @@ class EngineCore:
         return refusal
 
     async def _register_function(self, conn: WorkerConnection, frame: Frame) -> None:
+        local_id: str = frame["id"]
+        if conn.session is not None:  # §8.5, §8.6: hook, prefix, or refused
+            checked = await conn.session.register_function(conn, frame)
+            if checked is None:
+                return
+            frame = checked
         function_id: str = frame["id"]
         namespace = self._namespace(conn)
         refusal = self.function_refusal(conn, namespace, function_id)
@@ -387,6 +393,7 @@ class EngineCore:
                 request_format=frame.get("request_format"),
                 response_format=frame.get("response_format"),
                 metadata=frame.get("metadata"),
+                local_id=local_id,
             )
         )
         conn.functions.add((namespace, function_id))
@@ -418,9 +425,22 @@ class EngineCore:
         )
 
     async def _unregister_function(self, conn: WorkerConnection, frame: Frame) -> None:
-        key = (self._namespace(conn), frame["id"])
+        namespace = self._namespace(conn)
+        function_id: str = frame["id"]
+        if conn.session is not None:
+            function_id = self._registered_id(conn, namespace, function_id)
+        key = (namespace, function_id)
         if self.registry.remove_function(*key, conn):
             conn.functions.discard(key)
+
+    def _registered_id(self, conn: WorkerConnection, namespace: str, local_id: str) -> str:
+        """The id ``conn`` registered ``local_id`` under (renamed by a hook, prefixed, §8.6)."""
+        for space, function_id in conn.functions:
+            entry = self.registry.functions.get((space, function_id))
+            if space == namespace and entry is not None and entry.local_id == local_id:
+                return function_id
+        prefix = conn.session.prefix if conn.session is not None else None
+        return f"{prefix}::{local_id}" if prefix else local_id
 
     async def _register_trigger(self, conn: WorkerConnection, frame: Frame) -> None:
         namespace = frame.get("namespace")
@@ -431,6 +451,11 @@ class EngineCore:
             blank = error_body("INVALID_NAMESPACE", "namespace must not be blank")
             await self._trigger_error(conn, frame, blank)
             return
+        if conn.session is not None:  # §8.5: allowed types, hook, prefix, target check
+            checked = await conn.session.register_trigger(conn, frame)
+            if checked is None:
+                return
+            frame = checked
         trigger = Trigger(
             frame["id"],
             frame["trigger_type"],
@@ -470,6 +495,11 @@ class EngineCore:
         if namespace is not None and (not isinstance(namespace, str) or not namespace.strip()):
             logger.warning("registertriggertype %s from %r: invalid namespace", frame["id"], conn)
             return
+        if conn.session is not None:  # §8.5: allow_trigger_type_registration, hook
+            checked = await conn.session.register_trigger_type(conn, frame)
+            if checked is None:
+                return
+            frame = checked
         namespace = namespace or self._namespace(conn)
         refusal = trigger_type_refusal(self.registry, conn, namespace, frame["id"])
         if refusal is not None:

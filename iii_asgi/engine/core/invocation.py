@@ -89,6 +89,8 @@ class Invoker:
                     conn, reply_id, function_id, "INVALID_NAMESPACE", "namespace must not be blank"
                 )
             return
+        if conn.session is not None and await conn.session.intercept(conn, frame):
+            return  # §8.3 / §8.4: refused, or handed to the listener's middleware
         if action is not None and action["type"] == "enqueue":
             # off the read loop, so enqueues of one connection share a storage commit; tasks
             # start in frame order and store their message before their first suspension
@@ -129,7 +131,7 @@ class Invoker:
             traceparent = traceparent if span is None else traceparent_of(span)
             baggage = with_function_id(baggage, function_id)
         out = invoke_function(
-            function_id,
+            entry.local_id,  # §8.6: without the executor's registration prefix
             data,
             invocation_id=inv_id,
             metadata=frame.get("metadata"),
@@ -342,7 +344,8 @@ class Invoker:
 
         Fresh UUID, ``metadata`` passed as the invocation metadata, no ``_caller_worker_id``
         (§3.4); ``traceparent``/``baggage`` (W3C) are forwarded to a worker when given (a queued
-        job carries its enqueuer's). No timeout (§3.5). Raises :class:`InvocationError`
+        job carries its enqueuer's). No timeout (§3.5): a caller that gives up cancels the call,
+        which forgets it (a late result is dropped). Raises :class:`InvocationError`
         (``function_not_found``, ``invocation_stopped``, or the executor's error code).
         """
         entry = self.registry.functions.get((namespace, function_id))
@@ -367,7 +370,7 @@ class Invoker:
         entry.owner.inflight.add(inv_id)
         await entry.owner.send(
             invoke_function(
-                function_id,
+                entry.local_id,
                 data,
                 invocation_id=inv_id,
                 metadata=metadata,
@@ -375,7 +378,12 @@ class Invoker:
                 baggage=baggage,
             )
         )
-        result = await future
+        try:
+            result = await future
+        except asyncio.CancelledError:  # e.g. a timed-out caller: forget the call
+            if self.pending.pop(inv_id, None) is not None:
+                entry.owner.inflight.discard(inv_id)
+            raise
         error = result.get("error")
         if error is not None:
             raise InvocationError(str(error.get("code")), str(error.get("message")))

@@ -59,7 +59,7 @@ async def start_call(
     baggage = with_function_id(baggage, function_id) if traceparent is not None else None
     await owner.send(
         invoke_function(
-            function_id,
+            entry.local_id,  # protocol.md §8.6: without the owner's registration prefix
             data,
             invocation_id=inv_id,
             metadata=metadata,
