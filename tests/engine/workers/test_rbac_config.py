@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from iii_asgi.engine.workers.worker_manager.rbac import (
     glob,
     grant_matches,
 )
+from tests.processes import kill_group, popen
 
 #: The shape of the official SDK test configuration (iii repository,
 #: ``sdk/fixtures/config-test.yaml``): an ``fs`` configuration adapter, the main worker manager,
@@ -283,16 +283,15 @@ def test_auth_result_parsing() -> None:
 
 
 def _engine(*flags: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    return popen(
         [
             *(sys.executable, "-m", "iii_asgi", "engine", "--port", "0"),
-            *("--http-port", "off", "--stream-port", "off", *flags),
+            *("--http-port", "off", "--stream-port", "off", "--console-port", "off", *flags),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": os.getcwd()},
-        start_new_session=True,
     )
 
 
@@ -306,8 +305,7 @@ def test_cli_opens_an_rbac_listener() -> None:
         assert extra.startswith("iii worker listener on ws://127.0.0.1:"), extra
         assert main.split()[-1] != extra.split()[-1]
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+        kill_group(proc)
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
@@ -318,9 +316,7 @@ def test_cli_refuses_rbac_options_without_a_port() -> None:
     try:
         _out, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        kill_group(proc)
     assert proc.returncode == 2
     assert "--expose-function needs --rbac-port" in err
 
