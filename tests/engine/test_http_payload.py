@@ -171,7 +171,7 @@ async def test_body_sent_after_a_pause_arrives_whole(engine: EngineThread) -> No
         ):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(
-                b"POST /late HTTP/1.1\r\nhost: x\r\ncontent-type: "
+                b"POST /late HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: "
                 + content_type
                 + b"\r\ncontent-length: "
                 + str(len(body)).encode()

@@ -22,6 +22,7 @@ from .channels import ChannelStore
 from .connection import WorkerConnection
 from .discovery import EventTriggerProvider, poll_functions
 from .invocation import Invoker
+from .logs import RateLimitedLogger, truncate
 from .registry import (
     DEFAULT_NAMESPACE,
     BuiltinHandler,
@@ -38,6 +39,8 @@ from .worker import BuiltinWorker, FunctionPreparer
 __all__ = ["EngineCore"]
 
 logger = logging.getLogger("iii_asgi.engine")
+#: Warnings about a worker's bad input: rate-limited per log site, long fields truncated.
+bad_input = RateLimitedLogger(logger)
 
 #: Frames queued while a connection's namespace is not known yet (§1.5).
 BUFFERED = frozenset(
@@ -278,14 +281,19 @@ class EngineCore:
         else:
             handler = self._other.get(kind)
             if handler is None:
-                logger.warning("ignoring %r frame from %r: not handled by this engine", kind, conn)
+                bad_input.warning(
+                    "unknown_frame",
+                    "ignoring %s frame from %r: not handled by this engine",
+                    truncate(kind, 100),
+                    conn,
+                )
             else:
                 await handler(conn, frame)
 
     async def bad_frame(self, conn: WorkerConnection, raw: str | bytes, exc: ProtocolError) -> None:
         """Log a frame that failed to decode; answer a malformed ``invokefunction`` that carried
         an ``invocation_id`` with ``deserialization_error`` so its caller does not time out."""
-        logger.warning("dropping malformed frame from %r: %s", conn, exc)
+        bad_input.warning("bad_frame", "dropping malformed frame from %r: %s", conn, truncate(exc))
         if exc.invocation_id is None:
             return
         try:
@@ -394,7 +402,13 @@ class EngineCore:
     async def _reject_function(
         self, conn: WorkerConnection, namespace: str, function_id: str, owner_id: str
     ) -> None:
-        logger.warning("%r may not register %s in %s", conn, function_id, namespace)
+        bad_input.warning(
+            "function_conflict",
+            "%r may not register %s in %s",
+            conn,
+            truncate(function_id, 200),
+            truncate(namespace, 100),
+        )
         await conn.send(
             {
                 "type": "registrationrejected",
@@ -454,7 +468,12 @@ class EngineCore:
     async def _register_trigger_type(self, conn: WorkerConnection, frame: Frame) -> None:
         namespace = frame.get("namespace")
         if namespace is not None and (not isinstance(namespace, str) or not namespace.strip()):
-            logger.warning("registertriggertype %s from %r: invalid namespace", frame["id"], conn)
+            bad_input.warning(
+                "trigger_type_namespace",
+                "registertriggertype %s from %r: invalid namespace",
+                truncate(frame["id"], 200),
+                conn,
+            )
             return
         ttype = TriggerType(
             frame["id"],
