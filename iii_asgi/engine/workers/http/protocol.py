@@ -44,6 +44,11 @@ __all__ = ["HttpProtocol"]
 logger = logging.getLogger("iii_asgi.engine.http")
 bad_requests = RateLimitedLogger(logger)
 
+#: After a refusal, what the client still sends is read and dropped for up to this long
+#: (seconds) before the socket closes: closing with unread input resets the connection, and a
+#: reset makes the client's kernel drop the refusal it has not read yet (a "lingering close").
+LINGER_S = 1.0
+
 
 class _Refused(Exception):
     """Raised in a parser callback to stop parsing a request that broke a bound."""
@@ -87,6 +92,7 @@ class HttpProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._last_read = 0.0
+        self.lingering = False  # refused: reading only to drop input, then closing
 
     # -- connection ----------------------------------------------------------------------------
 
@@ -120,8 +126,10 @@ class HttpProtocol(HttpToolsProtocol):
             self._body_timer = None
 
     def idle(self) -> bool:
-        """No request in progress: new, or keep-alive between requests."""
+        """No request in progress: new, keep-alive between requests, or refused."""
         cycle = self.cycle
+        if self.lingering:
+            return True
         return not self.in_message and (cycle is None or cycle.response_complete)
 
     def waiting_on_client(self) -> bool:
@@ -135,7 +143,7 @@ class HttpProtocol(HttpToolsProtocol):
 
     def evict(self) -> None:
         """Make room for a new connection: a request being received gets 408."""
-        if self.in_message and not self.flow.write_paused:
+        if self.in_message and not self.flow.write_paused and not self.lingering:
             message = "Connection closed to make room for others (the request was too slow)"
             self._reject(408, "REQUEST_TIMEOUT", message)
         else:
@@ -144,6 +152,8 @@ class HttpProtocol(HttpToolsProtocol):
     # -- reading -------------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return
         if self.pool is not None:
             self.pool.touch(self)
         view: bytes | memoryview = data
@@ -278,7 +288,21 @@ class HttpProtocol(HttpToolsProtocol):
         self.in_body = False
         if respond:
             self.transport.write(_error_response(status, code, message))
-        self.transport.close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Send what is pending and the end of our side; drop input until the client closes
+        or :data:`LINGER_S` passed, then close."""
+        transport = self.transport
+        self.lingering = True
+        if transport.is_closing():
+            return
+        if transport.can_write_eof():
+            transport.write_eof()
+            self.flow.resume_reading()
+            self.loop.call_later(LINGER_S, transport.close)
+        else:
+            transport.close()
 
     def _peer(self) -> str:
         client = self.client

@@ -6,12 +6,17 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
+import pydantic_core
+
 from iii.protocol import CHANNEL_CHUNK_SIZE
 
 from ...core.channels import Channel
 from ...types import Scope
 
-__all__ = ["headers_of", "last", "put_frames", "query_of", "queued_bytes"]
+__all__ = ["SPLICE_AT", "headers_of", "json_body", "last", "put_frames", "query_of", "queued_bytes"]
+
+#: JSON bodies from this size (bytes) are passed to workers as sent (:func:`json_body`).
+SPLICE_AT = 64 * 1024
 
 
 def headers_of(scope: Scope) -> dict[str, Any]:
@@ -55,12 +60,34 @@ def last(value: Any) -> str | None:
     return found
 
 
-def put_frames(channel: Channel, body: bytes) -> None:
-    """Queue ``body`` in ``channel`` as binary frames of at most 64 KiB (no waiting)."""
+def put_frames(channel: Channel, body: bytes | bytearray) -> None:
+    """Queue ``body`` in ``channel`` as binary frames (``bytes``) of at most 64 KiB."""
+    if len(body) <= CHANNEL_CHUNK_SIZE:
+        if body:
+            channel.put_nowait((False, bytes(body)))
+        return
+    view = memoryview(body)
     for start in range(0, len(body), CHANNEL_CHUNK_SIZE):
-        channel.put_nowait((False, body[start : start + CHANNEL_CHUNK_SIZE]))
+        channel.put_nowait((False, bytes(view[start : start + CHANNEL_CHUNK_SIZE])))
 
 
 def queued_bytes(channel: Channel) -> int:
     """Bytes of the frames waiting in ``channel`` (a request channel holds at most 64)."""
     return sum(len(item[1]) for item in channel.items)
+
+
+def json_body(data: bytes | bytearray) -> tuple[Any, str | None]:
+    """The parsed ``body`` of a JSON request (``None`` when empty or invalid), and, for a body
+    of :data:`SPLICE_AT` bytes or more that is strict JSON (no ``NaN``/``Infinity``) in
+    UTF-8, its text: workers get that text in the invocation frame as it is."""
+    if not data:
+        return None, None
+    if len(data) >= SPLICE_AT:
+        try:
+            return pydantic_core.from_json(data, allow_inf_nan=False), data.decode()
+        except ValueError:  # not strict JSON or not UTF-8: parsed (or null) as usual
+            pass
+    try:
+        return pydantic_core.from_json(data), None
+    except ValueError:
+        return None, None
