@@ -60,7 +60,7 @@ async def test_a_flood_of_bad_frames_logs_a_few_lines(
     engine: EngineThread, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="iii_asgi.engine")
-    frames = 20_000
+    frames = 5_000
     async with SteadyProcess(engine.url) as steady:
         wire = await Wire.connect(engine.url)
         start = time.monotonic()

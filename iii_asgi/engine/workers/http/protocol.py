@@ -14,7 +14,9 @@ request (bare CRLFs) do not keep it open. Every connection is admitted through t
 listener's :class:`~iii_asgi.engine.workers.http.limits.Connections` (the cap).
 
 A refusal is one JSON error envelope (``{"error":{"code","message"}}``) with
-``connection: close``; it is logged at WARNING, rate-limited (:mod:`iii_asgi.engine.core.logs`).
+``connection: close``, then the end of our side of the connection and a close
+:data:`LINGER_S` later; it is logged at WARNING, rate-limited
+(:mod:`iii_asgi.engine.core.logs`), as are unparseable requests (400 ``BAD_REQUEST``).
 
 **Writes.** uvicorn writes a response head as soon as ``http.response.start`` is sent and the
 body at the next ``send``: two ``write`` syscalls. Here the transport is wrapped so that what
@@ -44,9 +46,11 @@ __all__ = ["HttpProtocol"]
 logger = logging.getLogger("iii_asgi.engine.http")
 bad_requests = RateLimitedLogger(logger)
 
-#: After a refusal, what the client still sends is read and dropped for up to this long
-#: (seconds) before the socket closes: closing with unread input resets the connection, and a
-#: reset makes the client's kernel drop the refusal it has not read yet (a "lingering close").
+#: After a refusal the socket stays open this long (seconds), reading nothing more, before it
+#: closes: closing while the client still sends resets the connection, and a reset makes the
+#: client's kernel drop the refusal it has not read yet. A client that reads while it sends
+#: (browsers, curl) gets the refusal; one that only sends is stopped by TCP flow control,
+#: costing the engine no reads.
 LINGER_S = 1.0
 
 
@@ -92,7 +96,7 @@ class HttpProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._last_read = 0.0
-        self.lingering = False  # refused: reading only to drop input, then closing
+        self.lingering = False  # refused: closing in a moment
 
     # -- connection ----------------------------------------------------------------------------
 
@@ -291,15 +295,15 @@ class HttpProtocol(HttpToolsProtocol):
         self._linger()
 
     def _linger(self) -> None:
-        """Send what is pending and the end of our side; drop input until the client closes
-        or :data:`LINGER_S` passed, then close."""
+        """Send what is pending and the end of our side, stop reading, and close after
+        :data:`LINGER_S`."""
         transport = self.transport
         self.lingering = True
         if transport.is_closing():
             return
         if transport.can_write_eof():
             transport.write_eof()
-            self.flow.resume_reading()
+            self.flow.pause_reading()
             self.loop.call_later(LINGER_S, transport.close)
         else:
             transport.close()
