@@ -29,6 +29,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import os
 import subprocess
 import tempfile
@@ -36,6 +37,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -218,16 +220,12 @@ def spawn(*args: str, nice: int = 0) -> subprocess.Popen[str]:
     )
 
 
-def read_until(proc: subprocess.Popen[str], needle: str) -> str:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if needle in line:
-            return line
-        if not line:
-            break
-    raise RuntimeError(f"process did not print {needle!r}")
+_spec = importlib.util.spec_from_file_location("bench_http", ROOT / "bench" / "http.py")
+assert _spec is not None and _spec.loader is not None
+bench_http: Any = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_http)
+#: ``read_until(proc, needle) -> line``: the first line of ``proc`` naming ``needle``.
+read_until: Callable[[subprocess.Popen[str], str], str] = bench_http.wait_line
 
 
 def vm_mib(pid: int, field: str) -> float:

@@ -87,7 +87,7 @@ class HttpApp:
         self.budget = BodyBudget(config.http_body_budget_bytes)
         self.limit = max(1, config.http_concurrency_limit)
         self.active = 0
-        self._waiting: deque[asyncio.Future[None]] = deque()
+        self.waiting: deque[asyncio.Future[None]] = deque()
         self.tracer = invoker.tracer
         self.middleware = [
             m.function_id
@@ -105,24 +105,22 @@ class HttpApp:
             await traced(self.tracer, exchange)
 
     async def acquire(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Take a request slot (``http_concurrency_limit`` in flight), waiting first come
-        first served; a released slot is handed over without ``active`` dropping."""
-        if self.active < self.limit and not self._waiting:
-            self.active += 1
-            return
+        """Wait for a request slot (``http_concurrency_limit`` in flight), first come first
+        served; a released slot is handed over without ``active`` dropping. (The exchange
+        takes a free slot itself, without calling this.)"""
         waiter = loop.create_future()
-        self._waiting.append(waiter)
+        self.waiting.append(waiter)
         try:
             await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # handed a slot, then cancelled: pass it on
-            elif waiter in self._waiting:
-                self._waiting.remove(waiter)
+            elif waiter in self.waiting:
+                self.waiting.remove(waiter)
             raise
 
     def release(self) -> None:
-        waiting = self._waiting
+        waiting = self.waiting
         while waiting:
             waiter = waiting.popleft()
             if not waiter.done():
@@ -340,7 +338,10 @@ class _Exchange(Responder):
             more = False
         else:
             data, more = await self._first_message()
-        await app.acquire(self.loop)  # the body is here: from now on, a request slot
+        if app.active < app.limit and not app.waiting:  # the body is here: a request slot
+            app.active += 1
+        else:
+            await app.acquire(self.loop)
         self.slotted = True
         if app.middleware:
             request = {

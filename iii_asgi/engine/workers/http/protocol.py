@@ -224,14 +224,18 @@ class HttpProtocol(HttpToolsProtocol):
         if self._url_bytes > self.limits.max_request_line_bytes:
             self._refusal = (414, "URI_TOO_LONG", "Request target too long")
             raise _Refused
-        super().on_url(url)
+        self.url += url
 
-    def on_header(self, name: bytes, value: bytes) -> None:
+    def on_header(self, name: bytes, value: bytes) -> None:  # uvicorn's, with the count
         self._header_count += 1
         if self._header_count > self.limits.max_headers:
             self._refusal = (431, "HEADERS_TOO_LARGE", "Too many request headers")
             raise _Refused
-        super().on_header(name, value)
+        name = name.lower()
+        value = value.rstrip(b" \t")  # llhttp keeps trailing whitespace (RFC 9110 §5.5)
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self.heads += 1
