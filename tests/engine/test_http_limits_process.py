@@ -167,10 +167,20 @@ async def test_1100_slow_clients_cannot_lock_out_workers_with_1024_descriptors(
     engine = EngineProcess(engine_yaml(), tmp_path, nofile=1024)
     async with engine, http_worker(engine.url, routes):
         await wait_routes(engine.http_port, "/health")
+        fds = 0
+
+        async def count_descriptors() -> None:
+            nonlocal fds
+            while True:
+                with contextlib.suppress(OSError):
+                    fds = max(fds, len(os.listdir(f"/proc/{engine.pid}/fd")))
+                await asyncio.sleep(0.02)
+
+        sampler = asyncio.ensure_future(count_descriptors())
         tasks = [asyncio.ensure_future(slow_client(engine.http_port)) for _ in range(clients)]
+        tasks.append(sampler)
         try:
             await asyncio.sleep(1.5)  # all connected (most evicted again) and trickling
-            fds = len(os.listdir(f"/proc/{engine.pid}/fd"))
             checks = []
             for _ in range(5):
                 start = time.monotonic()
@@ -188,9 +198,9 @@ async def test_1100_slow_clients_cannot_lock_out_workers_with_1024_descriptors(
             for writer in writers:
                 writer.close()
     assert max(checks) < 1.0, checks
-    assert fds < 600, f"{fds} descriptors open in the engine"  # 512 HTTP + its own
+    assert fds < 640, f"{fds} descriptors open in the engine at most"  # 512 HTTP + its own
     print(
-        f"{clients} slow clients ({refused} refused at connect), engine fds {fds}: health "
+        f"{clients} slow clients ({refused} refused at connect), engine fds {fds} at most: health "
         f"checks {max(checks) * 1e3:.0f} ms max, engine RSS {rss} MiB;",
         steady.check(),
     )

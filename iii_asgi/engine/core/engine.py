@@ -283,7 +283,7 @@ class EngineCore:
             if handler is None:
                 bad_input.warning(
                     "unknown_frame",
-                    "ignoring %s frame from %r: not handled by this engine",
+                    "ignoring %r frame from %r: not handled by this engine",
                     truncate(kind, 100),
                     conn,
                 )

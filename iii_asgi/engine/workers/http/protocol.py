@@ -146,10 +146,11 @@ class HttpProtocol(HttpToolsProtocol):
         return self.flow.write_paused
 
     def evict(self) -> None:
-        """Make room for a new connection: a request being received gets 408."""
+        """Make room for a new connection, now (no lingering: the descriptor is what is
+        needed): a request being received gets 408."""
         if self.in_message and not self.flow.write_paused and not self.lingering:
             message = "Connection closed to make room for others (the request was too slow)"
-            self._reject(408, "REQUEST_TIMEOUT", message)
+            self._reject(408, "REQUEST_TIMEOUT", message, linger=False)
         else:
             self.transport.abort()  # idle, or not reading: nothing to say, nothing to flush
 
@@ -283,8 +284,9 @@ class HttpProtocol(HttpToolsProtocol):
         else:
             self._reject(408, "REQUEST_TIMEOUT", "Request body not received in time")
 
-    def _reject(self, status: int, code: str, message: str) -> None:
-        """Answer ``status`` (unless a response is under way) and close the connection."""
+    def _reject(self, status: int, code: str, message: str, *, linger: bool = True) -> None:
+        """Answer ``status`` (unless a response is under way) and close the connection
+        (after :data:`LINGER_S` with ``linger``)."""
         bad_requests.warning("http_refused", "HTTP %d to %s: %s", status, self._peer(), message)
         cycle = self.cycle
         respond = True
@@ -296,7 +298,11 @@ class HttpProtocol(HttpToolsProtocol):
         self.in_body = False
         if respond:
             self.transport.write(_error_response(status, code, message))
-        self._linger()
+        if linger:
+            self._linger()
+        else:
+            self.lingering = True
+            self.transport.close()
 
     def _linger(self) -> None:
         """Send what is pending and the end of our side, stop reading, and close after
