@@ -54,9 +54,6 @@ _bad_requests = RateLimitedLogger(logger)
 _NOT_FOUND = envelope("NOT_FOUND", "Not Found")
 _CONDITION_NOT_MET = {**envelope("CONDITION_NOT_MET", "Request condition not met"), "skipped": True}
 _TOO_LARGE = envelope("PAYLOAD_TOO_LARGE", "Request body too large")
-_OVER_BUDGET = envelope(
-    "BODY_BUDGET_EXCEEDED", "Too many request body bytes in flight; retry later", with_id=False
-)
 _HOST_NOT_ALLOWED = envelope("HOST_NOT_ALLOWED", "Host not allowed")
 _MIDDLEWARE_TIMEOUT = envelope("MIDDLEWARE_TIMEOUT", "Middleware timeout")
 _JSON_CT = (b"content-type", b"application/json")
@@ -283,8 +280,10 @@ class _Exchange(Responder):
             await self._over_budget()
 
     async def _over_budget(self) -> None:
+        message = "Too many request body bytes in flight; retry later"
+        error = envelope("BODY_BUDGET_EXCEEDED", message, with_id=True)
         extra = [*_RETRY, *self.cors_headers] if self.cors_headers else list(_RETRY)
-        await send_json(self.send, 503, _OVER_BUDGET, extra)
+        await send_json(self.send, 503, error, extra)
 
     def _slow(self) -> None:
         """The request outlived :data:`WATCH_AFTER_S`: watch the client, time out the rest."""

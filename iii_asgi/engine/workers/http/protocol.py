@@ -40,6 +40,7 @@ from iii._transport import CoalescingTransport
 
 from ...core.logs import RateLimitedLogger, truncate
 from .limits import Connections, HttpLimits
+from .responses import envelope
 
 __all__ = ["HttpProtocol"]
 
@@ -59,7 +60,7 @@ class _Refused(Exception):
 
 
 def _error_response(status: int, code: str, message: str) -> bytes:
-    body = pydantic_core.to_json({"error": {"code": code, "message": message}})
+    body = pydantic_core.to_json(envelope(code, message, with_id=status >= 500))
     return b"".join(
         [
             STATUS_LINE[status],
