@@ -111,6 +111,14 @@ def main() -> None:
 )
 @_port_option("--http-port", "3111", "HTTP trigger server port (0: any; 'off': no HTTP server).")
 @click.option(
+    "--http-allowed-host",
+    "http_allowed_hosts",
+    multiple=True,
+    callback=lambda ctx, param, value: list(value) or None,
+    help="Host header name the HTTP port answers (repeatable; '*.example' for subdomains, "
+    "'*' for any); others get 400. Default: loopback names when bound to loopback, else any.",
+)
+@click.option(
     "--http-timeout-ms",
     default=30000,
     show_default=True,

@@ -29,9 +29,10 @@ DEFAULT_SECRET_ENV = ("III_SECRET_*",)
 class CorsConfig:
     """CORS of the HTTP trigger server (builtins.md §3.11). An empty list means "any".
 
-    The default, ``CorsConfig()``, is permissive like the real engine without a ``cors`` block:
-    any origin (``*``), any method, any request header, every response header exposed.
-    Credentials are never allowed.
+    Without one (``EngineConfig.http_cors=None``, the default) the server sends no CORS
+    headers at all; the real engine is permissive without a ``cors`` block, and
+    ``CorsConfig()`` restores that: any origin (``*``), any method, any request header, every
+    response header exposed. Credentials are never allowed.
 
     Example::
 
@@ -101,9 +102,41 @@ class EngineConfig:
             HTTP server (the ``http`` trigger type is then not provided and bindings park).
         http_default_timeout_ms: per-request limit up to the response head (504), and per
             middleware call (504 ``MIDDLEWARE_TIMEOUT``); also the idle limit while streaming.
-        http_cors: CORS policy; ``None`` disables CORS handling entirely.
+        http_cors: CORS policy (:class:`CorsConfig`); ``None`` (default) sends no CORS
+            headers and leaves ``OPTIONS`` to the routes (issue 12: a web page on another
+            origin cannot read the answers).
+        http_allowed_hosts: ``Host`` header names the HTTP port answers (DNS-rebinding
+            protection); others get 400 ``HOST_NOT_ALLOWED``. Entries are host names or
+            addresses without the port (``"app.example"``, ``"*.example"`` for subdomains,
+            ``"[::1]"``), compared case-insensitively; ``"*"`` allows any. ``None`` (default):
+            when ``http_host`` is a loopback address, ``localhost``, ``*.localhost``,
+            ``127.0.0.1``, ``[::1]`` and ``http_host`` itself, any port; otherwise any host.
+            A request without ``Host`` (HTTP/1.0) is served.
         http_concurrency_limit: requests handled at once; further ones wait (0 counts as 1).
+            A request takes its slot once its body has arrived (docs/engine.md, "Limits").
         http_max_body_bytes: largest request body; larger ones get 413 ``PAYLOAD_TOO_LARGE``.
+        http_body_budget_bytes: request body bytes the HTTP port buffers at once, across
+            all requests (JSON bodies, and body bytes queued in request channels); a request
+            whose bytes would go past it gets 503 ``BODY_BUDGET_EXCEEDED``.
+        http_max_header_bytes: largest request head (request line and headers), in bytes;
+            past it: 431 ``HEADERS_TOO_LARGE`` and the connection is closed.
+        http_max_request_line_bytes: longest request target (URL), in bytes; past it: 414
+            ``URI_TOO_LONG`` and the connection is closed.
+        http_max_headers: most header lines in one request (hyper's limit in the real
+            engine: 100); past it: 431 ``HEADERS_TOO_LARGE``.
+        http_header_timeout_ms: time a connection gets to send a complete request head,
+            from its first byte (or from the connection for the first request); past it: 408
+            ``REQUEST_TIMEOUT`` (a connection that sent nothing is just closed).
+        http_body_timeout_ms: longest silence while the engine waits for request body bytes;
+            past it: 408 ``REQUEST_TIMEOUT`` (or a close once the response started).
+        http_keep_alive_timeout_ms: an idle keep-alive connection is closed after this long
+            (uvicorn's ``timeout_keep_alive``).
+        http_max_connections: open connections on the HTTP port. At the cap, a new connection
+            closes the connection that has been waiting on its client the longest (idle
+            keep-alive, or still sending its request: 408), or gets 503
+            ``TOO_MANY_CONNECTIONS`` when every connection is busy with the engine. ``None``
+            (default): half the soft ``RLIMIT_NOFILE`` (the rest stays for worker sockets
+            and files), at most 4096, at least 16.
         http_middleware: global middleware functions (sorted by ``priority``).
         http_functions_enabled: HTTP-invoked functions (protocol.md §4, the
             ``iii-http-functions`` worker); off, their registrations fail with
@@ -182,9 +215,18 @@ class EngineConfig:
     http_host: str = "127.0.0.1"
     http_port: int | None = 3111
     http_default_timeout_ms: int = 30000
-    http_cors: CorsConfig | None = field(default_factory=CorsConfig)
+    http_cors: CorsConfig | None = None
+    http_allowed_hosts: list[str] | None = None
     http_concurrency_limit: int = 1024
     http_max_body_bytes: int = 16 * 1024 * 1024
+    http_body_budget_bytes: int = 64 * 1024 * 1024
+    http_max_header_bytes: int = 64 * 1024
+    http_max_request_line_bytes: int = 32 * 1024
+    http_max_headers: int = 100
+    http_header_timeout_ms: int = 10_000
+    http_body_timeout_ms: int = 30_000
+    http_keep_alive_timeout_ms: int = 5_000
+    http_max_connections: int | None = None
     http_middleware: list[HttpMiddleware] = field(default_factory=list)
     http_functions_enabled: bool = True
     http_functions_url_allowlist: list[str] = field(default_factory=lambda: ["*"])

@@ -26,6 +26,9 @@ Example ``config.yaml``::
           concurrency_request_limit: 1024
           cors: {allowed_origins: ["https://app.example"], allowed_methods: [GET, POST]}
           middleware: [{function_id: auth::check, phase: preHandler, priority: 0}]
+          allowed_hosts: [app.example]      # iii-asgi extensions from here (HTTP_LIMITS)
+          max_header_bytes: 65536
+          body_budget_bytes: 67108864
       - name: iii-stream
         config: {host: 127.0.0.1, port: 3112, auth_function: auth::stream}
       - name: iii-state
@@ -357,9 +360,33 @@ def _worker_manager(block: dict[str, Any], loading: Loading, where: str) -> None
         config.allowed_origins = listener.allowed_origins
 
 
+#: iii-asgi's own ``iii-http`` keys (the real engine has no such bounds) -> (EngineConfig field,
+#: minimum). Each is a positive integer; ``max_connections`` may also be null (derived).
+HTTP_LIMITS: dict[str, tuple[str, int]] = {
+    "max_body_bytes": ("http_max_body_bytes", 0),
+    "body_budget_bytes": ("http_body_budget_bytes", 1),
+    "max_header_bytes": ("http_max_header_bytes", 1024),
+    "max_request_line_bytes": ("http_max_request_line_bytes", 256),
+    "max_headers": ("http_max_headers", 1),
+    "header_timeout_ms": ("http_header_timeout_ms", 1),
+    "body_timeout_ms": ("http_body_timeout_ms", 1),
+    "keep_alive_timeout_ms": ("http_keep_alive_timeout_ms", 1),
+    "max_connections": ("http_max_connections", 1),
+}
+_HTTP_KEYS = {
+    "host",
+    "port",
+    "default_timeout",
+    "concurrency_request_limit",
+    "cors",
+    "middleware",
+    "allowed_hosts",
+    *HTTP_LIMITS,
+}
+
+
 def _http(block: dict[str, Any], loading: Loading, where: str) -> None:
-    keys = {"host", "port", "default_timeout", "concurrency_request_limit", "cors", "middleware"}
-    _mapping(block, where, keys)
+    _mapping(block, where, _HTTP_KEYS)
     config = loading.config
     _address(block, config, where, "http_host", "http_port")
     if "default_timeout" in block:
@@ -370,6 +397,11 @@ def _http(block: dict[str, Any], loading: Loading, where: str) -> None:
         config.http_concurrency_limit = _int(
             block["concurrency_request_limit"], f"{where}.concurrency_request_limit"
         )
+    for key, (name, minimum) in HTTP_LIMITS.items():
+        if block.get(key) is not None:
+            setattr(config, name, _int(block[key], f"{where}.{key}", minimum))
+    if block.get("allowed_hosts") is not None:
+        config.http_allowed_hosts = _strings(block["allowed_hosts"], f"{where}.allowed_hosts")
     if block.get("cors") is not None:
         cors = _mapping(block["cors"], f"{where}.cors", {"allowed_origins", "allowed_methods"})
         config.http_cors = CorsConfig(

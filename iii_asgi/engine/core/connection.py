@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from iii.protocol import Frame, ProtocolError, decode, encode
 
 from ..types import Receive, Send
+from .logs import RateLimitedLogger, truncate
 
 if TYPE_CHECKING:
     from .session import Session
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["Dispatch", "WorkerConnection"]
 
 logger = logging.getLogger("iii_asgi.engine")
+_failures = RateLimitedLogger(logger)
 
 #: ``(connection, frame, raw text or bytes)``; awaited for every decoded frame, in order.
 Dispatch = Callable[["WorkerConnection", Frame, "str | bytes"], Awaitable[None]]
@@ -79,7 +81,9 @@ class WorkerConnection:
         self.on_telemetry: Callable[[bytes], Any] | None = None
 
     def __repr__(self) -> str:
-        return f"<WorkerConnection {self.worker_id} name={self.name!r} ns={self.namespace!r}>"
+        name = None if self.name is None else truncate(self.name, 100)
+        namespace = None if self.namespace is None else truncate(self.namespace, 100)
+        return f"<WorkerConnection {self.worker_id} name={name!r} ns={namespace!r}>"
 
     @property
     def display_name(self) -> str:
@@ -161,6 +165,12 @@ class WorkerConnection:
                 try:
                     await dispatch(self, frame, raw)
                 except Exception:
-                    logger.exception("error handling %s frame from %r", frame.get("type"), self)
+                    _failures.error(
+                        "frame_failed",
+                        "error handling %s frame from %r",
+                        truncate(frame.get("type"), 100),
+                        self,
+                        exc_info=True,
+                    )
             elif kind == "websocket.disconnect":
                 return

@@ -24,6 +24,7 @@ from .connection import WorkerConnection
 from .discovery import EventTriggerProvider, poll_functions
 from .errors import InvocationError
 from .invocation import Invoker
+from .logs import RateLimitedLogger, truncate
 from .ownership import FORBIDDEN, Refusal, function_refusal, trigger_type_refusal
 from .registry import (
     DEFAULT_NAMESPACE,
@@ -41,6 +42,8 @@ from .worker import BuiltinWorker, FunctionGuard, FunctionPreparer
 __all__ = ["EngineCore"]
 
 logger = logging.getLogger("iii_asgi.engine")
+#: Warnings about a worker's bad input: rate-limited per log site, long fields truncated.
+bad_input = RateLimitedLogger(logger)
 
 #: Frames queued while a connection's namespace is not known yet (§1.5).
 BUFFERED = frozenset(
@@ -283,14 +286,19 @@ class EngineCore:
         else:
             handler = self._other.get(kind)
             if handler is None:
-                logger.warning("ignoring %r frame from %r: not handled by this engine", kind, conn)
+                bad_input.warning(
+                    "unknown_frame",
+                    "ignoring %r frame from %r: not handled by this engine",
+                    truncate(kind, 100),
+                    conn,
+                )
             else:
                 await handler(conn, frame)
 
     async def bad_frame(self, conn: WorkerConnection, raw: str | bytes, exc: ProtocolError) -> None:
         """Log a frame that failed to decode; answer a malformed ``invokefunction`` that carried
         an ``invocation_id`` with ``deserialization_error`` so its caller does not time out."""
-        logger.warning("dropping malformed frame from %r: %s", conn, exc)
+        bad_input.warning("bad_frame", "dropping malformed frame from %r: %s", conn, truncate(exc))
         if exc.invocation_id is None:
             return
         try:
@@ -413,7 +421,14 @@ class EngineCore:
     async def _reject_function(
         self, conn: WorkerConnection, namespace: str, function_id: str, refusal: Refusal
     ) -> None:
-        logger.warning("%r may not register %s in %s: %s", conn, function_id, namespace, refusal)
+        bad_input.warning(
+            "function_conflict",
+            "%r may not register %s in %s: %s",
+            conn,
+            truncate(function_id, 200),
+            truncate(namespace, 100),
+            refusal,
+        )
         await conn.send(
             {
                 "type": "registrationrejected",
@@ -493,7 +508,12 @@ class EngineCore:
     async def _register_trigger_type(self, conn: WorkerConnection, frame: Frame) -> None:
         namespace = frame.get("namespace")
         if namespace is not None and (not isinstance(namespace, str) or not namespace.strip()):
-            logger.warning("registertriggertype %s from %r: invalid namespace", frame["id"], conn)
+            bad_input.warning(
+                "trigger_type_namespace",
+                "registertriggertype %s from %r: invalid namespace",
+                truncate(frame["id"], 200),
+                conn,
+            )
             return
         if conn.session is not None:  # §8.5: allow_trigger_type_registration, hook
             checked = await conn.session.register_trigger_type(conn, frame)
