@@ -33,6 +33,7 @@ from ..worker_app import process_client
 from .driver import drive
 from .lifespan import join_lifespan
 from .routes import BridgeRoute, RouteFilter, collect_routes, format_table
+from .telemetry import quiet_framework_telemetry
 
 __all__ = ["IIIBridge", "IIIMiddleware"]
 
@@ -90,6 +91,8 @@ class IIIBridge:
         enabled: ``False`` leaves the app unbridged (no connection at startup), e.g. for the
             app's own unit tests with ``TestClient``; default from env ``III_BRIDGE``
             (``off``/``false``/``0``/``no`` disable it).
+        framework_telemetry: keep FastAPI's native per-request telemetry on (default from env
+            ``III_FRAMEWORK_TELEMETRY``; off otherwise, see :mod:`iii_asgi.bridge.telemetry`).
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class IIIBridge:
         path_depth: int = 8,
         connect_timeout: float = 10.0,
         enabled: bool | None = None,
+        framework_telemetry: bool | None = None,
     ) -> None:
         self.app = app
         self.url = url
@@ -132,6 +136,8 @@ class IIIBridge:
         self.connect_timeout = connect_timeout
         #: ``False``: the app runs unbridged (no connection; e.g. in the app's own unit tests).
         self.enabled = _enabled_from_env() if enabled is None else enabled
+        if self.enabled:
+            quiet_framework_telemetry(app, framework_telemetry)
         #: The route → function → trigger table, filled at startup.
         self.routes: list[BridgeRoute] = []
         self._client: III | None = None

@@ -18,6 +18,7 @@ from typing import Any
 import uvicorn
 
 from .config.engine import EngineConfig
+from .console import Console
 from .core.engine import EngineCore
 from .core.worker import BuiltinWorker, Listener
 from .storage import Storage, create_storage
@@ -55,10 +56,13 @@ class EngineWorkers:
     http: HttpWorker | None
     worker_manager: WorkerManager
     exec: ExecWorker | None = None
+    #: The dev console (not a config.yaml worker), with ``console_port``.
+    console: Console | None = None
 
     def all(self) -> list[BuiltinWorker]:
         """Every worker, in installation order."""
         workers: list[BuiltinWorker | None] = [
+            self.console,
             self.http_functions,
             self.state,
             self.observability,
@@ -96,6 +100,8 @@ def compose(config: EngineConfig) -> tuple[EngineCore, EngineWorkers]:
         worker_manager=WorkerManager(core, telemetry),
         exec=ExecWorker(core) if config.exec_commands else None,
     )
+    if config.console_port is not None:
+        workers.console = Console(core, workers)
     for worker in workers.all():
         core.add_worker(worker)
     return core, workers
@@ -148,6 +154,21 @@ class Engine:
         return self._bound("worker")
 
     @property
+    def worker_urls(self) -> list[str]:
+        """``ws://host:port`` of every worker listener, in ``EngineConfig.listener_configs()``
+        order: the main one first, then each of ``worker_listeners`` (e.g. the RBAC port).
+        Raises ``RuntimeError`` when not started."""
+        if self.workers is None or self.port is None:
+            raise RuntimeError("engine is not started")
+        urls = []
+        for worker_listener in self.workers.worker_manager.worker_listeners:
+            port = self._bound(worker_listener.name)
+            if port is None:
+                raise RuntimeError("engine is not started")
+            urls.append(_url("ws", worker_listener.config.host, port))
+        return urls
+
+    @property
     def http_port(self) -> int | None:
         """The HTTP trigger port (``None`` until started or without one)."""
         return self._bound("http")
@@ -185,6 +206,21 @@ class Engine:
         if self.stream_port is None:
             raise RuntimeError("the stream socket is not running")
         return _url("ws", self.config.stream_host, self.stream_port)
+
+    @property
+    def console_port(self) -> int | None:
+        """The dev console's port (``None`` until started, without one, or when its port could
+        not be bound)."""
+        return self._bound("console")
+
+    @property
+    def console_url(self) -> str:
+        """``http://host:port/`` of the dev console (docs/console.md); raises
+        ``RuntimeError`` when it is not served. Its actions need the token in
+        ``engine.workers.console.login_url``."""
+        if self.console_port is None:
+            raise RuntimeError("the console is not running")
+        return _url("http", self.config.host, self.console_port) + "/"
 
     def uvicorn_config(self, listener: Listener) -> uvicorn.Config:
         """The uvicorn config serving ``listener`` (its options over the engine's common ones:
@@ -235,6 +271,15 @@ class Engine:
         while not server.started:
             if task.done():
                 exc = task.exception() if not task.cancelled() else None
+                if not listener.required:
+                    logger.warning(
+                        "%s not served: cannot listen on %s:%s (%s)",
+                        listener.name,
+                        listener.host,
+                        listener.port,
+                        exc,
+                    )
+                    return
                 await self.stop()
                 raise RuntimeError(
                     f"engine failed to start on {listener.host}:{listener.port}"
@@ -248,8 +293,9 @@ class Engine:
         if not self._started or self.core is None or self.workers is None:
             return
         self._started = False
-        serving = [x for x in self.listeners.values() if x.name != "worker"]
-        worker = self.listeners.get("worker")
+        names = {wl.name for wl in self.workers.worker_manager.worker_listeners}
+        serving = [x for x in self.listeners.values() if x.name not in names]
+        worker_sockets = [x for x in self.listeners.values() if x.name in names]
         self.listeners = {}
         for listener in serving:
             listener.server.should_exit = True  # stop accepting; requests in flight end below
@@ -257,9 +303,10 @@ class Engine:
         await self.workers.storage.close()
         for listener in serving:
             await _finish(listener)
-        if worker is not None:
-            worker.server.should_exit = True
-            await _finish(worker)
+        for listener in worker_sockets:
+            listener.server.should_exit = True
+        for listener in worker_sockets:
+            await _finish(listener)
 
     async def serve_forever(self) -> None:
         """Start, then wait until uvicorn stops (e.g. after ``stop()`` or a signal)."""
@@ -315,12 +362,20 @@ class EngineThread:
         return self.engine.port
 
     @property
+    def worker_urls(self) -> list[str]:
+        return self.engine.worker_urls
+
+    @property
     def http_url(self) -> str:
         return self.engine.http_url
 
     @property
     def stream_url(self) -> str:
         return self.engine.stream_url
+
+    @property
+    def console_url(self) -> str:
+        return self.engine.console_url
 
     def start(self) -> EngineThread:
         loop = _new_loop()
