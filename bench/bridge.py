@@ -3,7 +3,7 @@
 ::
 
     python bench/bridge.py [--requests 20000] [--rounds 5] [--concurrency 64] [--path /todos/1]
-                           [--otel] [--load own|wrk] [--duration 8]
+                           [--otel] [--load own|wrk] [--duration 8] [--shapes run,split,...]
 
 The app is ``examples.todo_app:app`` (FastAPI, bridged), the route ``GET /todos/1`` (a pydantic
 response model, a lifespan-state dependency and the ``Invocation`` dependency). Two shapes, each
@@ -14,8 +14,12 @@ measured both ways in the same run:
   port → engine → worker socket → bridge → the same app, all on that loop.
 - ``split``: ``iii-asgi engine`` in one process, ``uvicorn examples.todo_app:app`` in another
   (how a deployment with a separate engine looks; the two can use both cores).
+- ``run-ws``: ``run`` with the app's worker on a loopback WebSocket (``III_TRANSPORT=websocket``)
+  instead of the in-process transport, for comparison.
 - ``plain``: the same app under plain uvicorn with the bridge off (``III_BRIDGE=off``): what the
   app costs before anyone adds iii. ``run direct/plain`` and ``run engine/plain`` are printed.
+
+``--shapes run,plain`` measures only those (default: all four).
 
 Load: ``--concurrency`` keep-alive HTTP/1.1 connections, one request in flight each (the raw
 client of ``bench/http.py``), or with ``--load wrk`` Debian's ``wrk -t2 -c<concurrency>
@@ -26,7 +30,7 @@ one round, not one target.
 OpenTelemetry is off in every process (``OTEL_ENABLED=false``) unless ``--otel`` turns it on
 (the SDK's default, so what ``iii-asgi run`` does out of the box). Printed per target: median
 round req/s, p50/p99, CPU time per request of the target's processes (``/proc``); then
-engine/direct ratios (median and range of the per-round ratios; goal >= 0.70).
+engine/direct ratios (median and range of the per-round ratios; goal >= 0.85, issue 17).
 """
 
 from __future__ import annotations
@@ -106,51 +110,76 @@ async def seed(base: str) -> None:
             assert response.status_code == 201, response.text
 
 
+SHAPES = ("run", "run-ws", "split", "plain")
+
+
+async def start_run(env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str, str]:
+    """``iii-asgi run`` of the example on ephemeral ports: the process, its direct and its
+    engine URL."""
+    ephemeral = ["--engine-port", "0", "--engine-http-port", "0", "--engine-stream-port", "0"]
+    ephemeral += ["--console-port", "off"]  # no console, no engine spans: as measured before
+    run = spawn(
+        "-m", "iii_asgi", "run", "examples.todo_app:app", "--port", "0", *ephemeral,
+        "--log-level", "warning", env=env,
+    )  # fmt: skip
+    engine = url_after(run, "(HTTP triggers")
+    direct = url_after(run, "(direct)")
+    await seed(direct)
+    return run, direct, engine
+
+
+async def start_split() -> tuple[list[subprocess.Popen[str]], str, str]:
+    engine = spawn("-m", "iii_asgi", "engine", "--port", "0", "--http-port", "0",
+                   "--stream-port", "0", "--console-port", "off")  # fmt: skip
+    ws_url = url_after(engine, "ws://")
+    split_engine = url_after(engine, "HTTP triggers")
+    port = bench_http.free_port()
+    app = spawn(
+        "-m", "uvicorn", "examples.todo_app:app", "--port", str(port), "--log-level",
+        "warning", "--no-access-log", env={"III_URL": ws_url},
+    )  # fmt: skip
+    split_direct = f"http://127.0.0.1:{port}"
+    await wait_up(f"{split_direct}/todos")
+    await seed(split_direct)
+    return [app, engine], split_direct, split_engine
+
+
+async def start_plain() -> tuple[subprocess.Popen[str], str]:
+    plain_port = bench_http.free_port()
+    plain = spawn(
+        "-m", "uvicorn", "examples.todo_app:app", "--port", str(plain_port), "--log-level",
+        "warning", "--no-access-log", env={"III_BRIDGE": "off"},
+    )  # fmt: skip
+    plain_url = f"http://127.0.0.1:{plain_port}"
+    await wait_up(f"{plain_url}/todos")
+    await seed(plain_url)
+    return plain, plain_url
+
+
 async def drive(args: argparse.Namespace) -> None:
     procs: list[subprocess.Popen[str]] = []
+    shapes = args.shapes
+    targets: dict[str, tuple[str, list[int]]] = {}
     try:
-        ephemeral = ["--engine-port", "0", "--engine-http-port", "0", "--engine-stream-port", "0"]
-        ephemeral += ["--console-port", "off"]  # no console, no engine spans: as measured before
-        run = spawn(
-            "-m", "iii_asgi", "run", "examples.todo_app:app", "--port", "0", *ephemeral,
-            "--log-level", "warning",
-        )  # fmt: skip
-        procs.append(run)
-        run_engine = url_after(run, "(HTTP triggers")
-        run_direct = url_after(run, "(direct)")
-
-        engine = spawn("-m", "iii_asgi", "engine", "--port", "0", "--http-port", "0",
-                       "--stream-port", "0", "--console-port", "off")  # fmt: skip
-        procs.append(engine)
-        ws_url = url_after(engine, "ws://")
-        split_engine = url_after(engine, "HTTP triggers")
-        port = bench_http.free_port()
-        app = spawn(
-            "-m", "uvicorn", "examples.todo_app:app", "--port", str(port), "--log-level",
-            "warning", "--no-access-log", env={"III_URL": ws_url},
-        )  # fmt: skip
-        procs.append(app)
-        split_direct = f"http://127.0.0.1:{port}"
-        await wait_up(f"{split_direct}/todos")
-        plain_port = bench_http.free_port()
-        plain = spawn(
-            "-m", "uvicorn", "examples.todo_app:app", "--port", str(plain_port), "--log-level",
-            "warning", "--no-access-log", env={"III_BRIDGE": "off"},
-        )  # fmt: skip
-        procs.append(plain)
-        plain_url = f"http://127.0.0.1:{plain_port}"
-        await wait_up(f"{plain_url}/todos")
-        await seed(plain_url)
-
-        await seed(run_direct)
-        await seed(split_direct)
-        targets = {
-            "run direct": (run_direct, [run.pid]),
-            "run engine": (run_engine, [run.pid]),
-            "split direct": (split_direct, [app.pid]),
-            "split engine": (split_engine, [app.pid, engine.pid]),
-            "plain": (plain_url, [plain.pid]),
-        }
+        if "run" in shapes:
+            run, run_direct, run_engine = await start_run()
+            procs.append(run)
+            targets["run direct"] = (run_direct, [run.pid])
+            targets["run engine"] = (run_engine, [run.pid])
+        if "run-ws" in shapes:  # the same, its worker on a loopback WebSocket (issue 17)
+            ws, ws_direct, ws_engine = await start_run({"III_TRANSPORT": "websocket"})
+            procs.append(ws)
+            targets["run-ws direct"] = (ws_direct, [ws.pid])
+            targets["run-ws engine"] = (ws_engine, [ws.pid])
+        if "split" in shapes:
+            split, split_direct, split_engine = await start_split()
+            procs.extend(split)
+            targets["split direct"] = (split_direct, [split[0].pid])
+            targets["split engine"] = (split_engine, [p.pid for p in split])
+        if "plain" in shapes:
+            plain, plain_url = await start_plain()
+            procs.append(plain)
+            targets["plain"] = (plain_url, [plain.pid])
         for url, _ in targets.values():
             await wait_up(url + args.path)
         per_round = max(1, args.requests // args.rounds)
@@ -166,19 +195,16 @@ async def drive(args: argparse.Namespace) -> None:
         paths = {name: (base + args.path, pids) for name, (base, pids) in targets.items()}
         load = bench_http.load_raw if args.load == "own" else wrk_load(args.duration)
         rps = await bench_http.measure_rounds(paths, load, per_round, args.rounds, args.concurrency)
-        for shape in ("run", "split"):
-            ratios = sorted(
-                e / d for e, d in zip(rps[f"{shape} engine"], rps[f"{shape} direct"], strict=True)
-            )
+        pairs = [(f"{s} engine", f"{s} direct", 0.85) for s in ("run", "run-ws", "split")]
+        if "plain" in shapes:
+            pairs += [("run direct", "plain", 0.85), ("run engine", "plain", 0.60)]
+        for name, base, goal in pairs:
+            if name not in rps or base not in rps:
+                continue
+            ratios = sorted(t / d for t, d in zip(rps[name], rps[base], strict=True))
             print(
-                f"{shape:>5} engine/direct {statistics.median(ratios):.2f} "
-                f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f})  (goal >= 0.70)"
-            )
-        for name, goal in (("run direct", 0.85), ("run engine", 0.60)):
-            ratios = sorted(t / p for t, p in zip(rps[name], rps["plain"], strict=True))
-            print(
-                f"{name}/plain {statistics.median(ratios):.2f} "
-                f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f})  (goal >= {goal:.2f} with --otel)"
+                f"{name}/{base.split()[-1]} {statistics.median(ratios):.2f} "
+                f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f})  (goal >= {goal:.2f})"
             )
     finally:
         for proc in procs:
@@ -231,6 +257,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--path", default="/todos/1")
+    parser.add_argument(
+        "--shapes",
+        default=",".join(SHAPES),
+        type=lambda text: [shape for shape in text.split(",") if shape],
+        help=f"comma-separated shapes to measure (default {','.join(SHAPES)})",
+    )
     parser.add_argument(
         "--otel", action="store_true", help="OpenTelemetry on in every process (default off)"
     )

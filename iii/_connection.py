@@ -368,25 +368,44 @@ class Connection:
             self._outbox_ready.set()
 
     async def _read_loop(self, ws: Wire) -> None:
-        async for raw in ws:
-            try:
-                frame = wire.check(raw) if isinstance(raw, dict) else wire.decode(raw)
-            except wire.ProtocolError as exc:
-                logger.warning("iii: dropping malformed frame from the engine: %s", exc)
-                continue
-            if frame["type"] == "invokefunction" and isinstance(raw, (str, bytes)):
-                # Cheap pre-check: a payload holds at most as many refs as its text names an
-                # access key (none: no walk at all; in memory no text: walked).
-                frame["_refs"] = (
-                    raw.count(b"access_key") if isinstance(raw, bytes) else raw.count("access_key")
-                )
-            try:
-                self._dispatch(frame)
-            except Exception:
-                logger.exception("iii: failed to handle %s frame", frame.get("type"))
-            if self.rejected is not None:
-                await ws.close()
-                return
+        if isinstance(ws, memory.MemoryClientConnection):
+            ws.take_inline(self._take_inline)  # frames handed over while this loop waits
+        try:
+            async for raw in ws:
+                self._take(raw)
+                if self.rejected is not None:
+                    await ws.close()
+                    return
+        finally:
+            if isinstance(ws, memory.MemoryClientConnection):
+                ws.take_inline(None)
+
+    def _take(self, raw: str | bytes | wire.Frame) -> None:
+        """Decode (in memory: check) one received frame and dispatch it."""
+        try:
+            frame = wire.check(raw) if isinstance(raw, dict) else wire.decode(raw)
+        except wire.ProtocolError as exc:
+            logger.warning("iii: dropping malformed frame from the engine: %s", exc)
+            return
+        if frame["type"] == "invokefunction" and isinstance(raw, (str, bytes)):
+            # Cheap pre-check: a payload holds at most as many refs as its text names an
+            # access key (none: no walk at all; in memory no text: walked).
+            frame["_refs"] = (
+                raw.count(b"access_key") if isinstance(raw, bytes) else raw.count("access_key")
+            )
+        try:
+            self._dispatch(frame)
+        except Exception:
+            logger.exception("iii: failed to handle %s frame", frame.get("type"))
+
+    def _take_inline(self, frame: wire.Frame) -> bool:
+        """A frame the in-memory link hands over while :meth:`_read_loop` waits: handled as
+        that loop would, without its task hop."""
+        self._take(frame)
+        ws = self._ws
+        if self.rejected is not None and isinstance(ws, memory.MemoryClientConnection):
+            ws.close_now()  # the waiting read loop then ends
+        return True
 
     # ------------------------------------------------------------------ outbound
 

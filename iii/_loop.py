@@ -102,7 +102,8 @@ class ClientLoop:
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` as a task the client cancels on shutdown (loop thread only)."""
-        task = asyncio.ensure_future(coro)
+        loop = self.loop
+        task = loop.create_task(coro) if loop is not None else asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
