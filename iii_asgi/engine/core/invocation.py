@@ -300,33 +300,47 @@ class Invoker:
 
     # -- results (§2.13) -----------------------------------------------------------------------
 
-    async def handle_result(self, frame: Frame, raw: str | bytes) -> None:
-        """Complete a pending invocation; accepted from any connection, unknown ids ignored."""
-        inv = self.pending.pop(frame["invocation_id"], None)
+    def complete(self, frame: Frame) -> bool:
+        """Complete a pending invocation whose result goes to no caller connection (an
+        engine-initiated call, a void call) or is for an unknown id (ignored): ``True``. A
+        result a caller waits for is left to :meth:`handle_result`: ``False``. Never waits."""
+        inv = self.pending.get(frame["invocation_id"])
         if inv is None:
             logger.debug("result for unknown invocation %s ignored", frame["invocation_id"])
+            return True
+        if inv.future is None and inv.caller is not None and inv.reply_id is not None:
+            return False
+        del self.pending[inv.id]
+        self._finish(inv, frame)
+        if inv.future is not None:
+            if not inv.future.done():
+                inv.future.set_result(frame)
+        elif inv.caller is not None:
+            inv.caller.inflight.discard(inv.id)  # void: result swallowed (§3.2)
+        return True
+
+    async def handle_result(self, frame: Frame, raw: str | bytes) -> None:
+        """Complete a pending invocation; accepted from any connection, unknown ids ignored."""
+        if self.complete(frame):
             return
+        inv = self.pending.pop(frame["invocation_id"])
+        self._finish(inv, frame)
+        caller = inv.caller
+        assert caller is not None
+        caller.inflight.discard(inv.id)
+        if inv.reply_id == inv.id and isinstance(raw, str):
+            await caller.send_text(raw)
+        else:
+            frame["invocation_id"] = inv.reply_id
+            await caller.send(frame)
+
+    def _finish(self, inv: Invocation, frame: Frame) -> None:
         inv.executor.inflight.discard(inv.id)
         self.invocations += 1
         error = frame.get("error")
         if error is not None:
             self.errors += 1
         _end(inv.span, error)
-        if inv.future is not None:
-            if not inv.future.done():
-                inv.future.set_result(frame)
-            return
-        caller = inv.caller
-        if caller is None:
-            return
-        caller.inflight.discard(inv.id)
-        if inv.reply_id is None:
-            return  # void: result swallowed (§3.2)
-        if inv.reply_id == inv.id and isinstance(raw, str):
-            await caller.send_text(raw)
-        else:
-            frame["invocation_id"] = inv.reply_id
-            await caller.send(frame)
 
     # -- engine-initiated calls (§3.4) ---------------------------------------------------------
 

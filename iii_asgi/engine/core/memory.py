@@ -12,9 +12,11 @@ decoded text is (:func:`iii.protocol.check`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from iii._memory_transport import Link
+from iii._memory_transport import Link, Pipe
 from iii.protocol import Frame, ProtocolError, check, copy_frame, decode, encode
 
 from ..types import Message
@@ -63,9 +65,35 @@ class MemoryWorkerConnection(WorkerConnection):
         """After teardown: drop what the worker did not take, and what it still sends."""
         self.link.close()
 
-    async def read(self, dispatch: Dispatch, bad_frame: BadFrame) -> None:
-        """Handle the worker's frames in order until it closes the link or is evicted (§1.9)."""
+    async def read(
+        self,
+        dispatch: Dispatch,
+        bad_frame: BadFrame,
+        complete: Callable[[Frame], bool] | None = None,
+    ) -> None:
+        """Handle the worker's frames in order until it closes the link or is evicted (§1.9).
+
+        ``complete(frame)``: settles an ``invocationresult`` without waiting when it can
+        (:meth:`~.invocation.Invoker.complete`); such a result, sent while this loop waits, is
+        settled by the worker's send itself (one task hop less, same order)."""
         pipe = self.link.to_engine
+        if complete is not None:
+            pipe.inline = partial(self._inline, complete)
+        try:
+            await self._read(pipe, dispatch, bad_frame)
+        finally:
+            pipe.inline = None
+
+    def _inline(self, complete: Callable[[Frame], bool], frame: Frame) -> bool:
+        if self.evicted or frame.get("type") != "invocationresult":
+            return False
+        try:
+            check(frame)
+        except ProtocolError:
+            return False  # the read loop reports it
+        return complete(frame)
+
+    async def _read(self, pipe: Pipe, dispatch: Dispatch, bad_frame: BadFrame) -> None:
         while not self.evicted:
             frame = await pipe.get()
             if frame is None:

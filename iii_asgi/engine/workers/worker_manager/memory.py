@@ -69,7 +69,7 @@ class MemoryListener:
         self.links.add(link)
         try:
             await core.attach(conn)
-            await conn.read(core.dispatch, core.bad_frame)
+            await conn.read(core.dispatch, core.bad_frame, core.invoker.complete)
         finally:
             self.links.discard(link)
             await core.teardown(conn)
