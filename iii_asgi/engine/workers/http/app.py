@@ -386,6 +386,9 @@ class _Exchange:
             "body": body,
             "trigger": {"type": "http", "path": route.template, "method": route.method},
         }
+        client = self.scope.get("client")
+        if client:  # beyond §3.5: the HTTP peer (the ASGI bridge's ``request.client``)
+            payload["client"] = {"host": client[0], "port": client[1]}
         if route.condition_function_id is not None:
             met = await self._condition(route, dict(payload))
             if met is False:
@@ -593,7 +596,12 @@ class _Exchange:
     async def _start(self, state: dict[str, Any]) -> None:
         assert self.timer is not None
         self.timer.cancel()
-        headers: Headers = list(state["headers"].items())
+        headers: Headers = []
+        for name, value in state["headers"].items():
+            if type(value) is list:  # a repeated header (set_headers with a list, §3.8)
+                headers.extend((name, v) for v in value)
+            else:
+                headers.append((name, value))
         if self.cors_headers:
             headers.extend(self.cors_headers)
         start = {"type": "http.response.start", "status": state["status"], "headers": headers}
