@@ -386,9 +386,6 @@ class _Exchange:
             "body": body,
             "trigger": {"type": "http", "path": route.template, "method": route.method},
         }
-        client = self.scope.get("client")
-        if client:  # beyond §3.5: the HTTP peer (the ASGI bridge's ``request.client``)
-            payload["client"] = {"host": client[0], "port": client[1]}
         if route.condition_function_id is not None:
             met = await self._condition(route, dict(payload))
             if met is False:
@@ -405,6 +402,9 @@ class _Exchange:
                 await self._middleware(function_id, route.namespace, request)
         payload["request_body"] = req.ref("read")
         payload["response"] = resp.ref("write")
+        client = self.scope.get("client")
+        if client:  # beyond §3.5: the HTTP peer (the ASGI bridge's ``request.client``)
+            payload["client"] = {"host": client[0], "port": client[1]}
         call = await start_call(
             app.invoker,
             route.function_id,
