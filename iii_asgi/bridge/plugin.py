@@ -141,6 +141,8 @@ class IIIBridge:
         self.enabled = _enabled_from_env() if enabled is None else enabled
         #: The route → function → trigger table, filled at startup.
         self.routes: list[BridgeRoute] = []
+        #: Why the last lifespan startup of the bridge failed (``None``: it did not).
+        self.startup_error: str | None = None
         self._client: III | None = None
         self._ready = False
         self._functions: dict[str, _Function] = {}
@@ -279,7 +281,17 @@ class IIIBridge:
             await app(scope, receive, send)
             return
         self._prepare(scope)
-        await join_lifespan(app, scope, receive, send, on_startup=self.start, on_shutdown=self.stop)
+        await join_lifespan(
+            app, scope, receive, send, on_startup=self._start_recorded, on_shutdown=self.stop
+        )
+
+    async def _start_recorded(self) -> None:
+        self.startup_error = None
+        try:
+            await self.start()
+        except Exception as exc:
+            self.startup_error = f"{type(exc).__name__}: {exc}"
+            raise
 
     def _prepare(self, scope: Scope) -> None:
         """Take what the lifespan scope tells: the outermost app, the lifespan state, the
