@@ -46,3 +46,11 @@ def engine_factory() -> Iterator[Callable[..., EngineThread]]:
     yield make
     for thread in started:
         thread.stop()
+
+
+@pytest.fixture
+def engine_url(engine: EngineThread, monkeypatch: pytest.MonkeyPatch) -> EngineThread:
+    """``engine``, which bridged apps made with ``url=None`` connect to (``$III_URL``)."""
+    monkeypatch.setenv("III_URL", engine.url)
+    monkeypatch.setenv("OTEL_ENABLED", "false")
+    return engine
