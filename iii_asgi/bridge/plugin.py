@@ -443,6 +443,7 @@ class IIIBridge:
             route_filter=self.route_filter,
             root_path=self._served_root,
             path_depth=self.path_depth,
+            answers_options=_has_cors(self._routes_source),
         )
 
     async def stop(self) -> None:
@@ -564,6 +565,15 @@ class IIIBridge:
 
 def _enabled_from_env() -> bool:
     return os.environ.get("III_BRIDGE", "").strip().lower() not in ("off", "false", "0", "no")
+
+
+def _has_cors(app: Any) -> bool:
+    """Whether the app has Starlette's ``CORSMiddleware`` (which answers preflights itself)."""
+    from starlette.middleware.cors import CORSMiddleware
+
+    return any(
+        getattr(m, "cls", None) is CORSMiddleware for m in getattr(app, "user_middleware", ())
+    )
 
 
 def _routes_holder(app: Any) -> Any:

@@ -20,6 +20,7 @@ suffix (``items::read_item_2``, logged), deterministic in the app's route order.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import inspect
 import logging
@@ -278,9 +279,13 @@ def collect_routes(
     route_filter: RouteFilter | None = None,
     root_path: str = "",
     path_depth: int = DEFAULT_PATH_DEPTH,
+    answers_options: bool = False,
 ) -> list[BridgeRoute]:
     """The route table of an app, a router, or a list of routes (see the module docstring;
     FastAPI's low-priority routes are found only from the app or its router).
+
+    ``answers_options``: the app answers ``OPTIONS`` on every path itself (it has
+    ``CORSMiddleware``: its preflight answers), so every route gets an ``OPTIONS`` trigger.
 
     Raises :class:`RouteCollisionError` when two routes are given the same explicit function
     id.
@@ -289,6 +294,8 @@ def collect_routes(
     root_path = root_path.rstrip("/")
     entries: list[_Entry] = []
     for served in walk(routes):
+        if answers_options and "OPTIONS" not in served.methods:
+            served = dataclasses.replace(served, methods=(*served.methods, "OPTIONS"))
         entry = _entry(served, route_filter, root_path, path_depth)
         if entry is not None:
             entries.append(entry)

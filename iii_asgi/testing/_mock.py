@@ -110,5 +110,3 @@ class MockFunction:
 
     def __repr__(self) -> str:
         return f"MockFunction({self.function_id!r}, calls={self.call_count})"
-
-
