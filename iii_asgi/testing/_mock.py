@@ -29,8 +29,10 @@ class MockFunction:
             payload (its result is the answer; ``return_value`` when it returns the mock's
             ``DEFAULT``); or an iterable of answers, one per call (an exception in it raises).
 
-    ``calls``: the payloads received, in order; ``call_count``; ``last_call``. The function is
-    registered at once (this returns when the engine has it); ``unregister()`` withdraws it.
+    ``calls``: the payloads received, in order, as the callers sent them (without the
+    ``_caller_worker_id`` the engine adds to object payloads, builtins.md §1.1: that is in
+    ``callers``); ``call_count``; ``last_call``. The function is registered at once (this
+    returns when the engine has it); ``unregister()`` withdraws it.
     """
 
     DEFAULT: Any = _UNSET
@@ -47,6 +49,8 @@ class MockFunction:
         self.return_value = return_value
         self.side_effect = side_effect
         self.calls: list[Any] = []
+        #: The calling worker of each call (``None`` when the engine did not say).
+        self.callers: list[str | None] = []
         self._lock = threading.Lock()
         self._effects: Iterator[Any] | None = None
         self._client = client
@@ -78,6 +82,7 @@ class MockFunction:
         """Forget the calls received."""
         with self._lock:
             self.calls.clear()
+            self.callers.clear()
 
     def unregister(self) -> None:
         """Withdraw the function (idempotent)."""
@@ -86,8 +91,13 @@ class MockFunction:
             self._ref = None
 
     def _handle(self, data: Any) -> Any:
+        caller = None
+        if isinstance(data, dict) and "_caller_worker_id" in data:
+            data = dict(data)
+            caller = data.pop("_caller_worker_id")
         with self._lock:
             self.calls.append(data)
+            self.callers.append(caller)
             effect = self._next_effect()
         if isinstance(effect, type) and issubclass(effect, BaseException):
             raise effect()
