@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from anyio.from_thread import BlockingPortal
 
-from ..engine import Engine, EngineConfig
+from ..engine import EngineConfig, EngineThread
 from ..engine.workers.http.app import HttpApp
 
 __all__ = ["InProcessEngine", "engine_config"]
@@ -33,33 +32,26 @@ def engine_config(**options: Any) -> EngineConfig:
     return EngineConfig(**{**defaults, **options})
 
 
-class InProcessEngine:
-    """The embedded engine on its own event loop in a daemon thread, reachable through an
-    anyio :class:`~anyio.from_thread.BlockingPortal` (what ``TestClient`` runs the app on)::
+class InProcessEngine(EngineThread):
+    """The embedded engine on its own event loop in a daemon thread (an
+    :class:`~iii_asgi.engine.EngineThread`), with an anyio
+    :class:`~anyio.from_thread.BlockingPortal` into that loop (what ``TestClient`` runs the
+    app on)::
 
         with InProcessEngine() as engine:
             client = iii.register_worker(engine.url)
 
     ``url``: the worker socket (``ws://127.0.0.1:<port>``); ``http_url``: the HTTP trigger
-    port; ``http_app``: the HTTP trigger server's ASGI app (what ``TestClient`` calls, on
-    :attr:`portal`). ``start()`` blocks until listening; ``stop()`` until closed.
+    port; ``http_app``: the HTTP trigger server's ASGI app. ``start()`` blocks until
+    listening and may follow a ``stop()``; both are idempotent.
     """
 
     __test__ = False
 
     def __init__(self, config: EngineConfig | None = None) -> None:
-        self.config = config or engine_config()
-        self.engine = Engine(self.config)
+        super().__init__(config or engine_config())
         self.portal: BlockingPortal | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return self.engine.url
-
-    @property
-    def http_url(self) -> str:
-        return self.engine.http_url
+        self._portal_done: concurrent.futures.Future[None] | None = None
 
     @property
     def http_app(self) -> HttpApp:
@@ -70,34 +62,22 @@ class InProcessEngine:
 
     @property
     def running(self) -> bool:
-        return self.portal is not None
+        return self.loop is not None
 
     def start(self) -> InProcessEngine:
-        """Start the loop thread and the engine on it (idempotent)."""
-        if self.portal is not None:
+        if self.loop is not None:
             return self
+        super().start()
+        assert self.loop is not None
         ready: concurrent.futures.Future[BlockingPortal] = concurrent.futures.Future()
 
-        async def main() -> None:
+        async def serve_portal() -> None:
             async with BlockingPortal() as portal:
                 ready.set_result(portal)
                 await portal.sleep_until_stopped()
 
-        def run() -> None:
-            try:
-                asyncio.run(main())
-            except BaseException as exc:  # pragma: no cover - the loop itself failed
-                if not ready.done():
-                    ready.set_exception(exc)
-
-        self._thread = threading.Thread(target=run, name="iii-test-engine", daemon=True)
-        self._thread.start()
+        self._portal_done = asyncio.run_coroutine_threadsafe(serve_portal(), self.loop)
         self.portal = ready.result(30)
-        try:
-            self.portal.call(self.engine.start)
-        except BaseException:
-            self._stop_portal()
-            raise
         return self
 
     def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
@@ -107,24 +87,13 @@ class InProcessEngine:
         return self.portal.call(fn, *args)
 
     def stop(self) -> None:
-        """Stop the engine and its loop thread (idempotent)."""
-        if self.portal is None:
-            return
-        try:
-            self.portal.call(self.engine.stop)
-        finally:
-            self._stop_portal()
-
-    def _stop_portal(self) -> None:
-        portal, thread = self.portal, self._thread
-        self.portal = self._thread = None
+        portal, done = self.portal, self._portal_done
+        self.portal = self._portal_done = None
         if portal is not None:
             portal.call(portal.stop, True)
-        if thread is not None:
-            thread.join(30)
+        if done is not None:
+            done.result(30)
+        super().stop()
 
     def __enter__(self) -> InProcessEngine:
         return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
