@@ -34,7 +34,7 @@ from iii.client import Trigger
 from ..worker_app import process_client
 from .driver import ErrorHook, drive
 from .lifespan import join_lifespan
-from .registration import RouteRegistrations, SyncResult, routes_fingerprint
+from .registration import RouteRegistrations, RouteWatch, SyncResult
 from .routes import BridgeRoute, RouteFilter, collect_routes, format_table
 
 __all__ = ["IIIBridge", "IIIMiddleware"]
@@ -149,8 +149,9 @@ class IIIBridge:
         self._trigger_specs: list[_TriggerSpec] = []
         self._triggers: list[Trigger] = []  # of @bridge.trigger / register_trigger
         self._registrations: RouteRegistrations | None = None
-        self._fingerprint: tuple[int, int, int] | None = None
+        self._watch: RouteWatch | None = None
         self._syncing: asyncio.Task[Any] | None = None
+        self._resync = False
         self._target: ASGIApp = app  # what the driver calls: the outermost app
         self._routes_source: Any = app
         self._state: dict[str, Any] | None = None
@@ -314,7 +315,7 @@ class IIIBridge:
         ``wait_for_engine``), :class:`iii.RegistrationRejectedError`, or ``RuntimeError`` when
         the engine refused a function or trigger.
         """
-        self._fingerprint = routes_fingerprint(self._routes_source)
+        self._watch = RouteWatch(self._routes_source)
         self.routes = self._collect()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -407,7 +408,7 @@ class IIIBridge:
         """
         client = self.client
         assert self._registrations is not None
-        self._fingerprint = routes_fingerprint(self._routes_source)
+        self._watch = RouteWatch(self._routes_source)
         table = self._collect()
         result = self._registrations.apply(table)
         self.routes = table
@@ -425,17 +426,20 @@ class IIIBridge:
     def _check_routes(self) -> None:
         """Per request, cheaply: when the app's routes changed since the last sync, sync in
         the background."""
-        if not self._ready or self._fingerprint == routes_fingerprint(self._routes_source):
+        watch = self._watch
+        if not self._ready or watch is None or not watch.changed():
             return
-        self._fingerprint = routes_fingerprint(self._routes_source)
+        self._resync = True
         if self._syncing is None or self._syncing.done():
             self._syncing = asyncio.get_running_loop().create_task(self._sync_quietly())
 
     async def _sync_quietly(self) -> None:
-        try:
-            await self.sync()
-        except Exception:
-            logger.exception("iii bridge: syncing the routes failed")
+        while self._resync and self._ready:  # a change seen during a sync: once more
+            self._resync = False
+            try:
+                await self.sync()
+            except Exception:
+                logger.exception("iii bridge: syncing the routes failed")
 
     def _collect(self) -> list[BridgeRoute]:
         return collect_routes(

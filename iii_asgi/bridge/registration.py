@@ -5,6 +5,7 @@ is registered) and the cheap change check the bridge runs on requests."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from iii.client import FunctionRef, Trigger
 
 from .routes import BridgeRoute
 
-__all__ = ["RouteRegistrations", "SyncResult", "routes_fingerprint"]
+__all__ = ["RouteRegistrations", "RouteWatch", "SyncResult", "routes_fingerprint"]
 
 logger = logging.getLogger("iii_asgi.bridge")
 
@@ -115,3 +116,45 @@ def routes_fingerprint(holder: Any) -> tuple[int, int, int]:
         version() if callable(version) else 0,
         len(low) if isinstance(low, list) else 0,
     )
+
+
+#: How often :class:`RouteWatch` also looks into the routers an app includes (seconds).
+DEEP_CHECK_S = 1.0
+
+
+class RouteWatch:
+    """Notices routes added to an app, cheaply enough for every request: the top router's
+    route count, FastAPI routes version and low-priority routes each time (three attribute
+    reads); the routers it includes (:func:`routes_fingerprint`) at most every
+    :data:`DEEP_CHECK_S`."""
+
+    def __init__(self, holder: Any) -> None:
+        self.holder = holder
+        router = getattr(holder, "router", holder)
+        self.router = router if isinstance(getattr(router, "routes", None), list) else holder
+        self.quick = self._quick()
+        self.seen = routes_fingerprint(holder)
+        self.deep_due = time.monotonic() + DEEP_CHECK_S
+
+    def _quick(self) -> tuple[int, int, int]:
+        router = self.router
+        return (
+            len(router.routes),
+            getattr(router, "_routes_version", 0),
+            len(getattr(router, "_low_priority_routes", ())),
+        )
+
+    def changed(self) -> bool:
+        """Whether the routes changed since the last call that said so (or construction)."""
+        quick = self._quick()
+        if quick == self.quick:
+            now = time.monotonic()
+            if now < self.deep_due:
+                return False
+            self.deep_due = now + DEEP_CHECK_S
+        self.quick = quick
+        seen = routes_fingerprint(self.holder)
+        if seen == self.seen:
+            return False
+        self.seen = seen
+        return True

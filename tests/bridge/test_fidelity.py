@@ -362,3 +362,13 @@ async def test_routes_added_later(engine_url: EngineThread) -> None:
             assert time.monotonic() < deadline, "the route added later was never registered"
             await asyncio.sleep(0.05)
         assert "third::third" in {row.function_id for row in bridge.routes}
+
+        @router.get("/more")  # into a router already included: seen within DEEP_CHECK_S
+        def more() -> str:
+            return "more"
+
+        deadline = time.monotonic() + 10
+        while (await http.get(engine_url.http_url + "/third/more")).status_code != 200:
+            assert time.monotonic() < deadline, "the route added to the router never came"
+            await http.get(direct + "/first")
+            await asyncio.sleep(0.1)
