@@ -152,6 +152,7 @@ class IIIBridge:
         self._watch: RouteWatch | None = None
         self._syncing: asyncio.Task[Any] | None = None
         self._resync = False
+        self._errors_checked = 0  # of client.registration_errors
         self._target: ASGIApp = app  # what the driver calls: the outermost app
         self._routes_source: Any = app
         self._state: dict[str, Any] | None = None
@@ -322,6 +323,7 @@ class IIIBridge:
         client = process_client(self.url, self.options)  # name: <worker_name>:<pid>
         handler = self._route_handler(client.get_address(), self.options.resolved_headers())
         self._registrations = RouteRegistrations(client, handler)
+        self._errors_checked = 0
         self._registrations.apply(self.routes)
         self._triggers = []
         for spec in self._functions.values():
@@ -389,7 +391,18 @@ class IIIBridge:
             }
         )
         ours = {row.function_id for row in self.routes} | set(self._functions)
-        errors = [e for e in client.registration_errors if e.get("function_id") in ours]
+        new = client.registration_errors[self._errors_checked :]
+        self._errors_checked = len(client.registration_errors)  # each is reported once
+        errors = [e for e in new if e.get("function_id") in ours]
+        optional = self._registrations.optional_ids() if self._registrations else set()
+        for error in [e for e in errors if e.get("id") in optional]:
+            errors.remove(error)
+            logger.warning(
+                "iii bridge: the engine refused an extra path of %s (a redirect twin or a "
+                "catch-all depth), kept by another route: %s",
+                error["function_id"],
+                error.get("message"),
+            )
         if errors:
             lines = "; ".join(
                 f"{e['kind']} {e['function_id']}: {e.get('code')}: {e.get('message')}"

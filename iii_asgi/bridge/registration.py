@@ -85,6 +85,19 @@ class RouteRegistrations:
                     )
         return SyncResult(tuple(added), tuple(removed), tuple(rebound))
 
+    def optional_ids(self) -> set[str]:
+        """Ids of the triggers the app can do without (a refusal is not fatal): redirect
+        twins, and the paths of catch-alls (mounts, frontends, ``{p:path}``) an engine route
+        of another worker may already have."""
+        optional: set[str] = set()
+        for entry in self.registered.values():
+            row = entry.row
+            catch_all = row.kind != "route" or len(row.api_paths) > 1
+            for (_, path), trigger in entry.triggers.items():
+                if catch_all or path in row.redirect_paths:
+                    optional.add(trigger.id)
+        return optional
+
     def _function(self, row: BridgeRoute) -> FunctionRef:
         return self.client.register_function(
             row.function_id,

@@ -372,3 +372,38 @@ async def test_routes_added_later(engine_url: EngineThread) -> None:
             assert time.monotonic() < deadline, "the route added to the router never came"
             await http.get(direct + "/first")
             await asyncio.sleep(0.1)
+
+
+async def test_extra_paths_another_worker_has_are_not_fatal(
+    engine_url: EngineThread, site: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another worker already serves ``GET /:name``: the frontend's depth-1 catch-all path and
+    the ``/items/:id/`` twin are refused, the app starts anyway (a warning), and the rest is
+    served through the engine."""
+    import iii
+
+    other = iii.register_worker(engine_url.url, iii.InitOptions(otel={"enabled": False}))
+    try:
+        other.register_function("other::page", lambda data: {"body": "other"})
+        for path in ("/:name", "/items/:x/"):
+            other.register_trigger(
+                {"type": "http", "function_id": "other::page", "config": {"api_path": path}}
+            )
+        other.trigger({"function_id": "engine::functions::list", "payload": {}})
+        app = FastAPI()
+
+        @app.get("/items/{id}")
+        def item(id: int) -> int:
+            return id
+
+        app.frontend("/", directory=site)
+        bridge = IIIBridge(app)
+        async with serve(app), httpx.AsyncClient(timeout=20) as http:
+            assert bridge.ready
+            assert (await http.get(engine_url.http_url + "/items/4")).json() == 4
+            assert (await http.get(engine_url.http_url + "/a.txt")).json() == "other"
+            deep = await http.get(engine_url.http_url + "/assets/app.js")
+            assert deep.text == "console.log(1)"
+        assert caplog.text.count("refused an extra path") == 2
+    finally:
+        other.shutdown()

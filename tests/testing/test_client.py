@@ -163,3 +163,15 @@ def test_asyncio_only() -> None:
 def test_the_pytest_plugin_is_registered() -> None:
     entry_points = importlib.metadata.entry_points(group="pytest11")
     assert "iii_asgi.testing.plugin" in {ep.value for ep in entry_points}
+
+
+def test_public_surface() -> None:
+    import iii_asgi.testing
+
+    assert sorted(iii_asgi.testing.__all__) == [
+        "InProcessEngine",
+        "MockFunction",
+        "TestClient",
+        "WEBSOCKET_ERROR",
+        "engine_config",
+    ]
