@@ -151,8 +151,9 @@ class RouteWatch:
 
     def _quick(self) -> tuple[int, int, int]:
         router = self.router
+        routes = getattr(router, "routes", None)  # None: an app without routes
         return (
-            len(router.routes),
+            len(routes) if routes is not None else 0,
             getattr(router, "_routes_version", 0),
             len(getattr(router, "_low_priority_routes", ())),
         )
