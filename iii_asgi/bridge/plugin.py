@@ -523,8 +523,9 @@ class IIIBridge:
         Marked ``iii_raw_channel_refs``: the SDK leaves the payload's channel refs as dicts and
         the driver opens them only when the request has a body or the response streams."""
         trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+        target = self._target
         proxy: Any = ProxyHeadersMiddleware  # as uvicorn does: X-Forwarded-* of a trusted peer
-        target: ASGIApp = proxy(self._target, trusted)
+        proxied: ASGIApp = proxy(target, trusted)
         state = self._state
         root_path = self._served_root if self._scope_root is None else self._scope_root
         extra = self._scope_extra
@@ -537,9 +538,13 @@ class IIIBridge:
             idle = self._idle
             if idle is not None:
                 idle.clear()
+            headers = data.get("headers") if isinstance(data, dict) else None
+            forwarded = headers is not None and (
+                "x-forwarded-for" in headers or "x-forwarded-proto" in headers
+            )
             try:
                 return await drive(
-                    target,
+                    proxied if forwarded else target,
                     data,
                     state=state,
                     root_path=root_path,
