@@ -56,8 +56,10 @@ class Served:
         name = getattr(self.route, "name", None)
         if isinstance(name, str) and name:
             return name
-        if self.kind in ("route", "frontend"):
-            return None if self.kind == "route" else "frontend"
+        if self.kind == "route":
+            return None
+        if self.kind == "frontend":
+            return "frontend"
         app = getattr(self.route, "app", None)
         return type(app).__name__ if app is not None else self.kind
 

@@ -50,6 +50,18 @@ def coverage_app(site: Path) -> FastAPI:
     def read_item(id: int) -> dict[str, int]:
         return {"id": id}
 
+    @app.get("/items/{name}")  # the same engine shape: the app picks, first match
+    def read_item_by_name(name: str) -> dict[str, str]:
+        return {"name": name}
+
+    @app.get("/a/0", name="same")  # the same derived function id: a numeric suffix
+    def same_0() -> int:
+        return 0
+
+    @app.get("/a/1", name="same")
+    def same_1() -> int:
+        return 1
+
     @app.get("/hidden", include_in_schema=False)
     def hidden() -> dict[str, bool]:
         return {"hidden": True}
@@ -90,6 +102,9 @@ COVERAGE_CALLS = [
     Call("GET", "/redoc"),
     Call("GET", "/hidden"),
     Call("GET", "/items/3"),
+    Call("GET", "/items/abc"),
+    Call("GET", "/a/0"),
+    Call("GET", "/a/1"),
     Call("GET", "/v1/ping"),
     Call("GET", "/v1/assets/app.js", ignore=("etag", "last-modified")),
     Call("GET", "/static/a.txt", ignore=("etag", "last-modified"), strict_framing=True),
