@@ -8,9 +8,10 @@ Input is the http trigger payload (builtins.md §3.5); its channel refs are open
   list from the embedded engine), except ``traceparent`` / ``tracestate``, set to the current
   trace context (the SDK's span around the handler, else the invocation's); ``server`` from
   ``Host``; ``client`` from the payload's ``client`` (the embedded engine's extension: the
-  HTTP peer), else ``client_fallback``; the lifespan ``state`` (a shallow copy, as uvicorn
-  does); ``extensions["iii"]``: the invocation (``function_id``, ``invocation_id``,
-  ``worker_id``, ``route``, ``traceparent``, ``baggage``).
+  HTTP peer), else the ``client`` argument; ``scheme`` from its ``scheme`` (https), else
+  ``http``; the lifespan ``state`` (a shallow copy, as uvicorn does);
+  ``extensions["iii"]``: the invocation (``function_id``, ``invocation_id``, ``worker_id``,
+  ``route``, ``traceparent``, ``baggage``). See :mod:`.scope`.
 - **receive**: a JSON body the engine parsed (``body``) is re-encoded and sent in one message
   (``content-length`` adjusted); any other body is read from the request-body channel chunk by
   chunk with ``more_body``; a request without a body opens no channel. After the body,

@@ -124,7 +124,7 @@ def request_scope(
         "asgi": _ASGI,
         "http_version": "1.1",
         "method": data.get("method") or "GET",
-        "scheme": "http",
+        "scheme": data.get("scheme") or "http",
         "path": path,
         "raw_path": raw_path.encode("latin-1", "replace"),
         "query_string": _query_string(data.get("query_params") or {}),

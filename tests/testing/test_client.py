@@ -117,6 +117,8 @@ def test_cookies_headers_base_url_and_redirects() -> None:
         assert client.get("/old", follow_redirects=False).headers["location"] == "/me"
     with TestClient(app_with_lifespan(), follow_redirects=False) as client:
         assert client.get("/old").status_code == 307
+    with TestClient(app_with_lifespan(), base_url="https://testserver") as client:
+        assert client.get("/via").json()["url"] == "https://testserver/via"
 
 
 def test_raise_server_exceptions() -> None:

@@ -405,6 +405,8 @@ class _Exchange:
         client = self.scope.get("client")
         if client:  # beyond §3.5: the HTTP peer (the ASGI bridge's ``request.client``)
             payload["client"] = {"host": client[0], "port": client[1]}
+        if self.scope.get("scheme", "http") != "http":  # beyond §3.5 too: https
+            payload["scheme"] = self.scope["scheme"]
         call = await start_call(
             app.invoker,
             route.function_id,
