@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-__all__ = ["LocalFunction", "schema_of"]
+__all__ = ["LocalFunction", "jsonable", "schema_of"]
 
 
 def schema_of(annotation: Any) -> dict[str, Any] | None:
@@ -83,8 +83,8 @@ class LocalFunction:
             is_async=is_async,
             wants_metadata=wants_metadata,
             model=model,
-            request_format=_format_to_json(request_format),
-            response_format=_format_to_json(response_format),
+            request_format=jsonable(request_format),
+            response_format=jsonable(response_format),
         )
 
     def arguments(self, data: Any, metadata: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -97,7 +97,9 @@ class LocalFunction:
         return (data,), {}
 
 
-def _format_to_json(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """A format for the wire: a pydantic model instance dumped, a model class as its JSON
+    Schema, anything else as is."""
     if isinstance(value, BaseModel):
         return value.model_dump(exclude_none=True)
     if isinstance(value, type) and issubclass(value, BaseModel):

@@ -33,12 +33,15 @@ import asyncio
 import logging
 import uuid
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .client import III, FunctionRef, Trigger
+from . import protocol as wire
+from ._config import ClientConfig
+from ._connection import Connection
+from ._loop import ClientLoop
 
-__all__ = ["STANDBY_RETRY_S", "Standby"]
+__all__ = ["STANDBY_RETRY_S", "Standby", "StandbyRegistry"]
 
 logger = logging.getLogger("iii.client")
 
@@ -46,17 +49,55 @@ logger = logging.getLogger("iii.client")
 STANDBY_RETRY_S = 10.0
 
 
+class _Registered(Protocol):
+    def unregister(self) -> None: ...
+
+
+class StandbyRegistry(Protocol):
+    """What standby reads and calls of a client's registrations
+    (:class:`iii._registrations.Registrations`)."""
+
+    @property
+    def functions(self) -> Mapping[str, object]: ...
+
+    @property
+    def function_frames(self) -> Mapping[str, wire.Frame]: ...
+
+    @property
+    def triggers(self) -> Mapping[str, wire.Frame]: ...
+
+    def register_function(
+        self,
+        function_id: str,
+        handler_or_invocation: Callable[..., Any],
+        *,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> _Registered: ...
+
+    def register_trigger(self, trigger: Mapping[str, Any]) -> _Registered: ...
+
+
 class Standby:
     """The standby bookkeeping of one :class:`iii.III` client; runs on the client's loop."""
 
-    def __init__(self, client: III) -> None:
-        self._client = client
+    def __init__(
+        self,
+        registry: StandbyRegistry,
+        conn: Connection,
+        client_loop: ClientLoop,
+        config: ClientConfig,
+    ) -> None:
+        self._registry = registry
+        self._conn = conn
+        self._client_loop = client_loop
+        self._config = config
         self.retry_interval_s = STANDBY_RETRY_S
         self.owners: dict[str, str] = {}  # function id -> owner worker id
         self._claiming: dict[str, str] = {}  # re-sent, waiting for the pong
         self._claims: deque[set[str]] = deque()  # one per ping in flight
         self._held: set[str] = set()  # trigger ids withdrawn from the engine
-        self._watch: tuple[FunctionRef, list[Trigger]] | None = None
+        self._watch: tuple[_Registered, list[_Registered]] | None = None
         self._timer: asyncio.Task[None] | None = None
 
     def functions(self) -> dict[str, str]:
@@ -71,8 +112,8 @@ class Standby:
     def rejected(self, function_id: str, owner_worker_id: str) -> bool:
         """A ``FUNCTION_NAMESPACE_CONFLICT`` for ``function_id``; True when it became (or stays)
         a standby, False when it is not one (reserved id, or not registered here any more)."""
-        client = self._client
-        if not owner_worker_id or function_id not in client._functions:
+        registry = self._registry
+        if not owner_worker_id or function_id not in registry.functions:
             return False
         first = not self.is_standby(function_id)
         self._claiming.pop(function_id, None)
@@ -83,18 +124,18 @@ class Standby:
                 "over when the owner leaves",
                 function_id,
                 owner_worker_id,
-                client.worker_name,
+                self._config.name,
             )
         else:
             logger.debug("iii: function %r still owned by worker %s", function_id, owner_worker_id)
-        for trigger_id, frame in client._triggers.items():
+        for trigger_id, frame in registry.triggers.items():
             if (
                 frame["function_id"] == function_id
                 and frame["trigger_type"] != "http"
                 and trigger_id not in self._held
             ):
                 self._held.add(trigger_id)
-                client._post(
+                self._conn.post(
                     {
                         "type": "unregistertrigger",
                         "id": trigger_id,
@@ -123,7 +164,7 @@ class Standby:
             return
         for function_id in self._claims.popleft():
             owner = self._claiming.pop(function_id, None)
-            if owner is not None and function_id in self._client._functions:
+            if owner is not None and function_id in self._registry.functions:
                 self._took_over(function_id, owner)
         self._stop_watching_if_done()
 
@@ -147,41 +188,41 @@ class Standby:
 
     def retry(self, reason: str) -> None:
         """Claim every standby function again (see the module docstring)."""
-        client = self._client
-        if not self.owners or not client._live:
+        conn = self._conn
+        if not self.owners or not conn.live:
             return
         claim = set(self.owners)
         logger.debug("iii: retrying standby functions %s (%s)", sorted(claim), reason)
         for function_id in claim:
             self._claiming[function_id] = self.owners.pop(function_id)
-            client._post(client._function_frames[function_id])
+            conn.post(self._registry.function_frames[function_id])
         self._claims.append(claim)
-        client._post({"type": "ping"})
+        conn.post({"type": "ping"})
 
     # -- internals --------------------------------------------------------------------------------
 
     def _took_over(self, function_id: str, previous_owner: str) -> None:
-        client = self._client
         logger.warning(
             "iii: worker %s took over function %r from worker %s",
-            client.worker_name,
+            self._config.name,
             function_id,
             previous_owner,
         )
-        for trigger_id, frame in list(client._triggers.items()):
+        post = self._conn.post
+        for trigger_id, frame in list(self._registry.triggers.items()):
             if frame["function_id"] != function_id:
                 continue
             if trigger_id in self._held:
                 self._held.discard(trigger_id)
             else:
-                client._post(
+                post(
                     {
                         "type": "unregistertrigger",
                         "id": trigger_id,
                         "trigger_type": frame["trigger_type"],
                     }
                 )
-            client._post(frame)
+            post(frame)
 
     async def _on_event(self, data: Any) -> None:
         """The private watcher: ``engine::workers-available`` / ``engine::functions-available``."""
@@ -198,24 +239,24 @@ class Standby:
                 self.retry("functions changed")
 
     def _start_watching(self) -> None:
-        client = self._client
+        registry = self._registry
         if self._watch is None:
             function_id = f"iii::standby::{uuid.uuid4().hex[:12]}"
-            ref = client.register_function(
+            ref = registry.register_function(
                 function_id,
                 self._on_event,
                 description="standby watcher",
                 metadata={"internal": True},
             )
             triggers = [
-                client.register_trigger(
+                registry.register_trigger(
                     {"type": trigger_type, "function_id": function_id, "config": {}}
                 )
                 for trigger_type in ("engine::workers-available", "engine::functions-available")
             ]
             self._watch = (ref, triggers)
         if self._timer is None or self._timer.done():
-            self._timer = client._spawn(self._periodic())
+            self._timer = self._client_loop.spawn(self._periodic())
 
     def _stop_watching_if_done(self) -> None:
         if self.owners or self._claiming:

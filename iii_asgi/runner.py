@@ -194,6 +194,9 @@ def _announce(engine: Engine) -> None:
     click.echo(f"iii-asgi: engine {engine.url} (workers)")
     if engine.http_port is not None:
         click.echo(f"iii-asgi: engine {engine.http_url} (HTTP triggers: call the app here)")
+    console = engine.workers.console if engine.workers is not None else None
+    if console is not None and console.port is not None:
+        click.echo(f"iii-asgi: console {console.login_url}")
 
 
 def _uvicorn_config(options: RunOptions, app: Any) -> uvicorn.Config:
@@ -255,8 +258,9 @@ async def _single(options: RunOptions, engine: Engine | None) -> None:
         task = asyncio.ensure_future(_serve(server))
         while not server.started and not task.done():
             await asyncio.sleep(0.01)
-        if server.started:
-            port = server.servers[0].sockets[0].getsockname()[1]
+        sockets = server.servers[0].sockets if server.started and server.servers else []
+        if sockets:  # none when a signal stopped the app while it started
+            port = sockets[0].getsockname()[1]
             click.echo(f"iii-asgi: app http://{options.host}:{port} (direct)")
             settle_after_startup()
         await task

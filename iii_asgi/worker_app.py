@@ -69,7 +69,7 @@ def process_client(url: str | None, options: iii.InitOptions) -> iii.III:
     if name is not None:
         # III_WORKER_NAME normally wins over the option (seed surface, 0.25); here the
         # per-process name derived from it must win, or N processes would share it.
-        client._name = name
+        client._config.name = name
     return client
 
 

@@ -4,6 +4,10 @@
 # into .venv-official (see tests/official.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The console's browser tests drive Debian's chromium through Playwright (never a browser
+# download); CI runs as root on a fresh machine.
+command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) \
+    || echo "chromium could not be installed: the console's browser tests will be skipped" >&2
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"

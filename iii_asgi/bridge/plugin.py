@@ -36,6 +36,7 @@ from .driver import ErrorHook, drive
 from .lifespan import join_lifespan
 from .registration import RouteRegistrations, RouteWatch, SyncResult
 from .routes import BridgeRoute, RouteFilter, collect_routes, format_table
+from .telemetry import quiet_framework_telemetry
 
 __all__ = ["IIIBridge", "IIIMiddleware"]
 
@@ -95,6 +96,8 @@ class IIIBridge:
         enabled: ``False`` leaves the app unbridged (no connection at startup), e.g. for the
             app's own unit tests with ``TestClient``; default from env ``III_BRIDGE``
             (``off``/``false``/``0``/``no`` disable it).
+        framework_telemetry: keep FastAPI's native per-request telemetry on (default from env
+            ``III_FRAMEWORK_TELEMETRY``; off otherwise, see :mod:`iii_asgi.bridge.telemetry`).
     """
 
     def __init__(
@@ -116,6 +119,7 @@ class IIIBridge:
         path_depth: int = 8,
         connect_timeout: float = 10.0,
         enabled: bool | None = None,
+        framework_telemetry: bool | None = None,
         include_hidden: bool = True,
     ) -> None:
         self.app = app
@@ -139,6 +143,8 @@ class IIIBridge:
         self.connect_timeout = connect_timeout
         #: ``False``: the app runs unbridged (no connection; e.g. in the app's own unit tests).
         self.enabled = _enabled_from_env() if enabled is None else enabled
+        if self.enabled:
+            quiet_framework_telemetry(app, framework_telemetry)
         #: The route → function → trigger table, filled at startup.
         self.routes: list[BridgeRoute] = []
         #: Why the last lifespan startup of the bridge failed (``None``: it did not).

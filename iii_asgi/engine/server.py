@@ -18,10 +18,12 @@ from typing import Any
 import uvicorn
 
 from .config.engine import EngineConfig
+from .console import Console
 from .core.engine import EngineCore
 from .core.worker import BuiltinWorker, Listener
 from .storage import Storage, create_storage
 from .workers.cron.worker import Cron
+from .workers.exec.worker import ExecWorker
 from .workers.http.app import HttpApp
 from .workers.http.worker import HttpWorker
 from .workers.http_functions.worker import HttpFunctions
@@ -53,10 +55,14 @@ class EngineWorkers:
     cron: Cron
     http: HttpWorker | None
     worker_manager: WorkerManager
+    exec: ExecWorker | None = None
+    #: The dev console (not a config.yaml worker), with ``console_port``.
+    console: Console | None = None
 
     def all(self) -> list[BuiltinWorker]:
         """Every worker, in installation order."""
         workers: list[BuiltinWorker | None] = [
+            self.console,
             self.http_functions,
             self.state,
             self.observability,
@@ -66,6 +72,7 @@ class EngineWorkers:
             self.cron,
             self.http,
             self.worker_manager,
+            self.exec,
         ]
         return [w for w in workers if w is not None]
 
@@ -77,7 +84,8 @@ def compose(config: EngineConfig) -> tuple[EngineCore, EngineWorkers]:
     observability = ObservabilityWorker(core)
     storage = create_storage(config.data_dir)
     http_functions = HttpFunctions(config)
-    core.function_preparer = http_functions
+    if config.http_functions_enabled:
+        core.function_preparer = http_functions
     telemetry = TelemetryEndpoint(observability.store.ingest, observability.serve_socket)
     workers = EngineWorkers(
         storage=storage,
@@ -90,7 +98,10 @@ def compose(config: EngineConfig) -> tuple[EngineCore, EngineWorkers]:
         cron=Cron(core),
         http=HttpWorker(core) if config.http_port is not None else None,
         worker_manager=WorkerManager(core, telemetry),
+        exec=ExecWorker(core) if config.exec_commands else None,
     )
+    if config.console_port is not None:
+        workers.console = Console(core, workers)
     for worker in workers.all():
         core.add_worker(worker)
     return core, workers
@@ -143,6 +154,21 @@ class Engine:
         return self._bound("worker")
 
     @property
+    def worker_urls(self) -> list[str]:
+        """``ws://host:port`` of every worker listener, in ``EngineConfig.listener_configs()``
+        order: the main one first, then each of ``worker_listeners`` (e.g. the RBAC port).
+        Raises ``RuntimeError`` when not started."""
+        if self.workers is None or self.port is None:
+            raise RuntimeError("engine is not started")
+        urls = []
+        for worker_listener in self.workers.worker_manager.worker_listeners:
+            port = self._bound(worker_listener.name)
+            if port is None:
+                raise RuntimeError("engine is not started")
+            urls.append(_url("ws", worker_listener.config.host, port))
+        return urls
+
+    @property
     def http_port(self) -> int | None:
         """The HTTP trigger port (``None`` until started or without one)."""
         return self._bound("http")
@@ -181,6 +207,21 @@ class Engine:
             raise RuntimeError("the stream socket is not running")
         return _url("ws", self.config.stream_host, self.stream_port)
 
+    @property
+    def console_port(self) -> int | None:
+        """The dev console's port (``None`` until started, without one, or when its port could
+        not be bound)."""
+        return self._bound("console")
+
+    @property
+    def console_url(self) -> str:
+        """``http://host:port/`` of the dev console (docs/console.md); raises
+        ``RuntimeError`` when it is not served. Its actions need the token in
+        ``engine.workers.console.login_url``."""
+        if self.console_port is None:
+            raise RuntimeError("the console is not running")
+        return _url("http", self.config.host, self.console_port) + "/"
+
     def uvicorn_config(self, listener: Listener) -> uvicorn.Config:
         """The uvicorn config serving ``listener`` (its options over the engine's common ones:
         no lifespan, no access log, the engine's log level and graceful-shutdown timeout)."""
@@ -213,6 +254,13 @@ class Engine:
         for worker in reversed(workers.all()):  # the worker manager is last: served first
             for listener in worker.listeners():
                 await self._serve(listener)
+        scheme = {"http": "http"}
+        urls = {
+            name: _url(scheme.get(name, "ws"), listener.host, listener.bound_port or 0)
+            for name, listener in self.listeners.items()
+        }
+        for worker in workers.all():
+            await worker.serving(urls)
 
     async def _serve(self, listener: Listener) -> None:
         """Serve one listener; when it fails to start, the whole engine stops and
@@ -223,6 +271,15 @@ class Engine:
         while not server.started:
             if task.done():
                 exc = task.exception() if not task.cancelled() else None
+                if not listener.required:
+                    logger.warning(
+                        "%s not served: cannot listen on %s:%s (%s)",
+                        listener.name,
+                        listener.host,
+                        listener.port,
+                        exc,
+                    )
+                    return
                 await self.stop()
                 raise RuntimeError(
                     f"engine failed to start on {listener.host}:{listener.port}"
@@ -236,8 +293,9 @@ class Engine:
         if not self._started or self.core is None or self.workers is None:
             return
         self._started = False
-        serving = [x for x in self.listeners.values() if x.name != "worker"]
-        worker = self.listeners.get("worker")
+        names = {wl.name for wl in self.workers.worker_manager.worker_listeners}
+        serving = [x for x in self.listeners.values() if x.name not in names]
+        worker_sockets = [x for x in self.listeners.values() if x.name in names]
         self.listeners = {}
         for listener in serving:
             listener.server.should_exit = True  # stop accepting; requests in flight end below
@@ -245,9 +303,10 @@ class Engine:
         await self.workers.storage.close()
         for listener in serving:
             await _finish(listener)
-        if worker is not None:
-            worker.server.should_exit = True
-            await _finish(worker)
+        for listener in worker_sockets:
+            listener.server.should_exit = True
+        for listener in worker_sockets:
+            await _finish(listener)
 
     async def serve_forever(self) -> None:
         """Start, then wait until uvicorn stops (e.g. after ``stop()`` or a signal)."""
@@ -303,12 +362,20 @@ class EngineThread:
         return self.engine.port
 
     @property
+    def worker_urls(self) -> list[str]:
+        return self.engine.worker_urls
+
+    @property
     def http_url(self) -> str:
         return self.engine.http_url
 
     @property
     def stream_url(self) -> str:
         return self.engine.stream_url
+
+    @property
+    def console_url(self) -> str:
+        return self.engine.console_url
 
     def start(self) -> EngineThread:
         loop = _new_loop()

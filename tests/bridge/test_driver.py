@@ -279,8 +279,9 @@ def test_upload_cut_short_is_a_disconnect_not_a_short_body(module_engine: Engine
         host, port = module_engine.http_url.rsplit("/", 1)[1].split(":")
         with socket.create_connection((host, int(port))) as sock:
             sock.sendall(
-                b"POST /upload-raw HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream"
-                b"\r\ncontent-length: 1000000\r\n\r\n" + b"x" * 1000
+                b"POST /upload-raw HTTP/1.1\r\nhost: localhost\r\n"
+                b"content-type: application/octet-stream\r\n"
+                b"content-length: 1000000\r\n\r\n" + b"x" * 1000
             )
             wait_for(lambda: seen == ["first chunk"], timeout=15)
         # the client is gone with 999 000 bytes unsent: the app must not see a complete body

@@ -1,12 +1,15 @@
-"""Fixtures of the engine tests: raw sockets closed after each test, a storage adapter."""
+"""Fixtures of the engine tests: raw sockets closed after each test, a storage adapter, the
+official SDK's venv."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from engine_wire import Wire
+from official import official_python
 
 from iii_asgi.engine.storage import MemoryStorage, SqliteStorage, Storage
 
@@ -27,3 +30,13 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await storage.open()
     yield storage
     await storage.close()
+
+
+@pytest.fixture(scope="module")
+def official_sdk() -> None:
+    """Fail early (once per module) when the official iii-sdk venv is not available; use with
+    ``pytestmark = pytest.mark.usefixtures("official_sdk")``."""
+    try:
+        official_python()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.fail(f"the official iii-sdk venv is not available: {exc}")

@@ -27,9 +27,14 @@ class Wire:
         self.hello = hello
 
     @classmethod
-    async def connect(cls, url: str, **register: Any) -> Wire:
-        """Connect; with keyword arguments also send ``engine::workers::register`` (void)."""
-        ws = await websockets.connect(url, max_size=2**26, compression=None)
+    async def connect(
+        cls, url: str, *, headers: dict[str, str] | None = None, **register: Any
+    ) -> Wire:
+        """Connect (``headers`` go with the upgrade request); with keyword arguments also send
+        ``engine::workers::register`` (void)."""
+        ws = await websockets.connect(
+            url, max_size=2**26, compression=None, additional_headers=headers
+        )
         hello = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
         assert hello["type"] == "workerregistered", hello
         wire = cls(ws, hello)
@@ -46,6 +51,21 @@ class Wire:
                 "function_id": "engine::workers::register",
                 "data": data,
                 "action": {"type": "void"},
+            }
+        )
+
+    async def register_trigger(
+        self, trigger_id: str, trigger_type: str, function_id: str, config: Any, **extra: Any
+    ) -> None:
+        """Send ``registertrigger`` (§2.9); ``extra`` adds fields (``metadata``...)."""
+        await self.send(
+            {
+                "type": "registertrigger",
+                "id": trigger_id,
+                "trigger_type": trigger_type,
+                "function_id": function_id,
+                "config": config,
+                **extra,
             }
         )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from iii_asgi.engine.config.engine import CorsConfig, HttpMiddleware
 from iii_asgi.engine.config.file import ConfigError, config_from_mapping, expand_env, load_config
+from tests.processes import run as run_process
 
 FULL = """
 registration_namespace_grace_ms: 750
@@ -106,7 +106,7 @@ workers:
         ("workers: [{name: iii-http, config: {prot: 1}}]\n", r"workers\[0\].config: unknown key"),
         ("workers: [{name: iii-http, config: {port: 70000}}]\n", "port number"),
         ("workers: [{name: iii-http, config: {port: '1'}}]\n", "integer"),
-        ("workers: [{name: iii-worker-manager, config: {rbac: {}}}]\n", "unknown key"),
+        ("workers: [{name: iii-worker-manager, config: {rbac: {auth: x}}}]\n", "unknown key"),
         ("workers: [{name: iii-state, config: {triggers_enabled: 1}}]\n", "true or false"),
         (
             "workers: [{name: iii-state, config: {adapter: {name: redis}}}]\n",
@@ -148,11 +148,9 @@ def test_expand_env() -> None:
 
 def test_cli_reports_a_bad_config_file(tmp_path: Path) -> None:
     path = write(tmp_path, "nope: 1\n")
-    result = subprocess.run(
+    result = run_process(
         [sys.executable, "-m", "iii_asgi", "engine", "--config", str(path)],
-        capture_output=True,
         text=True,
-        timeout=60,
         env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
     assert result.returncode == 2

@@ -5,5 +5,14 @@ reverse."""
 
 from .engine import CorsConfig, EngineConfig, HttpMiddleware
 from .queue import QueueConfig
+from .worker_manager import FunctionFilter, RbacConfig, WorkerListenerConfig
 
-__all__ = ["CorsConfig", "EngineConfig", "HttpMiddleware", "QueueConfig"]
+__all__ = [
+    "CorsConfig",
+    "EngineConfig",
+    "FunctionFilter",
+    "HttpMiddleware",
+    "QueueConfig",
+    "RbacConfig",
+    "WorkerListenerConfig",
+]

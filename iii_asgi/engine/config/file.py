@@ -9,6 +9,15 @@ Example ``config.yaml``::
     workers:
       - name: iii-worker-manager
         config: {host: 127.0.0.1, port: 49134}
+      - name: iii-worker-manager#rbac          # a further listener (docs/rbac.md)
+        config:
+          port: 49135
+          middleware_function_id: auth::middleware
+          allowed_origins: ["https://app.example"]
+          rbac:
+            auth_function_id: auth::check
+            expose_functions: ['match("api::public::*")', {metadata: {public: true}}]
+            on_function_registration_function_id: auth::on-function
       - name: iii-http
         config:
           host: 127.0.0.1
@@ -17,10 +26,20 @@ Example ``config.yaml``::
           concurrency_request_limit: 1024
           cors: {allowed_origins: ["https://app.example"], allowed_methods: [GET, POST]}
           middleware: [{function_id: auth::check, phase: preHandler, priority: 0}]
+          allowed_hosts: [app.example]      # iii-asgi extensions from here (HTTP_LIMITS)
+          max_header_bytes: 65536
+          body_budget_bytes: 67108864
       - name: iii-stream
         config: {host: 127.0.0.1, port: 3112, auth_function: auth::stream}
       - name: iii-state
         config: {triggers_enabled: true, max_value_bytes: 1048576}
+      - name: iii-http-functions
+        config:
+          security:
+            url_allowlist: ["api.example.com", "*.hooks.example"]
+            block_private_ips: true
+            require_https: true
+            secret_env_allowlist: ["III_SECRET_*"]     # iii-asgi extension
 
 Rules (§13.1–§13.2):
 
@@ -28,19 +47,34 @@ Rules (§13.1–§13.2):
   variable without a default is an error; ``__III_ENGINE_VERSION__`` as a default expands to the
   iii-asgi version.
 * Unknown top-level keys, unknown worker names and unknown keys of a worker's ``config`` are
-  errors (:class:`ConfigError`), and so are features this engine does not have (RBAC, redis
+  errors (:class:`ConfigError`), and so are features this engine does not have (redis
   adapters...). ``modules:`` is merged into ``workers:``.
 * With a config file, exactly the listed workers run: no ``iii-http`` entry means no HTTP trigger
-  server (``http_port=None``), no ``iii-stream`` entry no stream socket (``stream_port=None``).
+  server (``http_port=None``), no ``iii-stream`` entry no stream socket (``stream_port=None``),
+  no ``iii-http-functions`` entry no HTTP-invoked functions (``http_functions_enabled=False``).
   The built-in functions (state, stream...) are always installed. The mandatory workers
   (``configuration``, ``iii-worker-manager``, ``iii-engine-functions``, ``iii-observability``,
-  ``iii-telemetry``) may be listed; the last four's blocks other than worker-manager are ignored.
-* A worker may be listed once (the embedded engine runs one instance of each); listing both an
-  old and a new name (``iii-http`` and ``http``) is an error.
+  ``iii-telemetry``) may be listed; their blocks are ignored, except worker-manager's and
+  ``iii-observability``'s ``allow_clear`` (iii-asgi extension: ``EngineConfig.telemetry_clear``).
+* ``name#instance`` names an instance (``iii-worker-manager#rbac``). ``iii-worker-manager``
+  may be listed any number of times (§13.3): the first entry is the main listener
+  (``EngineConfig.host`` / ``port`` / ``rbac`` / ``middleware_function_id`` /
+  ``handshake_timeout_ms`` / ``allowed_origins``), each further one (``port`` required) becomes
+  a :class:`~.worker_manager.WorkerListenerConfig` in ``EngineConfig.worker_listeners``; an
+  ``rbac`` block takes the real engine's keys (``auth_function_id``, ``expose_functions``,
+  ``on_function_registration_function_id``, ``on_trigger_registration_function_id``,
+  ``on_trigger_type_registration_function_id``). Any other worker may be listed once (the
+  embedded engine runs one instance of each); listing both an old and a new name (``iii-http``
+  and ``http``) is an error.
 * Storage: ``storage: {data_dir: PATH}``, or a state/stream ``adapter`` of kind ``kv`` with
   ``store_method: file_based`` and a ``file_path``: its directory becomes the data directory (the
   embedded engine keeps one SQLite file there, ``iii.sqlite3``). Conflicting directories are an
   error. Relative paths are relative to the working directory, as in the real engine.
+
+* ``iii-http-functions`` (protocol.md §4.1): ``security: {url_allowlist, block_private_ips,
+  require_https}`` as in the real engine, plus ``secret_env_allowlist`` (globs of the environment
+  variables auth may name; default ``["III_SECRET_*"]``): the ``EngineConfig.http_functions_*``
+  options.
 
 * Queues (``iii-queue`` / ``queue``, §7.2): ``queue_configs: {name: {max_retries, concurrency,
   type, message_group_field, backoff_ms, poll_interval_ms}}`` become
@@ -64,6 +98,7 @@ import yaml
 
 from .engine import CorsConfig, EngineConfig, HttpMiddleware
 from .queue import queue_configs_from_mapping
+from .worker_manager import RbacConfig, WorkerListenerConfig
 
 __all__ = ["ALIASES", "WORKERS", "ConfigError", "config_from_mapping", "expand_env", "load_config"]
 
@@ -79,6 +114,8 @@ class Loading:
     config: EngineConfig
     data_dirs: dict[str, str] = field(default_factory=dict)  # data dir -> where it came from
     listed: set[str] = field(default_factory=set)  # canonical names of listed workers
+    instance: str | None = None  # the `#instance` part of the entry being applied
+    base_dir: Path | None = None  # the config file's folder (None: the working directory)
 
 
 #: ``handler(block, loading, where)`` applies one worker's ``config`` block.
@@ -130,19 +167,20 @@ def _read_config(path: str | os.PathLike[str]) -> EngineConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from None
     try:
-        return config_from_mapping({} if data is None else data)
+        return config_from_mapping({} if data is None else data, Path(path).resolve().parent)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def config_from_mapping(data: Any) -> EngineConfig:
-    """Build an :class:`EngineConfig` from an already parsed config document."""
+def config_from_mapping(data: Any, base_dir: Path | None = None) -> EngineConfig:
+    """Build an :class:`EngineConfig` from an already parsed config document; ``base_dir`` is
+    the config file's folder (``iii-exec`` commands run there)."""
     if not isinstance(data, dict):
         raise ConfigError("the top level must be a mapping")
     unknown = sorted(set(data) - _TOP_LEVEL)
     if unknown:
         raise ConfigError(f"unknown top-level key(s): {', '.join(map(str, unknown))}")
-    loading = Loading(EngineConfig())
+    loading = Loading(EngineConfig(), base_dir=base_dir)
     config = loading.config
     if "registration_namespace_grace_ms" in data:
         config.registration_grace_ms = _int(
@@ -160,20 +198,24 @@ def config_from_mapping(data: Any) -> EngineConfig:
         name = entry.get("name")
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{where}.name must be a non-empty string")
-        canonical = ALIASES.get(name, name)
+        base, _, instance = name.partition("#")
+        canonical = ALIASES.get(base, base)
         if canonical not in WORKERS:
             raise ConfigError(f"{where}: worker {name!r} is not provided by the embedded engine")
         if entry.get("image") is not None:
             raise ConfigError(f"{where}: 'image' is not allowed for the built-in worker {name!r}")
-        if canonical in loading.listed:
+        if canonical in loading.listed and canonical not in REPEATABLE:
             raise ConfigError(f"{where}: worker {name!r} is listed twice")
-        loading.listed.add(canonical)
+        loading.instance = instance or None
         block = entry.get("config") or {}
         WORKERS[canonical](_mapping(block, f"{where}.config"), loading, f"{where}.config")
+        loading.listed.add(canonical)
     if "iii-http" not in loading.listed:
         config.http_port = None
     if "iii-stream" not in loading.listed:
         config.stream_port = None
+    if "iii-http-functions" not in loading.listed:
+        config.http_functions_enabled = False
     if loading.data_dirs:
         config.data_dir = next(iter(loading.data_dirs))
     return config
@@ -271,17 +313,80 @@ def _adapter(value: Any, loading: Loading, where: str) -> None:
 # -- worker blocks ------------------------------------------------------------------------------
 
 
+_WORKER_MANAGER_KEYS = {
+    "host",
+    "port",
+    "handshake_timeout_ms",
+    "middleware_function_id",
+    "rbac",
+    "allowed_origins",
+}
+
+
 def _worker_manager(block: dict[str, Any], loading: Loading, where: str) -> None:
-    _mapping(block, where, {"host", "port", "handshake_timeout_ms"})
+    """The first entry configures the main listener; each further one adds a listener."""
+    _mapping(block, where, _WORKER_MANAGER_KEYS)
     config = loading.config
-    _address(block, config, where, "host", "port")
+    if "iii-worker-manager" not in loading.listed:
+        _address(block, config, where, "host", "port")
+        listener = WorkerListenerConfig(port=config.port, host=config.host)
+    else:
+        if "port" not in block:
+            raise ConfigError(f"{where}.port is required for a further iii-worker-manager")
+        listener = WorkerListenerConfig(port=_port(block["port"], f"{where}.port"))
+        if "host" in block:
+            listener.host = _str(block["host"], f"{where}.host")
+        listener.name = loading.instance or str(len(config.worker_listeners) + 1)
+        config.worker_listeners.append(listener)
     if "handshake_timeout_ms" in block:
-        _int(block["handshake_timeout_ms"], f"{where}.handshake_timeout_ms")
+        listener.handshake_timeout_ms = _int(
+            block["handshake_timeout_ms"], f"{where}.handshake_timeout_ms", 1
+        )
+    if block.get("middleware_function_id") is not None:
+        listener.middleware_function_id = _str(
+            block["middleware_function_id"], f"{where}.middleware_function_id"
+        )
+    if block.get("rbac") is not None:
+        try:
+            listener.rbac = RbacConfig.from_mapping(_mapping(block["rbac"], f"{where}.rbac"))
+        except ValueError as exc:
+            raise ConfigError(f"{where}.rbac: {exc}") from None
+    if "allowed_origins" in block:
+        listener.allowed_origins = _strings(block["allowed_origins"], f"{where}.allowed_origins")
+    if listener.name is None:  # the main listener: its options live on EngineConfig
+        config.handshake_timeout_ms = listener.handshake_timeout_ms
+        config.middleware_function_id = listener.middleware_function_id
+        config.rbac = listener.rbac
+        config.allowed_origins = listener.allowed_origins
+
+
+#: iii-asgi's own ``iii-http`` keys (the real engine has no such bounds) -> (EngineConfig field,
+#: minimum). Each is a positive integer; ``max_connections`` may also be null (derived).
+HTTP_LIMITS: dict[str, tuple[str, int]] = {
+    "max_body_bytes": ("http_max_body_bytes", 0),
+    "body_budget_bytes": ("http_body_budget_bytes", 1),
+    "max_header_bytes": ("http_max_header_bytes", 1024),
+    "max_request_line_bytes": ("http_max_request_line_bytes", 256),
+    "max_headers": ("http_max_headers", 1),
+    "header_timeout_ms": ("http_header_timeout_ms", 1),
+    "body_timeout_ms": ("http_body_timeout_ms", 1),
+    "keep_alive_timeout_ms": ("http_keep_alive_timeout_ms", 1),
+    "max_connections": ("http_max_connections", 1),
+}
+_HTTP_KEYS = {
+    "host",
+    "port",
+    "default_timeout",
+    "concurrency_request_limit",
+    "cors",
+    "middleware",
+    "allowed_hosts",
+    *HTTP_LIMITS,
+}
 
 
 def _http(block: dict[str, Any], loading: Loading, where: str) -> None:
-    keys = {"host", "port", "default_timeout", "concurrency_request_limit", "cors", "middleware"}
-    _mapping(block, where, keys)
+    _mapping(block, where, _HTTP_KEYS)
     config = loading.config
     _address(block, config, where, "http_host", "http_port")
     if "default_timeout" in block:
@@ -292,6 +397,11 @@ def _http(block: dict[str, Any], loading: Loading, where: str) -> None:
         config.http_concurrency_limit = _int(
             block["concurrency_request_limit"], f"{where}.concurrency_request_limit"
         )
+    for key, (name, minimum) in HTTP_LIMITS.items():
+        if block.get(key) is not None:
+            setattr(config, name, _int(block[key], f"{where}.{key}", minimum))
+    if block.get("allowed_hosts") is not None:
+        config.http_allowed_hosts = _strings(block["allowed_hosts"], f"{where}.allowed_hosts")
     if block.get("cors") is not None:
         cors = _mapping(block["cors"], f"{where}.cors", {"allowed_origins", "allowed_methods"})
         config.http_cors = CorsConfig(
@@ -320,7 +430,7 @@ def _signed(value: Any, where: str) -> int:
 
 
 def _stream(block: dict[str, Any], loading: Loading, where: str) -> None:
-    _mapping(block, where, {"host", "port", "auth_function", "adapter"})
+    _mapping(block, where, {"host", "port", "auth_function", "adapter", "allowed_origins"})
     config = loading.config
     config.stream_port = 3112  # listed: the real engine's default port
     _address(block, config, where, "stream_host", "stream_port")
@@ -328,6 +438,10 @@ def _stream(block: dict[str, Any], loading: Loading, where: str) -> None:
         config.stream_auth_function = _str(block["auth_function"], f"{where}.auth_function")
     if block.get("adapter") is not None:
         _adapter(block["adapter"], loading, f"{where}.adapter")
+    if "allowed_origins" in block:
+        config.stream_allowed_origins = _strings(
+            block["allowed_origins"], f"{where}.allowed_origins"
+        )
 
 
 def _state(block: dict[str, Any], loading: Loading, where: str) -> None:
@@ -372,8 +486,50 @@ def _local_adapter(*kinds: str) -> WorkerHandler:
     return handler
 
 
+def _http_functions(block: dict[str, Any], loading: Loading, where: str) -> None:
+    _mapping(block, where, {"security"})
+    at = f"{where}.security"
+    keys = {"url_allowlist", "block_private_ips", "require_https", "secret_env_allowlist"}
+    security = _mapping(block.get("security") or {}, at, keys)
+    config = loading.config
+    if security.get("url_allowlist") is not None:
+        allowlist = _strings(security["url_allowlist"], f"{at}.url_allowlist")
+        config.http_functions_url_allowlist = allowlist or ["*"]  # empty means any (§4.1)
+    if "block_private_ips" in security:
+        config.http_functions_block_private_ips = _bool(
+            security["block_private_ips"], f"{at}.block_private_ips"
+        )
+    if "require_https" in security:
+        config.http_functions_require_https = _bool(
+            security["require_https"], f"{at}.require_https"
+        )
+    if security.get("secret_env_allowlist") is not None:
+        config.http_functions_secret_env = _strings(
+            security["secret_env_allowlist"], f"{at}.secret_env_allowlist"
+        )
+
+
+def _observability(block: dict[str, Any], loading: Loading, where: str) -> None:
+    """The real engine's observability options do not apply here and are ignored; only
+    ``allow_clear`` (ours) is read."""
+    if "allow_clear" in block:
+        loading.config.telemetry_clear = _bool(block["allow_clear"], f"{where}.allow_clear")
+
+
 def _ignored(block: dict[str, Any], loading: Loading, where: str) -> None:
     """Mandatory workers without options in the embedded engine: their blocks are ignored."""
+
+
+def _exec(block: dict[str, Any], loading: Loading, where: str) -> None:
+    """``iii-exec``: ``exec`` (required, the command pipeline) and ``watch`` (globs)."""
+    _mapping(block, where, {"exec", "watch"})
+    commands = _strings(block.get("exec"), f"{where}.exec")
+    if not commands:
+        raise ConfigError(f"{where}.exec must list at least one command")
+    config = loading.config
+    config.exec_commands = commands
+    config.exec_watch = _strings(block.get("watch"), f"{where}.watch")
+    config.exec_cwd = str(loading.base_dir or Path.cwd())
 
 
 #: Canonical worker name -> handler of its ``config`` block (aliases in :data:`ALIASES`).
@@ -385,11 +541,16 @@ WORKERS: dict[str, WorkerHandler] = {
     "iii-queue": _queue,
     "iii-pubsub": _local_adapter("local", "memory"),
     "iii-cron": _local_adapter("kv", "memory"),
+    "iii-http-functions": _http_functions,
+    "iii-exec": _exec,
     "configuration": _ignored,
     "iii-engine-functions": _ignored,
-    "iii-observability": _ignored,
+    "iii-observability": _observability,
     "iii-telemetry": _ignored,
 }
+
+#: Workers that may be listed more than once (each ``iii-worker-manager`` is one listener).
+REPEATABLE = frozenset({"iii-worker-manager"})
 
 #: Newer (standalone worker) names -> the canonical name (§13.1, §3.14, §7.7).
 ALIASES: dict[str, str] = {

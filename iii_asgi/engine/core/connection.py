@@ -13,15 +13,20 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iii.protocol import Frame, ProtocolError, decode, encode
 
 from ..types import Receive, Send
+from .logs import RateLimitedLogger, truncate
+
+if TYPE_CHECKING:
+    from .session import Session
 
 __all__ = ["Dispatch", "WorkerConnection"]
 
 logger = logging.getLogger("iii_asgi.engine")
+_failures = RateLimitedLogger(logger)
 
 #: ``(connection, frame, raw text or bytes)``; awaited for every decoded frame, in order.
 Dispatch = Callable[["WorkerConnection", Frame, "str | bytes"], Awaitable[None]]
@@ -38,9 +43,18 @@ class WorkerConnection:
     ``namespace`` is ``None`` while registrations are buffered (§1.5); ``buffer`` holds them.
     ``inflight`` holds invocation ids this connection executes or initiated (§1.8 step 3).
     ``alive`` turns false when teardown starts; ``torn_down`` is set once it finished.
+    ``session`` holds the access rules of a connection on an RBAC or middleware listener
+    (protocol.md §8, :class:`~.session.Session`); ``None`` on a trusted listener.
     """
 
-    def __init__(self, send: Send, *, queue_size: int = 64, ip_address: str | None = None) -> None:
+    def __init__(
+        self,
+        send: Send,
+        *,
+        queue_size: int = 64,
+        ip_address: str | None = None,
+        session: Session | None = None,
+    ) -> None:
         self.worker_id = str(uuid.uuid4())
         self.reattach_token = str(uuid.uuid4())
         self.namespace: str | None = None
@@ -55,6 +69,7 @@ class WorkerConnection:
         self.registered = False
         self.connected_at_ms = int(time.time() * 1000)
         self.ip_address = ip_address
+        self.session = session
         self.alive = True
         self.evicted = False
         self.torn_down = asyncio.Event()
@@ -66,7 +81,9 @@ class WorkerConnection:
         self.on_telemetry: Callable[[bytes], Any] | None = None
 
     def __repr__(self) -> str:
-        return f"<WorkerConnection {self.worker_id} name={self.name!r} ns={self.namespace!r}>"
+        name = None if self.name is None else truncate(self.name, 100)
+        namespace = None if self.namespace is None else truncate(self.namespace, 100)
+        return f"<WorkerConnection {self.worker_id} name={name!r} ns={namespace!r}>"
 
     @property
     def display_name(self) -> str:
@@ -148,6 +165,12 @@ class WorkerConnection:
                 try:
                     await dispatch(self, frame, raw)
                 except Exception:
-                    logger.exception("error handling %s frame from %r", frame.get("type"), self)
+                    _failures.error(
+                        "frame_failed",
+                        "error handling %s frame from %r",
+                        truncate(frame.get("type"), 100),
+                        self,
+                        exc_info=True,
+                    )
             elif kind == "websocket.disconnect":
                 return

@@ -67,6 +67,10 @@ class Invoker:
         #: The engine tracer, or ``None`` when tracing is off (the hot path checks only this).
         self.tracer = telemetry.tracer if telemetry is not None else None
         self.pending: dict[str, Invocation] = {}
+        #: Invocations since start (each counted once: at its result, or when an in-process
+        #: function is called) and those that ended in an error; the console's rates.
+        self.invocations = 0
+        self.errors = 0
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- worker-initiated calls (§3.2, §3.3) ---------------------------------------------------
@@ -85,6 +89,8 @@ class Invoker:
                     conn, reply_id, function_id, "INVALID_NAMESPACE", "namespace must not be blank"
                 )
             return
+        if conn.session is not None and await conn.session.intercept(conn, frame):
+            return  # §8.3 / §8.4: refused, or handed to the listener's middleware
         if action is not None and action["type"] == "enqueue":
             # off the read loop, so enqueues of one connection share a storage commit; tasks
             # start in frame order and store their message before their first suspension
@@ -125,7 +131,7 @@ class Invoker:
             traceparent = traceparent if span is None else traceparent_of(span)
             baggage = with_function_id(baggage, function_id)
         out = invoke_function(
-            function_id,
+            entry.local_id,  # §8.6: without the executor's registration prefix
             data,
             invocation_id=inv_id,
             metadata=frame.get("metadata"),
@@ -142,30 +148,21 @@ class Invoker:
         namespace: str,
         reply_id: str | None,
     ) -> None:
-        """``TriggerAction.Enqueue`` (builtins.md §7.1): hand the call to ``engine::queue::
-        enqueue`` with a fresh ``messageReceiptId`` and answer ``{messageReceiptId}``, or
-        ``enqueue_error`` "<code>: <message>". The payload gets no ``_caller_worker_id``."""
+        """``TriggerAction.Enqueue`` from a worker: :meth:`enqueue`, then answer
+        ``{messageReceiptId}`` or ``enqueue_error``."""
         function_id: str = frame["function_id"]
-        receipt = str(uuid.uuid4())
-        request: dict[str, Any] = {
-            "queue": queue,
-            "function_id": function_id,
-            "data": frame.get("data"),
-            "messageReceiptId": receipt,
-            "traceparent": frame.get("traceparent"),
-            "baggage": frame.get("baggage"),
-        }
-        if namespace != DEFAULT_NAMESPACE:
-            request["namespace"] = namespace
         try:
-            await self.call(ENQUEUE_PROVIDER, request)
+            receipt = await self.enqueue(
+                function_id,
+                frame.get("data"),
+                queue,
+                namespace=namespace,
+                traceparent=frame.get("traceparent"),
+                baggage=frame.get("baggage"),
+            )
         except InvocationError as exc:
-            if exc.code == "function_not_found":
-                message = f"{NO_QUEUE_PROVIDER} (underlying: {exc.message})"
-            else:
-                message = f"{exc.code}: {exc.message}"
             if reply_id is not None:
-                await self._reply_error(conn, reply_id, function_id, "enqueue_error", message)
+                await self._reply_error(conn, reply_id, function_id, exc.code, exc.message)
             return
         except Exception as exc:
             logger.exception("enqueue of %s to %s failed", function_id, queue)
@@ -176,6 +173,41 @@ class Invoker:
             await conn.send(
                 invocation_result(reply_id, function_id, result={"messageReceiptId": receipt})
             )
+
+    async def enqueue(
+        self,
+        function_id: str,
+        data: Any,
+        queue: str,
+        *,
+        namespace: str = DEFAULT_NAMESPACE,
+        traceparent: str | None = None,
+        baggage: str | None = None,
+    ) -> str:
+        """``TriggerAction.Enqueue`` (builtins.md §7.1): hand the call to ``engine::queue::
+        enqueue`` with a fresh ``messageReceiptId`` and return it. The payload gets no
+        ``_caller_worker_id``. Raises :class:`InvocationError` ``enqueue_error`` with message
+        ``"<code>: <message>"``."""
+        receipt = str(uuid.uuid4())
+        request: dict[str, Any] = {
+            "queue": queue,
+            "function_id": function_id,
+            "data": data,
+            "messageReceiptId": receipt,
+            "traceparent": traceparent,
+            "baggage": baggage,
+        }
+        if namespace != DEFAULT_NAMESPACE:
+            request["namespace"] = namespace
+        try:
+            await self.call(ENQUEUE_PROVIDER, request)
+        except InvocationError as exc:
+            if exc.code == "function_not_found":
+                message = f"{NO_QUEUE_PROVIDER} (underlying: {exc.message})"
+            else:
+                message = f"{exc.code}: {exc.message}"
+            raise InvocationError("enqueue_error", message) from None
+        return receipt
 
     async def _run_builtin(
         self,
@@ -206,9 +238,11 @@ class Invoker:
     ) -> None:
         assert entry.handler is not None
         reply_id = context.invocation_id
+        self.invocations += 1
         try:
             result = await entry.handler(context, data)
         except InvocationError as exc:
+            self.errors += 1
             _end(span, exc)
             if reply_id is not None:
                 await self._reply_error(conn, reply_id, entry.function_id, exc.code, exc.message)
@@ -216,6 +250,7 @@ class Invoker:
                 logger.info("%s (void) failed: %s: %s", entry.function_id, exc.code, exc.message)
             return
         except Exception as exc:
+            self.errors += 1
             _end(span, exc)
             logger.exception("built-in %s failed", entry.function_id)
             if reply_id is not None:
@@ -272,7 +307,11 @@ class Invoker:
             logger.debug("result for unknown invocation %s ignored", frame["invocation_id"])
             return
         inv.executor.inflight.discard(inv.id)
-        _end(inv.span, frame.get("error"))
+        self.invocations += 1
+        error = frame.get("error")
+        if error is not None:
+            self.errors += 1
+        _end(inv.span, error)
         if inv.future is not None:
             if not inv.future.done():
                 inv.future.set_result(frame)
@@ -305,7 +344,8 @@ class Invoker:
 
         Fresh UUID, ``metadata`` passed as the invocation metadata, no ``_caller_worker_id``
         (§3.4); ``traceparent``/``baggage`` (W3C) are forwarded to a worker when given (a queued
-        job carries its enqueuer's). No timeout (§3.5). Raises :class:`InvocationError`
+        job carries its enqueuer's). No timeout (§3.5): a caller that gives up cancels the call,
+        which forgets it (a late result is dropped). Raises :class:`InvocationError`
         (``function_not_found``, ``invocation_stopped``, or the executor's error code).
         """
         entry = self.registry.functions.get((namespace, function_id))
@@ -319,13 +359,18 @@ class Invoker:
         inv_id = str(uuid.uuid4())
         if entry.in_process or entry.owner is None:
             assert entry.handler is not None
-            return await entry.handler(CallContext(None, inv_id, metadata), data)
+            self.invocations += 1
+            try:
+                return await entry.handler(CallContext(None, inv_id, metadata), data)
+            except Exception:
+                self.errors += 1
+                raise
         future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
         self.pending[inv_id] = Invocation(inv_id, function_id, entry.owner, future=future)
         entry.owner.inflight.add(inv_id)
         await entry.owner.send(
             invoke_function(
-                function_id,
+                entry.local_id,
                 data,
                 invocation_id=inv_id,
                 metadata=metadata,
@@ -333,7 +378,12 @@ class Invoker:
                 baggage=baggage,
             )
         )
-        result = await future
+        try:
+            result = await future
+        except asyncio.CancelledError:  # e.g. a timed-out caller: forget the call
+            if self.pending.pop(inv_id, None) is not None:
+                entry.owner.inflight.discard(inv_id)
+            raise
         error = result.get("error")
         if error is not None:
             raise InvocationError(str(error.get("code")), str(error.get("message")))

@@ -14,7 +14,7 @@ teardown (release clients and files). A worker that serves a port returns it fro
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,17 +23,30 @@ from ..types import ASGIApp
 
 if TYPE_CHECKING:
     from .channels import ChannelStore
+    from .connection import WorkerConnection
     from .invocation import Invoker
+    from .ownership import Refusal
     from .registry import BuiltinHandler, FailedFunction, Registry
     from .tracing import EngineTracer
     from .triggers import Triggers
 
-__all__ = ["BuiltinWorker", "EngineServices", "FunctionPreparer", "Listener"]
+__all__ = ["BuiltinWorker", "EngineServices", "FunctionGuard", "FunctionPreparer", "Listener"]
+
+
+class FunctionGuard(Protocol):
+    """A worker's extra check on ``registerfunction`` (after the core's ownership rules,
+    :mod:`.ownership`): the :class:`~.ownership.Refusal` that rejects it
+    (``FUNCTION_NAMESPACE_CONFLICT``, protocol.md §2.6), or ``None``. Synchronous, so nothing
+    changes between the check and the registration."""
+
+    def __call__(
+        self, conn: WorkerConnection, namespace: str, function_id: str
+    ) -> Refusal | None: ...
 
 
 class EngineServices(Protocol):
     """What a built-in worker may use of the core: the config, the registries, invocation and
-    trigger routing, channels, the engine tracer, and background tasks."""
+    trigger routing, channels, the engine tracer, registration guards and background tasks."""
 
     config: EngineConfig
     registry: Registry
@@ -41,6 +54,7 @@ class EngineServices(Protocol):
     triggers: Triggers
     channels: ChannelStore
     tracing: EngineTracer
+    function_guards: list[FunctionGuard]
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         """Run ``coro`` in the background, keeping a reference; failures are logged."""
@@ -58,13 +72,16 @@ class FunctionPreparer(Protocol):
 @dataclass
 class Listener:
     """One port a worker serves: an ASGI ``app`` on ``host``:``port`` (0 or ``None``: any free
-    port), served by uvicorn with ``options`` (``uvicorn.Config`` keyword arguments)."""
+    port), served by uvicorn with ``options`` (``uvicorn.Config`` keyword arguments). When a
+    ``required`` listener cannot bind its port the engine stops; any other is logged and
+    skipped (``bound_port`` stays ``None``)."""
 
     name: str
     app: ASGIApp
     host: str
     port: int | None
     options: dict[str, Any] = field(default_factory=dict)
+    required: bool = True
     #: Set to the bound port once serving.
     bound_port: int | None = None
     #: Set once serving (the uvicorn server and its task), for the server module.
@@ -83,6 +100,11 @@ class BuiltinWorker:
 
     async def start(self) -> None:
         """Start background work (called after the core started, in installation order)."""
+
+    async def serving(self, urls: Mapping[str, str]) -> None:
+        """Called once every listener of the engine serves, with their URLs by listener name
+        (``{"worker": "ws://127.0.0.1:49134", "http": ...}``), e.g. to start processes that
+        connect to the engine."""
 
     async def stop(self) -> None:
         """Stop background work and deliveries (called before connections are closed, in

@@ -1,0 +1,390 @@
+"""Limits benchmark (issue 13): a well-behaved caller's latency alone, then beside each abusive
+client, in one run.
+
+::
+
+    python bench/limits.py [--seconds 4] [--interval-ms 10] [--scenario NAME ...]
+
+Processes, all on loopback: ``iii-asgi engine`` (worker port and HTTP port on free ports), a
+route worker serving ``POST /upload`` and ``POST /big``, the well-behaved caller (this
+process: a worker that calls its own function every ``--interval-ms`` and serves
+``GET /health``), and for
+each scenario one abuser process that runs for ``--seconds`` against the engine. Printed per
+scenario: the caller's p50 / p99 and their ratio to the baseline measured alone, its errors,
+a health check's worst time, the engine's peak RSS (``/proc``), and what the abuser got.
+
+Scenarios are rows of :data:`SCENARIOS` (name → :class:`Scenario`); an abuser is an async
+function ``abuse(target, seconds) -> str`` run in its own process. To add one (a worker-socket
+flood, a stuck worker...), write the function and add a row.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# bench/http.py is named like the stdlib's ``http``: keep this folder off the import path.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    del sys.path[0]
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import os
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+MIB = 1024 * 1024
+
+
+@dataclass
+class Target:
+    """Where the abusers aim: the engine's worker URL and HTTP port."""
+
+    url: str
+    http_port: int
+
+
+@dataclass
+class Scenario:
+    """One abusive client: what it does, and the coroutine that does it (in its own process)
+    for ``seconds``, returning a one-line summary of what it got back."""
+
+    description: str
+    abuse: Callable[[Target, float], Awaitable[str]]
+
+
+# -- abusers (each runs in its own process) ------------------------------------------------------
+
+
+async def _status(reader: asyncio.StreamReader, timeout: float = 30) -> str:
+    try:
+        line = await asyncio.wait_for(reader.readline(), timeout)
+    except (asyncio.TimeoutError, ConnectionError):
+        return "no answer"
+    parts = line.split()
+    return parts[1].decode() if len(parts) > 1 else "closed"
+
+
+async def _send(writer: asyncio.StreamWriter, data: bytes, chunk: int = 65536) -> None:
+    view = memoryview(data)
+    with contextlib.suppress(ConnectionError):
+        for start in range(0, len(view), chunk):
+            writer.write(view[start : start + chunk])
+            await writer.drain()
+
+
+async def large_header(target: Target, seconds: float) -> str:
+    """Requests with one 16 MiB header, one after another."""
+    head = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-big: " + b"a" * (16 * MIB)
+    seen: Counter[str] = Counter()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        reader, writer = await asyncio.open_connection("127.0.0.1", target.http_port)
+        sending = asyncio.ensure_future(_send(writer, head))
+        seen[await _status(reader)] += 1
+        sending.cancel()
+        writer.close()
+    return ", ".join(f"{k} x {v}" for k, v in seen.items())
+
+
+async def _trickle(target: Target, seconds: float, head: bytes, byte: bytes) -> str:
+    """500 connections sending ``head`` then one ``byte`` every 0.5 s, reconnecting when the
+    engine closes them."""
+    seen: Counter[str] = Counter()
+    held = 0
+    deadline = time.monotonic() + seconds
+
+    async def client() -> None:
+        nonlocal held
+        while time.monotonic() < deadline:
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", target.http_port)
+            except OSError:
+                seen["connect failed"] += 1
+                await asyncio.sleep(0.1)
+                continue
+            try:
+                writer.write(head)
+                while time.monotonic() < deadline and not reader.at_eof():
+                    await asyncio.sleep(0.5)
+                    writer.write(byte)
+                    await writer.drain()
+                    if reader._buffer:  # type: ignore[attr-defined]  # an answer came
+                        break
+                if time.monotonic() < deadline:
+                    seen[await _status(reader, 1)] += 1
+                else:
+                    held += 1
+            except ConnectionError:
+                seen["reset"] += 1
+            finally:
+                writer.close()
+
+    await asyncio.gather(*(client() for _ in range(500)))
+    answers = "".join(f", {k} x {v}" for k, v in seen.most_common())
+    return f"{held} still trickling at the end{answers}"
+
+
+async def slow_headers(target: Target, seconds: float) -> str:
+    """500 connections sending their head a byte every 0.5 s."""
+    head = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-slow: "
+    return await _trickle(target, seconds, head, b"a")
+
+
+async def slow_bodies(target: Target, seconds: float) -> str:
+    """500 connections sending a JSON body a byte every 0.5 s."""
+    head = (
+        b"POST /upload HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        b"content-length: 100000\r\n\r\n["
+    )
+    return await _trickle(target, seconds, head, b"1")
+
+
+async def big_posts(target: Target, seconds: float) -> str:
+    """32 concurrent 16 MiB JSON POSTs, again and again."""
+    body = b'"' + b"a" * (16 * MIB - 2) + b'"'
+    head = (
+        "POST /big HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode()
+    seen: Counter[str] = Counter()
+    deadline = time.monotonic() + seconds
+
+    async def client() -> None:
+        while time.monotonic() < deadline:
+            reader, writer = await asyncio.open_connection("127.0.0.1", target.http_port)
+            writer.write(head)
+            await _send(writer, body)
+            seen[await _status(reader, 60)] += 1
+            writer.close()
+
+    await asyncio.gather(*(client() for _ in range(32)))
+    return ", ".join(f"{k} x {v}" for k, v in seen.items())
+
+
+#: The abusive clients, in the order they run. Add a row to add a scenario.
+SCENARIOS: dict[str, Scenario] = {
+    "large-header": Scenario("one 16 MiB header per request, back to back", large_header),
+    "slow-headers": Scenario("500 connections, a header byte each every 0.5 s", slow_headers),
+    "slow-bodies": Scenario("500 connections, a JSON body byte each every 0.5 s", slow_bodies),
+    "big-posts": Scenario("32 concurrent 16 MiB JSON POSTs, repeated", big_posts),
+}
+
+
+# -- helper processes ---------------------------------------------------------------------------
+
+
+def routes_worker(url: str) -> None:
+    """The routes the abusers and health checks use; runs until stdin closes."""
+    import iii
+
+    client = iii.register_worker(url)
+    routes = {
+        "/upload": ("POST", lambda d: {"body": "done"}),
+        "/big": ("POST", lambda d: {"body": len(d["body"] or "")}),
+    }
+    for path, (method, handler) in routes.items():
+        function_id = "bench::" + path[1:]
+        client.register_function(function_id, handler)
+        config = {"api_path": path, "http_method": method}
+        client.register_trigger({"type": "http", "function_id": function_id, "config": config})
+    print("ready", flush=True)
+    sys.stdin.read()
+    client.shutdown()
+
+
+#: Niceness of the route worker and the abusers: on a machine of two cores their own CPU use
+#: (parsing 16 MiB frames, pushing bytes) would otherwise be measured as the engine's doing.
+NICE = 10
+
+
+def spawn(*args: str, nice: int = 0) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OTEL_ENABLED": "false"}
+    return subprocess.Popen(
+        [sys.executable, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # the engine's own (rate-limited) warnings
+        text=True,
+        env=env,
+        cwd=ROOT,
+        preexec_fn=(lambda: os.nice(nice)) if nice else None,
+    )
+
+
+_spec = importlib.util.spec_from_file_location("bench_http", ROOT / "bench" / "http.py")
+assert _spec is not None and _spec.loader is not None
+bench_http: Any = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_http)
+#: ``read_until(proc, needle) -> line``: the first line of ``proc`` naming ``needle``.
+read_until: Callable[[subprocess.Popen[str], str], str] = bench_http.wait_line
+
+
+def vm_mib(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# -- the measurement ----------------------------------------------------------------------------
+
+
+class Caller:
+    """A worker calling its own function every ``interval`` seconds (this process)."""
+
+    def __init__(self, url: str, interval: float) -> None:
+        import iii
+
+        self.client = iii.III(url)
+        self.interval = interval
+
+    async def start(self) -> None:
+        self.client.register_function("bench::self", lambda data: data)
+        # The health check is served here, not by the route worker that parses 16 MiB bodies.
+        self.client.register_function("bench::health", lambda data: {"body": "ok"})
+        config = {"api_path": "/health", "http_method": "GET"}
+        self.client.register_trigger(
+            {"type": "http", "function_id": "bench::health", "config": config}
+        )
+        await self.client.connect()
+        for _ in range(200):
+            with contextlib.suppress(Exception):
+                await self.client.trigger_async({"function_id": "bench::self", "payload": 0})
+                return
+            await asyncio.sleep(0.02)
+        raise RuntimeError("bench::self never answered")
+
+    async def measure(self, seconds: float) -> tuple[list[float], int]:
+        clock = time.perf_counter  # uvloop's loop.time() counts whole milliseconds
+        latencies: list[float] = []
+        errors = 0
+        deadline = clock() + seconds
+        while clock() < deadline:
+            start = clock()
+            try:
+                request = {"function_id": "bench::self", "payload": {"t": start}}
+                await asyncio.wait_for(self.client.trigger_async(request), 5)
+                latencies.append(clock() - start)
+            except Exception:
+                errors += 1
+            await asyncio.sleep(max(0.0, self.interval - (clock() - start)))
+        return latencies, errors
+
+
+async def health(port: int) -> float:
+    start = time.perf_counter()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+    status = await _status(reader, 10)
+    writer.close()
+    if status != "200":
+        return float("inf")
+    return time.perf_counter() - start
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e3 if ordered else 0.0
+
+
+async def run(args: argparse.Namespace) -> None:
+    names = args.scenario or list(SCENARIOS)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "engine.yaml"
+        config.write_text(
+            "workers:\n"
+            "  - {name: iii-worker-manager, config: {host: 127.0.0.1, port: 0}}\n"
+            "  - {name: iii-http, config: {host: 127.0.0.1, port: 0}}\n"
+        )
+        engine = spawn("-m", "iii_asgi", "engine", "--config", str(config))
+        procs = [engine]
+        try:
+            url = read_until(engine, "listening on").split()[-1]
+            http_port = int(read_until(engine, "HTTP triggers on").rsplit(":", 1)[1])
+            routes = spawn(__file__, "routes", url, nice=NICE)
+            procs.append(routes)
+            read_until(routes, "ready")
+            caller = Caller(url, args.interval_ms / 1000)
+            await caller.start()
+            print(
+                f"caller: a worker calling its own function every {args.interval_ms} ms; "
+                f"{args.seconds:g} s per row; engine pid {engine.pid}"
+            )
+            print(
+                f"{'scenario':14} {'p50 ms':>7} {'p99 ms':>7} {'p50 x':>6} {'p99 x':>6} "
+                f"{'errors':>6} {'health ms':>9} {'RSS MiB':>7}  abuser got"
+            )
+            latencies, errors = await caller.measure(args.seconds)
+            base50, base99 = pct(latencies, 0.5), pct(latencies, 0.99)
+            checks = [await health(http_port) * 1e3 for _ in range(3)]
+            rss = vm_mib(engine.pid, "VmRSS")
+            print(
+                f"{'alone':14} {base50:7.1f} {base99:7.1f} {1:6.2f} {1:6.2f} {errors:6d} "
+                f"{max(checks):9.1f} {rss:7.0f}  -"
+            )
+            for name in names:
+                abuser = spawn(
+                    __file__, "abuse", name, url, str(http_port), str(args.seconds), nice=NICE
+                )
+                procs.append(abuser)
+                read_until(abuser, "started")
+                measuring = asyncio.ensure_future(caller.measure(args.seconds))
+                await asyncio.sleep(args.seconds / 2)
+                checks = [await health(http_port) * 1e3 for _ in range(3)]
+                latencies, errors = await measuring
+                rss = vm_mib(engine.pid, "VmHWM")
+                loop = asyncio.get_running_loop()
+                got = await loop.run_in_executor(None, read_until, abuser, "result")
+                p50, p99 = pct(latencies, 0.5), pct(latencies, 0.99)
+                print(
+                    f"{name:14} {p50:7.1f} {p99:7.1f} {p50 / base50:6.2f} {p99 / base99:6.2f} "
+                    f"{errors:6d} {max(checks):9.1f} {rss:7.0f}  {got.split(' ', 1)[1].strip()}"
+                )
+                await asyncio.sleep(1)  # let the engine settle before the next row
+            await caller.client.shutdown_async()
+        finally:
+            for proc in procs:
+                proc.kill()
+                proc.communicate()
+    print("RSS: VmRSS alone, then the peak (VmHWM) so far; ratios against 'alone'.")
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "routes":
+        routes_worker(sys.argv[2])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "abuse":
+        name, url, port, seconds = sys.argv[2:6]
+        print("started", flush=True)
+        got = asyncio.run(SCENARIOS[name].abuse(Target(url, int(port)), float(seconds)))
+        print("result", got, flush=True)
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=4.0, help="measuring time per row")
+    parser.add_argument("--interval-ms", type=float, default=10.0, help="caller's period")
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=list(SCENARIOS),
+        help="run only this scenario (repeatable); default: all, in table order",
+    )
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.run(run(args))
+    except ImportError:  # pragma: no cover
+        asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

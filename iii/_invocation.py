@@ -1,0 +1,322 @@
+"""Invocations both ways (protocol.md §3): the calls this worker makes (``invokefunction`` out,
+``invocationresult`` back, timeouts) and the calls it serves (run the handler, reply).
+
+Outbound calls run on the caller's loop; only the encoded frame crosses to the client's loop
+(when they differ) and the result comes back by ``call_soon_threadsafe``. Async handlers run on
+the client's loop, sync ones on a thread pool (``InitOptions.max_handler_threads``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+import traceback
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from . import protocol as wire
+from ._config import ClientConfig
+from ._connection import Connection, encode
+from ._handlers import LocalFunction
+from ._loop import ClientLoop
+from ._pending import Pending, PendingCalls
+from ._threads import HandlerPool
+from .channels import resolve_channel_refs
+from .context import InvocationContext, enter_invocation, exit_invocation
+from .errors import IIIInvocationError, error_from_body, timeout_error
+from .http import HttpInvocationConfig
+from .observability._invocation import end_execution, outgoing, start_execution
+from .types import EnqueueResult, TriggerActionEnqueue, TriggerActionVoid, TriggerRequest
+
+__all__ = ["Invoker", "to_request"]
+
+logger = logging.getLogger("iii.client")
+
+_REQUEST_KEYS = frozenset(TriggerRequest.model_fields)
+
+
+def to_request(request: TriggerRequest | Mapping[str, Any]) -> TriggerRequest:
+    """Normalise a trigger request; plain dicts skip pydantic validation on the hot path.
+
+    Raises ``TypeError`` / ``ValueError`` (pydantic ``ValidationError``) for a bad request.
+    """
+    if isinstance(request, TriggerRequest):
+        return request
+    if not isinstance(request, Mapping):
+        raise TypeError(f"trigger() takes a dict or TriggerRequest, not {type(request).__name__}")
+    action = request.get("action")
+    timeout_ms = request.get("timeout_ms")
+    namespace = request.get("namespace")
+    if (
+        isinstance(request.get("function_id"), str)
+        and (action is None or isinstance(action, (TriggerActionVoid, TriggerActionEnqueue)))
+        and (timeout_ms is None or (isinstance(timeout_ms, int) and timeout_ms > 0))
+        and (namespace is None or isinstance(namespace, str))
+        and _REQUEST_KEYS.issuperset(request)
+    ):
+        return TriggerRequest.model_construct(
+            function_id=request["function_id"],
+            payload=request.get("payload"),
+            action=action,
+            timeout_ms=timeout_ms,
+            metadata=request.get("metadata"),
+            namespace=namespace,
+            dispatch=request.get("dispatch"),
+        )
+    return TriggerRequest.model_validate(dict(request))
+
+
+class Invoker:
+    """One client's invocations. ``functions`` is the client's registered functions (read
+    here, owned by its registrations); ``pending`` its calls waiting for a result."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        client_loop: ClientLoop,
+        conn: Connection,
+        pending: PendingCalls,
+        functions: Mapping[str, LocalFunction | HttpInvocationConfig],
+    ) -> None:
+        self._config = config
+        self._client_loop = client_loop
+        self._conn = conn
+        self._pending = pending
+        self._functions = functions
+        self._executor: HandlerPool | None = None
+
+    # ------------------------------------------------------------------ outbound
+
+    def require_loop(self) -> asyncio.AbstractEventLoop:
+        """The client's loop; raises the engine's :class:`RegistrationRejectedError` when it
+        refused the worker, ``RuntimeError`` when the client never connected."""
+        if self._conn.rejected is not None:
+            raise self._conn.rejected
+        loop = self._client_loop.loop
+        if loop is None:
+            raise RuntimeError(
+                "the client is not connected: use register_worker() or `await client.connect()`"
+            )
+        return loop
+
+    async def invoke(self, request: TriggerRequest) -> Any:
+        """Run one call on the caller's loop (see ``III.trigger`` for results and errors)."""
+        conn = self._conn
+        if conn.rejected is not None:
+            raise conn.rejected
+        if conn.closing and conn.run_task is None:
+            raise IIIInvocationError(
+                "SHUTDOWN", "client is shut down", function_id=request.function_id
+            )
+        function_id = request.function_id
+        namespace = request.namespace
+        if namespace is not None and not namespace.strip():
+            raise ValueError("namespace is empty: pass a non-blank name or leave it unset")
+        if namespace is None:
+            if function_id.startswith(("engine::", "configuration::")):
+                namespace = "default"
+            else:
+                namespace = self._config.namespace
+        action = request.action
+        traceparent, baggage = outgoing()  # protocol.md §3.6
+        if isinstance(action, TriggerActionVoid):
+            frame = wire.invoke_function(
+                function_id,
+                request.payload,
+                action={"type": "void"},
+                metadata=request.metadata,
+                namespace=namespace,
+                traceparent=traceparent,
+                baggage=baggage,
+            )
+            await self._deliver(encode(frame), None)
+            return None
+        invocation_id = str(uuid.uuid4())
+        frame = wire.invoke_function(
+            function_id,
+            request.payload,
+            invocation_id=invocation_id,
+            action=(
+                {"type": "enqueue", "queue": action.queue}
+                if isinstance(action, TriggerActionEnqueue)
+                else None
+            ),
+            metadata=request.metadata,
+            namespace=namespace,
+            traceparent=traceparent,
+            baggage=baggage,
+        )
+        text = encode(frame)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending[invocation_id] = Pending(future, function_id, None)
+        timeout_ms = request.timeout_ms or self._config.options.invocation_timeout_ms
+        timer = loop.call_later(
+            timeout_ms / 1000, self._expire, invocation_id, function_id, timeout_ms
+        )
+        try:
+            await self._deliver(text, invocation_id)
+            result = await future
+        finally:
+            timer.cancel()
+            self._pending.pop(invocation_id, None)
+        if isinstance(action, TriggerActionEnqueue) and isinstance(result, dict):
+            return EnqueueResult.model_validate(result)
+        return result
+
+    async def _deliver(self, text: str | list[str], invocation_id: str | None) -> None:
+        """Hand an encoded invocation to the connection, from the caller's loop."""
+        conn = self._conn
+        if self._client_loop.on_loop_thread():
+            if conn.enqueue_text(text, "invokefunction", invocation_id):
+                await conn.flush()
+            return
+        loop = self._client_loop.loop
+        assert loop is not None
+        loop.call_soon_threadsafe(conn.post_text, text, invocation_id)
+
+    def _expire(self, invocation_id: str, function_id: str, timeout_ms: int) -> None:
+        pending = self._pending.pop(invocation_id, None)
+        if pending is not None:
+            pending.settle(error=timeout_error(function_id, timeout_ms, invocation_id))
+
+    def on_result(self, frame: wire.Frame) -> None:
+        """An ``invocationresult``: settle the call it answers (§3.2)."""
+        pending = self._pending.pop(frame["invocation_id"], None)
+        if pending is None:
+            return
+        error = frame.get("error")
+        if error is not None:
+            pending.settle(
+                error=error_from_body(
+                    error, function_id=pending.function_id, invocation_id=frame["invocation_id"]
+                )
+            )
+        else:
+            pending.settle(frame.get("result"))
+
+    # ------------------------------------------------------------------ inbound
+
+    async def on_invoke(self, frame: wire.Frame) -> None:
+        """An ``invokefunction`` for this worker: run the handler in its span, then reply
+        unless the caller asked for none (§3.1, sdk_surface.md §3.5)."""
+        function_id: str = frame["function_id"]
+        invocation_id: str | None = frame.get("invocation_id")
+        fn = self._functions.get(function_id)
+        result: Any = None
+        error: wire.ErrorBody | None = None
+        traceparent: str | None = None
+        if fn is None:
+            error = wire.error_body("function_not_found", f"Function '{function_id}' not found")
+        elif isinstance(fn, HttpInvocationConfig):
+            error = wire.error_body(
+                "function_not_invokable",
+                f"Function '{function_id}' is HTTP-invoked; the engine calls its URL",
+            )
+        else:
+            # The handler's span: child of the caller's traceparent (sdk_surface.md §3.5).
+            execution = start_execution(
+                function_id,
+                invocation_id,
+                frame.get("traceparent"),
+                frame.get("baggage"),
+                frame.get("data"),
+            )
+            try:
+                result = await self._call_handler(fn, frame)
+            except asyncio.CancelledError as exc:
+                end_execution(execution, error=exc)
+                raise
+            except BaseException as exc:  # SystemExit/KeyboardInterrupt must not stop the loop
+                end_execution(execution, error=exc)
+                logger.exception("Error in handler %s", function_id)
+                error = wire.error_body(
+                    "invocation_failed",
+                    str(exc) or type(exc).__name__,
+                    "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+                )
+            else:
+                end_execution(execution, result)
+            if execution is not None:
+                traceparent = execution.traceparent
+        if invocation_id is None:
+            return
+        await self._reply(invocation_id, function_id, result, error, traceparent)
+
+    async def _reply(
+        self,
+        invocation_id: str,
+        function_id: str,
+        result: Any,
+        error: wire.ErrorBody | None,
+        traceparent: str | None = None,
+    ) -> None:
+        send = self._conn.send
+        try:
+            await send(
+                wire.invocation_result(
+                    invocation_id, function_id, result=result, error=error, traceparent=traceparent
+                )
+            )
+        except TypeError as exc:
+            await send(
+                wire.invocation_result(
+                    invocation_id,
+                    function_id,
+                    error=wire.error_body("invocation_failed", f"result is not JSON: {exc}"),
+                )
+            )
+        except IIIInvocationError as exc:
+            await send(
+                wire.invocation_result(
+                    invocation_id, function_id, error=wire.error_body(exc.code, exc.message)
+                )
+            )
+
+    async def _call_handler(self, fn: LocalFunction, frame: wire.Frame) -> Any:
+        loop = self._client_loop.loop
+        data = frame.get("data")
+        refs = frame.get("_refs")
+        if (
+            refs != 0
+            and isinstance(data, (dict, list))
+            and not getattr(fn.handler, "iii_raw_channel_refs", False)
+        ):
+            # A handler marked ``iii_raw_channel_refs`` (the ASGI bridge) opens refs itself.
+            config = self._config
+            data = resolve_channel_refs(data, config.address, config.headers, loop, limit=refs)
+        metadata = frame.get("metadata")
+        token = enter_invocation(
+            InvocationContext(
+                function_id=fn.id,
+                invocation_id=frame.get("invocation_id"),
+                metadata=metadata,
+                traceparent=frame.get("traceparent"),
+                baggage=frame.get("baggage"),
+                worker_id=self._conn.worker_id,
+            )
+        )
+        try:
+            args, kwargs = fn.arguments(data, metadata)
+            if fn.is_async:
+                return await fn.handler(*args, **kwargs)
+            context = contextvars.copy_context()
+            call = functools.partial(context.run, fn.handler, *args, **kwargs)
+            assert loop is not None
+            return await loop.run_in_executor(self._handler_pool(), call)
+        finally:
+            exit_invocation(token)
+
+    def _handler_pool(self) -> HandlerPool:
+        if self._executor is None:
+            self._executor = HandlerPool(self._config.options.max_handler_threads)
+        return self._executor
+
+    def close(self) -> None:
+        """Shut the sync-handler pool down (queued handlers are cancelled)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
