@@ -18,14 +18,16 @@ T = TypeVar("T")
 
 
 def engine_config(**options: Any) -> EngineConfig:
-    """The test engine's configuration: every port ephemeral on 127.0.0.1, short timers, and
-    no CORS layer (an app's own CORS middleware answers as it does under uvicorn);
+    """The test engine's configuration: every port ephemeral on 127.0.0.1, short timers, no
+    CORS layer (an app's own CORS middleware answers as it does under uvicorn) and every
+    ``Host`` allowed (``testserver``; an app's ``TrustedHostMiddleware`` decides);
     ``options`` override any :class:`~iii_asgi.engine.EngineConfig` field."""
     defaults: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": 0,
         "http_port": 0,
         "http_cors": None,
+        "http_allowed_hosts": ["*"],
         "registration_grace_ms": 500,
         "functions_poll_interval_s": 0.2,
     }
