@@ -51,6 +51,14 @@ def engine_factory() -> Iterator[Callable[..., EngineThread]]:
         thread.stop()
 
 
+@pytest.fixture
+def engine_url(engine: EngineThread, monkeypatch: pytest.MonkeyPatch) -> EngineThread:
+    """``engine``, which bridged apps made with ``url=None`` connect to (``$III_URL``)."""
+    monkeypatch.setenv("III_URL", engine.url)
+    monkeypatch.setenv("OTEL_ENABLED", "false")
+    return engine
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Mark every process the tests start (``$III_TEST_SESSION``, inherited) and become their
     subreaper, so the session-end check finds them even when orphaned."""

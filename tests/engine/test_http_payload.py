@@ -66,7 +66,9 @@ async def test_exact_payload_fields(engine: EngineThread) -> None:
         "trigger",
         "request_body",
         "response",
+        "client",  # beyond §3.5: the HTTP peer, for the ASGI bridge's request.client
     ]
+    assert got["client"] == {"host": "127.0.0.1", "port": got["client"]["port"]}
     assert raw["body"] is None and raw["query_params"] == {} and raw["path"] == "raw"
     assert raw["raw"] == b"" and raw["method"] == "GET"
 

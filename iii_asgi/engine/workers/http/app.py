@@ -392,6 +392,11 @@ class _Exchange(Responder):
                 await self._middleware(function_id, route.namespace, request)
         payload["request_body"] = req.ref("read")
         payload["response"] = resp.ref("write")
+        client = self.scope.get("client")
+        if client:  # beyond §3.5: the HTTP peer (the ASGI bridge's ``request.client``)
+            payload["client"] = {"host": client[0], "port": client[1]}
+        if self.scope.get("scheme", "http") != "http":  # beyond §3.5 too: https
+            payload["scheme"] = self.scope["scheme"]
         call = await start_call(
             app.invoker,
             route.function_id,

@@ -112,7 +112,12 @@ class Responder:
     async def _start(self, state: dict[str, Any]) -> None:
         assert self.timer is not None
         self.timer.cancel()
-        headers: Headers = list(state["headers"].items())
+        headers: Headers = []
+        for name, value in state["headers"].items():
+            if type(value) is list:  # a repeated header (set_headers with a list, §3.8)
+                headers.extend((name, v) for v in value)
+            else:
+                headers.append((name, value))
         if self.cors_headers:
             headers.extend(self.cors_headers)
         start = {"type": "http.response.start", "status": state["status"], "headers": headers}
