@@ -368,8 +368,8 @@ class Connection:
             self._outbox_ready.set()
 
     async def _read_loop(self, ws: Wire) -> None:
-        if isinstance(ws, memory.MemoryClientConnection):
-            ws.take_inline(self._take_inline)  # frames handed over while this loop waits
+        take_inline = ws.take_inline  # frames handed over while this loop waits
+        take_inline(self._take_inline)
         try:
             async for raw in ws:
                 self._take(raw)
@@ -377,34 +377,33 @@ class Connection:
                     await ws.close()
                     return
         finally:
-            if isinstance(ws, memory.MemoryClientConnection):
-                ws.take_inline(None)
+            take_inline(None)
 
-    def _take(self, raw: str | bytes | wire.Frame) -> None:
+    def _take(self, raw: str | bytes | bytearray | wire.Frame) -> None:
         """Decode (in memory: check) one received frame and dispatch it."""
         try:
             frame = wire.check(raw) if isinstance(raw, dict) else wire.decode(raw)
         except wire.ProtocolError as exc:
             logger.warning("iii: dropping malformed frame from the engine: %s", exc)
             return
-        if frame["type"] == "invokefunction" and isinstance(raw, (str, bytes)):
+        if frame["type"] == "invokefunction" and not isinstance(raw, dict):
             # Cheap pre-check: a payload holds at most as many refs as its text names an
             # access key (none: no walk at all; in memory no text: walked).
             frame["_refs"] = (
-                raw.count(b"access_key") if isinstance(raw, bytes) else raw.count("access_key")
+                raw.count("access_key") if isinstance(raw, str) else raw.count(b"access_key")
             )
         try:
             self._dispatch(frame)
         except Exception:
             logger.exception("iii: failed to handle %s frame", frame.get("type"))
 
-    def _take_inline(self, frame: wire.Frame) -> bool:
-        """A frame the in-memory link hands over while :meth:`_read_loop` waits: handled as
-        that loop would, without its task hop."""
-        self._take(frame)
+    def _take_inline(self, raw: bytes | bytearray | wire.Frame) -> bool:
+        """A frame the connection hands over while :meth:`_read_loop` waits for one: handled
+        as that loop would, without its task hop."""
+        self._take(raw)
         ws = self._ws
-        if self.rejected is not None and isinstance(ws, memory.MemoryClientConnection):
-            ws.close_now()  # the waiting read loop then ends
+        if self.rejected is not None and ws is not None:
+            self._client_loop.spawn(ws.close())  # the waiting read loop then ends
         return True
 
     # ------------------------------------------------------------------ outbound

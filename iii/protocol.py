@@ -284,7 +284,7 @@ def copy_frame(frame: Mapping[str, Any]) -> Frame:
     return copied
 
 
-def decode(raw: str | bytes) -> Frame:
+def decode(raw: str | bytes | bytearray) -> Frame:
     """Parse and :func:`check` one frame.
 
     Raises :class:`ProtocolError` on invalid JSON and whatever :func:`check` refuses.
