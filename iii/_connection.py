@@ -14,9 +14,11 @@ instead of encoding.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, cast
 
 import websockets
@@ -368,8 +370,8 @@ class Connection:
             self._outbox_ready.set()
 
     async def _read_loop(self, ws: Wire) -> None:
-        take_inline = ws.take_inline  # frames handed over while this loop waits
-        take_inline(self._take_inline)
+        take_inline = ws.take_inline  # frames handed over while this loop waits, in its context
+        take_inline(partial(self._take_inline, contextvars.copy_context()))
         try:
             async for raw in ws:
                 self._take(raw)
@@ -397,10 +399,12 @@ class Connection:
         except Exception:
             logger.exception("iii: failed to handle %s frame", frame.get("type"))
 
-    def _take_inline(self, raw: bytes | bytearray | wire.Frame) -> bool:
+    def _take_inline(
+        self, context: contextvars.Context, raw: bytes | bytearray | wire.Frame
+    ) -> bool:
         """A frame the connection hands over while :meth:`_read_loop` waits for one: handled
-        as that loop would, without its task hop."""
-        self._take(raw)
+        as that loop would (in ``context``, a copy of the loop's), without its task hop."""
+        context.run(self._take, raw)
         ws = self._ws
         if self.rejected is not None and ws is not None:
             self._client_loop.spawn(ws.close())  # the waiting read loop then ends

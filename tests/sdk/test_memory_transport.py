@@ -4,6 +4,7 @@ through it: copies (never shared dicts), errors, disconnect cleanup, back-pressu
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -360,3 +361,27 @@ async def test_pipe_across_threads() -> None:
         assert len(pipe) <= 3
     thread.join()
     assert received == list(range(count))
+
+
+PROBE: contextvars.ContextVar[str] = contextvars.ContextVar("probe", default="unset")
+
+
+async def test_a_handler_never_runs_in_the_engines_context(local_engine: Engine) -> None:
+    """Frames handed over inline run the worker's code in its read loop's context, as a socket
+    does, never in the context of the engine code that sent them."""
+    worker = await client(local_engine.url)
+    seen: list[str] = []
+
+    async def probe(data: Any) -> None:
+        seen.append(PROBE.get())
+
+    try:
+        worker.register_function("m::probe", probe)
+        await acall_until_found(worker, {"function_id": "m::probe"})
+        PROBE.set("engine side")
+        core = local_engine.core
+        assert core is not None
+        await core.invoker.call("m::probe", None)
+        assert seen == ["unset", "unset"]
+    finally:
+        await worker.shutdown_async()
