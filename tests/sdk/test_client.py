@@ -301,3 +301,26 @@ def test_unserialisable_result_is_an_error_not_a_hang(worker: iii.III, caller: i
         call_until_found(caller, {"function_id": "bad::result"})
     assert info.value.code == "invocation_failed"
     assert "not JSON" in info.value.message
+
+
+def test_sync_trigger_sends_the_calling_threads_trace_context(
+    worker: iii.III, caller: iii.III
+) -> None:
+    """The blocking trigger() builds its frame on the calling thread, so the span active there
+    is the call's parent (protocol.md §3.6), as with trigger_async()."""
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    seen: list[str | None] = []
+
+    def handler(data: Any) -> None:
+        context = iii.current_invocation()
+        seen.append(context.traceparent if context else None)
+
+    worker.register_function("trace::probe", handler)
+    call_until_found(caller, {"function_id": "trace::probe"})
+    parent = SpanContext(trace_id=0xABC, span_id=0xDEF, is_remote=False, trace_flags=TraceFlags(1))
+    with trace.use_span(NonRecordingSpan(parent)):
+        caller.trigger({"function_id": "trace::probe"})
+    assert seen[0] is None
+    assert seen[1] is not None and f"{0xABC:032x}" in seen[1]
