@@ -198,7 +198,11 @@ class Invoker:
             return None
         waiter = ThreadPending(call.function_id)
         self._pending[invocation_id] = waiter
-        loop.call_soon_threadsafe(post, call.item, invocation_id)
+        try:
+            loop.call_soon_threadsafe(post, call.item, invocation_id)
+        except BaseException:  # the loop is closed
+            self._pending.pop(invocation_id, None)
+            raise
         if not waiter.wait(call.timeout_ms / 1000):
             if self._pending.pop(invocation_id, None) is waiter:
                 raise timeout_error(call.function_id, call.timeout_ms, invocation_id)
