@@ -3,8 +3,9 @@
 worker A (caller) → embedded engine → worker B (``bench::echo``) → back. The engine runs in its
 own process; each SDK's executor and caller run as subprocesses under that SDK's interpreter, so
 both SDKs meet the same engine in the same run. Prints throughput (sequential and 64 in flight),
-p50/p99 latency, and the ratio ours/official, per round and the median of the rounds (cases are
-interleaved: each round runs every case once).
+p50/p99 latency, CPU per call of the engine, the executor and the caller (``/proc``), and the
+ratio ours/official, per round and the median of the rounds (cases are interleaved: each round
+runs every case once).
 
     python bench/invoke.py [--calls 5000] [--rounds 3] [--official-python PATH]
                            [--otel-only | --no-otel]
@@ -34,6 +35,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Calls each caller makes before it measures (bench/_sdk_bench_worker.py).
+WARM_UP = 200
 PEER = Path(__file__).resolve().parent / "_sdk_bench_worker.py"
 
 
@@ -79,9 +82,23 @@ def env_for(python: str, otel: bool = False) -> dict[str, str]:
     return env
 
 
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_case(
-    python: str, url: str, calls: int, inflight: int, mode: str, otel: bool = False
+    python: str,
+    url: str,
+    calls: int,
+    inflight: int,
+    mode: str,
+    otel: bool = False,
+    engine_pid: int | None = None,
 ) -> dict[str, float]:
+    """One case: throughput, p50/p99 (ms), and CPU µs per call of the engine (when
+    ``engine_pid`` is given; warm-up calls included), the executor and the caller."""
     env = env_for(python, otel)
     # -P: bench/ must not shadow the standard library (bench/http.py vs `http`)
     server = subprocess.Popen(
@@ -94,6 +111,7 @@ def run_case(
     assert server.stdout is not None and server.stdin is not None
     if server.stdout.readline().strip() != "ready":
         raise RuntimeError(f"executor under {python} did not start")
+    before = {pid: cpu_of(pid) for pid in (engine_pid, server.pid) if pid is not None}
     try:
         out = subprocess.run(
             [python, "-P", str(PEER), "call", url, str(calls), str(inflight), mode],
@@ -103,15 +121,20 @@ def run_case(
             timeout=600,
             check=True,
         ).stdout
+        used = {pid: cpu_of(pid) - cpu for pid, cpu in before.items()}
     finally:
         server.stdin.close()
         server.wait(timeout=20)
     data = json.loads(out.strip().splitlines()[-1])
     lat = sorted(data["latencies_ms"])
+    per_call = 1e6 / (calls + WARM_UP)
     return {
         "rps": calls / data["seconds"],
         "p50": statistics.median(lat),
         "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+        "engine_us": used.get(engine_pid or -1, 0.0) * per_call,
+        "executor_us": used[server.pid] * per_call,
+        "caller_us": data.get("cpu", 0.0) * 1e6 / calls,
     }
 
 
@@ -136,7 +159,8 @@ def main() -> None:
     print(f"engine {url}; {args.calls} calls per case; payload ~60 bytes JSON")
     try:
         if not args.otel_only:
-            versus_official(url, args.calls, official_python(args.official_python), args.rounds)
+            theirs = official_python(args.official_python)
+            versus_official(url, args.calls, theirs, args.rounds, engine.pid)
         if not args.no_otel:
             tracing_cost(url, args.calls, args.rounds)
     finally:
@@ -186,17 +210,19 @@ CASES = (
 VERSUS = {"ours": "official", "ours-sync": "official-sync", "ours-attached": "official"}
 
 
-def versus_official(url: str, calls: int, theirs: str, rounds: int) -> None:
+def versus_official(url: str, calls: int, theirs: str, rounds: int, engine_pid: int) -> None:
     rows: dict[tuple[str, int], list[dict[str, float]]] = {}
     for inflight in (1, 64):
         for round_ in range(rounds):
             for label, ours, mode in CASES:
                 python = sys.executable if ours else theirs
-                r = run_case(python, url, calls, inflight, mode)
+                r = run_case(python, url, calls, inflight, mode, engine_pid=engine_pid)
                 rows.setdefault((label, inflight), []).append(r)
                 print(
                     f"{label:>14} in-flight={inflight:<3} round {round_ + 1} {r['rps']:>9.0f} "
-                    f"calls/s  p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms",
+                    f"calls/s  p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms  cpu/call "
+                    f"engine {r['engine_us']:.0f} executor {r['executor_us']:.0f} caller "
+                    f"{r['caller_us']:.0f} us",
                     flush=True,
                 )
     print()
@@ -210,6 +236,11 @@ def versus_official(url: str, calls: int, theirs: str, rounds: int) -> None:
                 f"(rounds {rps[0]:.2f}-{rps[-1]:.2f}), p50 {statistics.median(p50):.2f}x "
                 f"(rounds {p50[0]:.2f}-{p50[-1]:.2f})  (goal >= 2x, p50 <= 0.5x)"
             )
+    print("\nmedian CPU per call (us): engine / executor / caller")
+    for (label, inflight), runs in rows.items():
+        keys = ("engine_us", "executor_us", "caller_us")
+        cpu = [statistics.median(r[k] for r in runs) for k in keys]
+        print(f"{label:>14} in-flight={inflight:<3} {cpu[0]:.0f} / {cpu[1]:.0f} / {cpu[2]:.0f}")
 
 
 if __name__ == "__main__":
