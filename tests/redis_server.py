@@ -15,10 +15,22 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
-__all__ = ["RedisServer", "missing_reason"]
+from iii_asgi.engine import AdapterConfig
+
+__all__ = ["BUILTINS", "RedisServer", "missing_reason", "redis_options"]
+
+#: The built-ins that have a Redis adapter (``EngineConfig.<name>_adapter``).
+BUILTINS = ("state", "stream", "queue", "pubsub", "cron")
+
+
+def redis_options(url: str, **extra: Any) -> dict[str, Any]:
+    """EngineConfig options putting every built-in on the Redis at ``url``."""
+    adapter = AdapterConfig("redis", redis_url=url)
+    return {**{f"{name}_adapter": adapter for name in BUILTINS}, **extra}
 
 
 def missing_reason() -> str | None:

@@ -18,12 +18,10 @@ import pytest
 import redis.asyncio as redis
 from engine_wire import Wire
 
-from iii_asgi.engine import AdapterConfig, EngineThread
+from iii_asgi.engine import EngineThread
 from iii_asgi.engine.storage import MemoryStorage, SqliteStorage, Storage
 from iii_asgi.engine.storage.redis import RedisStorage
-from tests.redis_server import RedisServer, missing_reason
-
-BUILTINS = ("state", "stream", "queue", "pubsub", "cron")
+from tests.redis_server import RedisServer, missing_reason, redis_options
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -37,12 +35,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     if {"engine", "engine_factory"} & set(metafunc.fixturenames):
         metafunc.parametrize("adapter", ["local", "redis"], indirect=True)
-
-
-def redis_options(url: str, **extra: Any) -> dict[str, Any]:
-    """EngineConfig options putting every built-in on the Redis at ``url``."""
-    adapter = AdapterConfig("redis", redis_url=url)
-    return {**{f"{name}_adapter": adapter for name in BUILTINS}, **extra}
 
 
 @pytest.fixture

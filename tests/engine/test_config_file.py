@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from iii_asgi.engine.config.adapters import AdapterConfig
 from iii_asgi.engine.config.engine import CorsConfig, HttpMiddleware
 from iii_asgi.engine.config.file import ConfigError, config_from_mapping, expand_env, load_config
 
@@ -95,6 +96,36 @@ workers:
     assert load_config(write(tmp_path, text)).data_dir == "data"
 
 
+def test_adapter_blocks_pick_each_workers_adapter(tmp_path: Path) -> None:
+    text = """
+workers:
+  - name: iii-state
+    config:
+      adapter: {name: kv, config: {store_method: file_based, file_path: ./data/state_store.db}}
+  - name: iii-stream
+    config:
+      adapter: {name: redis, config: {redis_url: "redis://r1:6379/2"}}
+  - name: iii-queue
+    config:
+      adapter: {name: redis, config: {redis_url: "redis://r1:6379/2", visibility_timeout_ms: 5000}}
+  - name: iii-pubsub
+    config: {adapter: {name: redis}}
+  - name: iii-cron
+    config: {adapter: {name: redis, config: {key_prefix: "app:", lock_ttl_ms: 1000}}}
+"""
+    config = load_config(write(tmp_path, text))
+    assert config.data_dir == "data"  # state stays on the file store
+    assert config.state_adapter == AdapterConfig()
+    shared = AdapterConfig("redis", redis_url="redis://r1:6379/2")
+    assert config.stream_adapter == config.queue_adapter == shared
+    assert config.pubsub_adapter == AdapterConfig("redis")  # the real engine's default URL
+    assert config.pubsub_adapter.redis_url == "redis://localhost:6379"
+    assert config.cron_adapter == AdapterConfig("redis", key_prefix="app:")
+    assert (config.queue_visibility_timeout_ms, config.cron_lock_ttl_ms) == (5000, 1000)
+    local = "workers: [{name: pubsub, config: {adapter: {name: local}}}, {name: cron}]\n"
+    assert load_config(write(tmp_path, local)).pubsub_adapter == AdapterConfig()
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -109,8 +140,24 @@ workers:
         ("workers: [{name: iii-worker-manager, config: {rbac: {}}}]\n", "unknown key"),
         ("workers: [{name: iii-state, config: {triggers_enabled: 1}}]\n", "true or false"),
         (
-            "workers: [{name: iii-state, config: {adapter: {name: redis}}}]\n",
-            "'redis' is not supported",
+            "workers: [{name: iii-state, config: {adapter: {name: bridge}}}]\n",
+            r"workers\[0\].config.adapter.name 'bridge' is not provided .*'kv', 'redis'",
+        ),
+        (
+            "workers: [{name: queue, config: {adapter: {name: rabbitmq}}}]\n",
+            r"workers\[0\].config.adapter.name 'rabbitmq' is not provided .*'builtin', 'redis'",
+        ),
+        (
+            "workers: [{name: iii-pubsub, config: {adapter: {name: kv}}}]\n",
+            "'kv' is not provided",
+        ),
+        (
+            "workers: [{name: iii-stream, config: {adapter: {name: redis, config: {url: x}}}}]\n",
+            r"workers\[0\].config.adapter.config: unknown key\(s\): url",
+        ),
+        (
+            "workers: [{name: cron, config: {adapter: {name: redis, config: {lock_ttl_ms: 0}}}}]\n",
+            "lock_ttl_ms must be an integer >= 1",
         ),
         (
             "storage: {data_dir: a}\nworkers: [{name: iii-state, config: {adapter: "
