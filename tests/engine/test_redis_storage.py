@@ -74,15 +74,18 @@ async def test_exclusive_claims_run_one_message_at_a_time_across_engines(stores:
     assert [m.id for m in await b.queue_claim("q", _now(), 1, exclusive=True)] == ["2"]
 
 
-async def test_defer_keeps_attempts_and_position(stores: Stores) -> None:
-    a = await stores("a")
+async def test_a_message_handed_over_goes_to_another_engine_first(stores: Stores) -> None:
+    a, b = await stores("a"), await stores("b")
     await a.queue_put([msg("1"), msg("2")])
     await a.queue_claim("q", _now(), 1)
-    assert await a.queue_defer("q", "1", _now() + 200)
-    assert [m.id for m in await a.queue_claim("q", _now(), 10)] == ["2"]
-    await asyncio.sleep(0.25)
-    again = await a.queue_claim("q", _now(), 10)
-    assert [(m.id, m.attempts) for m in again] == [("1", 0)]
+    assert await a.queue_defer("q", "1", _now() + 300)
+    assert [m.id for m in await a.queue_claim("q", _now(), 10)] == ["2"]  # a skips it for now
+    taken = await b.queue_claim("q", _now(), 10)
+    assert [(m.id, m.attempts) for m in taken] == [("1", 0)]  # b may take it at once
+    await b.queue_release("q", "1")
+    assert await a.queue_claim("q", _now(), 10) == []
+    await asyncio.sleep(0.35)
+    assert [m.id for m in await a.queue_claim("q", _now(), 10)] == ["1"]
 
 
 async def test_updates_from_two_engines_never_lose_a_write(stores: Stores) -> None:

@@ -10,7 +10,10 @@ One :class:`RedisBackend` per distinct ``(redis_url, key_prefix)`` of an engine 
   message is ``<engine id> <JSON>``; an engine delivers its own events locally and ignores
   their echo. Outgoing events wait in one bounded outbox (:data:`OUTBOX`; when it is full new
   events are dropped with a warning) and are published in order by one task, so the other
-  engines see one engine's events in the order it wrote them;
+  engines see one engine's events in the order it wrote them. A channel no other engine
+  listens to is not published to: each engine counts a channel's subscribers (``PUBSUB
+  NUMSUB``, every :data:`LISTENERS_S` seconds) and an engine that starts says so on
+  ``P iii:events:engines`` before it serves, so the others count it at once;
 * one subscriber connection reading those channels (reconnecting, and resubscribing, after a
   failure; events published meanwhile are lost, as Redis pub/sub does not keep them);
 * the cron lock (:class:`RedisCronLock`) and the queue cluster (:mod:`.redis_queue`).
@@ -34,7 +37,14 @@ from ..storage.redis import RedisStorage
 from .base import CronLock, EventHandler, Events, QueueCluster
 from .redis_queue import RedisQueues
 
-__all__ = ["MAX_CONNECTIONS", "OUTBOX", "POOL_WAIT_S", "RedisBackend", "RedisCronLock"]
+__all__ = [
+    "LISTENERS_S",
+    "MAX_CONNECTIONS",
+    "OUTBOX",
+    "POOL_WAIT_S",
+    "RedisBackend",
+    "RedisCronLock",
+]
 
 logger = logging.getLogger("iii_asgi.engine.redis")
 
@@ -44,6 +54,8 @@ MAX_CONNECTIONS = 32
 POOL_WAIT_S = 30.0
 #: Events waiting to be published; further ones are dropped (logged).
 OUTBOX = 10_000
+#: Period of the recount of each channel's subscribers.
+LISTENERS_S = 1.0
 
 #: KEYS: lock, last tick. ARGV: owner, ttl ms, tick ms.
 _CRON_ACQUIRE = """
@@ -119,6 +131,10 @@ class RedisBackend:
         self.store = RedisStorage(self.client, prefix, self.engine_id, lease_ms)
         self.storage: Storage = self.store
         self.handlers: dict[str, list[EventHandler]] = {}
+        self._engines_channel = f"{prefix}iii:events:engines"
+        #: subscribers per channel, this engine included (absent: unknown, so publish)
+        self._listeners: dict[str, int] = {}
+        self._starts = 0  # engines seen starting (a count begun before one is stale)
         self._origin = self.engine_id.encode()
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._outbox_ready = asyncio.Event()
@@ -151,11 +167,16 @@ class RedisBackend:
             raise StorageError(f"cannot connect to Redis at {self.url}: {exc}") from None
         await self.storage.open()
         loop = asyncio.get_running_loop()
-        if self.handlers:
-            self._pubsub = self.client.pubsub()
-            await self._subscribe()
-            self._tasks.append(loop.create_task(self._listen()))
+        self.handlers.setdefault(self._engines_channel, []).append(self._engine_started)
+        self._pubsub = self.client.pubsub()
+        await self._subscribe()
+        self._tasks.append(loop.create_task(self._listen()))
         self._tasks.append(loop.create_task(self._publish_forever()))
+        self._tasks.append(loop.create_task(self._count_listeners()))
+        try:  # the others publish to us from now on
+            await self.client.publish(self._engines_channel, self._origin + b' "started"')
+        except (RedisError, OSError) as exc:
+            raise StorageError(f"Redis at {self.url}: {exc}") from None
         if self._queues is not None:
             await self._queues.start()
 
@@ -195,8 +216,10 @@ class RedisBackend:
     # -- events --------------------------------------------------------------------------------
 
     def send(self, channel: str, event: Any) -> None:
-        """Queue ``event`` for the other engines (dropped, with a warning, when the outbox is
-        full: Redis unreachable or too slow)."""
+        """Queue ``event`` for the other engines (skipped when none listens; dropped, with a
+        warning, when the outbox is full: Redis unreachable or too slow)."""
+        if self._listeners.get(channel, 2) <= 1:
+            return
         if len(self._outbox) >= OUTBOX:
             self._dropped += 1
             if self._dropped in (1, 10, 100) or self._dropped % 1000 == 0:
@@ -225,6 +248,24 @@ class RedisBackend:
                     logger.warning("redis: %d event(s) not published: %s", len(batch), exc)
                     await asyncio.sleep(0.5)
 
+    def _engine_started(self, event: Any) -> None:
+        """Another engine subscribed: publish everything until the next count."""
+        self._starts += 1
+        self._listeners.clear()
+
+    async def _count_listeners(self) -> None:
+        channels = [c for c in self.handlers if c != self._engines_channel]
+        while channels:
+            starts = self._starts
+            try:
+                counts = await self.client.pubsub_numsub(*channels)
+                if starts == self._starts:
+                    self._listeners.update((_text(c), int(n)) for c, n in counts)
+            except (RedisError, OSError) as exc:
+                self._listeners.clear()
+                logger.warning("redis: counting event subscribers failed: %s", exc)
+            await asyncio.sleep(LISTENERS_S)
+
     async def _listen(self) -> None:
         pubsub = self._pubsub
         while True:
@@ -241,7 +282,7 @@ class RedisBackend:
         origin, _, body = data.partition(b" ")
         if origin == self._origin:
             return  # our own event, delivered locally already
-        name = channel.decode() if isinstance(channel, bytes) else channel
+        name = _text(channel)
         try:
             event = decode(body)
         except ValueError:
@@ -252,3 +293,7 @@ class RedisBackend:
                 handler(event)
             except Exception:
                 logger.exception("redis: handler of %s failed", name)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

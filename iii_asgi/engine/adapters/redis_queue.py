@@ -41,7 +41,7 @@ logger = logging.getLogger("iii_asgi.engine.redis")
 HEARTBEAT_S = 2.0
 #: How long a consumer entry lives without a heartbeat (a killed engine counts this long).
 TTL_S = 10.0
-#: How long a message passed on waits before this engine looks at it again.
+#: How long this engine skips a message it passed on (the others may take it at once).
 DEFER_MS = 250
 
 

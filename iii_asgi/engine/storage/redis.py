@@ -266,15 +266,20 @@ class RedisStorage:
             queue, message_id, available_at_ms, "front" if front else "back", True
         )
 
-    async def queue_defer(self, queue: str, message_id: str, available_at_ms: int) -> bool:
-        """Give a claimed message back, not due before ``available_at_ms``, keeping its attempts
-        and position (another engine may take it meanwhile). False if it is not stored."""
-        return await self._move(queue, message_id, available_at_ms, "keep", False)
+    async def queue_defer(self, queue: str, message_id: str, skip_until_ms: int) -> bool:
+        """Hand a claimed message over to the other engines: due again at once, keeping its
+        attempts and position, but not claimed by this engine before ``skip_until_ms``. False
+        if it is not stored."""
+        return await self._give_back(queue, message_id, skip_until_ms)
 
     async def queue_release(self, queue: str, message_id: str) -> bool:
+        return await self._give_back(queue, message_id, 0)
+
+    async def _give_back(self, queue: str, message_id: str, skip_until_ms: int) -> bool:
         self._settled(queue, [message_id])
+        args: list[Any] = [message_id, self.engine_id, skip_until_ms]
         with self._io:
-            return bool(await self._release(self._queue_keys(queue), [message_id, self.engine_id]))
+            return bool(await self._release(self._queue_keys(queue), args))
 
     async def queue_dead_letter(
         self, queue: str, message_id: str, error: str, failed_at_ms: int, count: bool = True

@@ -3,7 +3,8 @@ a write, its ordering index and a queue message's state change are never seen ha
 another engine.
 
 A queued message's metadata is a JSON object (``cjson``): ``a`` attempts, ``t`` due time (ms),
-``s`` position (``seq``), ``c`` created (ms), ``g`` FIFO group (absent when none).
+``s`` position (``seq``), ``c`` created (ms), ``g`` FIFO group (absent when none); ``x`` and
+``xu``: the engine that last handed the message over and until when (ms) it skips it.
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ return {1}
 """
 
 #: KEYS: the 8 queue keys. ARGV: now, limit, lease deadline, exclusive (1/0), engine.
-#: Expired leases and due messages become ready; returns {id, meta, payload, ...} leased.
+#: Expired leases and due messages become ready; returns {id, meta, payload, ...} leased, in
+#: position order, skipping messages this engine handed over until their ``xu`` time.
 CLAIM = """
 local now = tonumber(ARGV[1])
 local function ready(id)
@@ -113,13 +115,20 @@ end
 local out = {}
 local limit = tonumber(ARGV[2])
 if limit <= 0 or (ARGV[4] == '1' and redis.call('ZCARD', KEYS[5]) > 0) then return out end
-for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, limit - 1)) do
-  redis.call('ZREM', KEYS[3], id)
-  redis.call('ZADD', KEYS[5], ARGV[3], id)
-  redis.call('HSET', KEYS[6], id, ARGV[5])
-  table.insert(out, id)
-  table.insert(out, redis.call('HGET', KEYS[1], id))
-  table.insert(out, redis.call('HGET', KEYS[2], id) or 'null')
+local taken = 0
+for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, limit * 2 + 15)) do
+  local raw = redis.call('HGET', KEYS[1], id)
+  local m = cjson.decode(raw)
+  if not (m.x == ARGV[5] and m.xu and m.xu > now) then
+    redis.call('ZREM', KEYS[3], id)
+    redis.call('ZADD', KEYS[5], ARGV[3], id)
+    redis.call('HSET', KEYS[6], id, ARGV[5])
+    table.insert(out, id)
+    table.insert(out, raw)
+    table.insert(out, redis.call('HGET', KEYS[2], id) or 'null')
+    taken = taken + 1
+    if taken >= limit then break end
+  end
 end
 return out
 """
@@ -138,9 +147,9 @@ return n
 """
 )
 
-#: KEYS: the 8 queue keys, front, seq. ARGV: id, due, mode (``front`` | ``back`` | ``keep``),
-#: count (1/0), engine. Releases a message for later (a retry when count is 1); 0 when it is not
-#: stored or another engine holds it.
+#: KEYS: the 8 queue keys, front, seq. ARGV: id, due, mode (``front`` | ``back``), count (1/0),
+#: engine. Releases a message for later (a retry when count is 1); 0 when it is not stored or
+#: another engine holds it.
 RETRY = (
     _HELPERS
     + """
@@ -161,7 +170,8 @@ return 1
 """
 )
 
-#: KEYS: the 8 queue keys. ARGV: id, engine. Gives a claimed message back unchanged.
+#: KEYS: the 8 queue keys. ARGV: id, engine, skip until (ms, or 0). Gives a claimed message
+#: back unchanged (``skip until``: ready for the others now, not for this engine before then).
 RELEASE = (
     _HELPERS
     + """
@@ -169,7 +179,13 @@ local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return 0 end
 if redis.call('HGET', KEYS[6], ARGV[1]) == ARGV[2] then
   unlist(ARGV[1])
-  redis.call('ZADD', KEYS[3], cjson.decode(raw).s, ARGV[1])
+  local m = cjson.decode(raw)
+  if ARGV[3] ~= '0' then
+    m.x = ARGV[2]
+    m.xu = tonumber(ARGV[3])
+    redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(m))
+  end
+  redis.call('ZADD', KEYS[3], m.s, ARGV[1])
 end
 return 1
 """
