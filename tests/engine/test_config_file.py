@@ -83,19 +83,6 @@ def test_listed_workers_only(tmp_path: Path) -> None:
     assert (defaults.http_port, defaults.stream_port) == (3111, 3112)
 
 
-def test_file_based_adapter_selects_the_data_dir(tmp_path: Path) -> None:
-    text = """
-workers:
-  - name: iii-state
-    config:
-      adapter: {name: kv, config: {store_method: file_based, file_path: ./data/state_store.db}}
-  - name: iii-stream
-    config:
-      adapter: {name: kv, config: {store_method: file_based, file_path: ./data/stream_store}}
-"""
-    assert load_config(write(tmp_path, text)).data_dir == "data"
-
-
 def test_adapter_blocks_pick_each_workers_adapter(tmp_path: Path) -> None:
     text = """
 workers:
@@ -107,21 +94,23 @@ workers:
       adapter: {name: redis, config: {redis_url: "redis://r1:6379/2"}}
   - name: iii-queue
     config:
-      adapter: {name: redis, config: {redis_url: "redis://r1:6379/2", visibility_timeout_ms: 5000}}
+      adapter: {name: builtin, config: {store_method: file_based, file_path: ./data/queue_store}}
   - name: iii-pubsub
     config: {adapter: {name: redis}}
   - name: iii-cron
     config: {adapter: {name: redis, config: {key_prefix: "app:", lock_ttl_ms: 1000}}}
 """
     config = load_config(write(tmp_path, text))
-    assert config.data_dir == "data"  # state stays on the file store
-    assert config.state_adapter == AdapterConfig()
-    shared = AdapterConfig("redis", redis_url="redis://r1:6379/2")
-    assert config.stream_adapter == config.queue_adapter == shared
+    assert config.data_dir == "data"  # both file stores name ./data: the engine's one store
+    assert config.state_adapter == config.queue_adapter == AdapterConfig()
+    assert config.stream_adapter == AdapterConfig("redis", redis_url="redis://r1:6379/2")
     assert config.pubsub_adapter == AdapterConfig("redis")  # the real engine's default URL
     assert config.pubsub_adapter.redis_url == "redis://localhost:6379"
     assert config.cron_adapter == AdapterConfig("redis", key_prefix="app:")
-    assert (config.queue_visibility_timeout_ms, config.cron_lock_ttl_ms) == (5000, 1000)
+    assert config.cron_lock_ttl_ms == 1000
+    queue = "adapter: {name: redis, config: {visibility_timeout_ms: 5000}}"
+    on_redis = load_config(write(tmp_path, f"workers: [{{name: queue, config: {{{queue}}}}}]\n"))
+    assert on_redis.queue_adapter.is_redis and on_redis.queue_visibility_timeout_ms == 5000
     local = "workers: [{name: pubsub, config: {adapter: {name: local}}}, {name: cron}]\n"
     assert load_config(write(tmp_path, local)).pubsub_adapter == AdapterConfig()
 

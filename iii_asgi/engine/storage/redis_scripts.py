@@ -53,7 +53,8 @@ return old
 """
 
 # Queue scripts: KEYS[1..8] are a queue's meta, msg, ready, delayed, leased, owner, dead and
-# deadorder keys (in that order), then the shared counters where listed.
+# deadorder keys (in that order), then the shared counters where listed. ``movable`` is a
+# message's metadata (with this failure counted) unless it is gone or another engine holds it.
 _HELPERS = """
 local function unlist(id)
   redis.call('ZREM', KEYS[3], id)
@@ -64,6 +65,13 @@ end
 local function foreign(id, engine)
   local owner = redis.call('HGET', KEYS[6], id)
   return owner and owner ~= engine
+end
+local function movable(id, engine, count)
+  local raw = redis.call('HGET', KEYS[1], id)
+  if not raw or foreign(id, engine) then return nil end
+  local m = cjson.decode(raw)
+  if count == '1' then m.a = m.a + 1 end
+  return m
 end
 """
 
@@ -153,10 +161,8 @@ return n
 RETRY = (
     _HELPERS
     + """
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw or foreign(ARGV[1], ARGV[5]) then return 0 end
-local m = cjson.decode(raw)
-if ARGV[4] == '1' then m.a = m.a + 1 end
+local m = movable(ARGV[1], ARGV[5], ARGV[4])
+if not m then return 0 end
 m.t = tonumber(ARGV[2])
 if ARGV[3] == 'front' then
   m.s = redis.call('DECR', KEYS[9])
@@ -195,10 +201,8 @@ return 1
 DEAD_LETTER = (
     _HELPERS
     + """
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw or foreign(ARGV[1], ARGV[5]) then return 0 end
-local m = cjson.decode(raw)
-if ARGV[4] == '1' then m.a = m.a + 1 end
+local m = movable(ARGV[1], ARGV[5], ARGV[4])
+if not m then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 unlist(ARGV[1])
 redis.call('HSET', KEYS[7], ARGV[1], cjson.encode({m = m, e = ARGV[2], f = tonumber(ARGV[3])}))
