@@ -7,11 +7,13 @@ from typing import Any
 
 from iii.protocol import MAX_MESSAGE_SIZE
 
+from .adapters import AdapterConfig
 from .queue import QueueConfig
 from .worker_manager import RbacConfig, WorkerListenerConfig
 
 __all__ = [
     "DEFAULT_SECRET_ENV",
+    "AdapterConfig",
     "CorsConfig",
     "EngineConfig",
     "HttpMiddleware",
@@ -192,6 +194,18 @@ class EngineConfig:
         exec_cwd: folder the commands run in (the config file's folder; ``None``: the
             working directory).
         exec_stop_grace_s: seconds between SIGTERM and SIGKILL when the pipeline stops.
+        state_adapter: where ``iii-state`` keeps its values and sends its ``state`` trigger
+            events (:class:`AdapterConfig`: ``local`` by default, or ``redis``); likewise
+        stream_adapter: ``iii-stream`` (items, change events, the stream socket's feed),
+        queue_adapter: ``iii-queue`` (queued messages, dead letters, durable subscribers),
+        pubsub_adapter: ``iii-pubsub`` (``publish`` reaches the subscribers of every engine on
+            the same Redis), and
+        cron_adapter: ``iii-cron`` (with ``redis``, a schedule registered on several engines
+            runs once per tick between them). See docs/engine.md, "Adapters".
+        queue_visibility_timeout_ms: with the Redis queue adapter, how long a message taken by
+            an engine stays invisible to the others; the engine renews it while the handler
+            runs, so only a message taken by an engine that died is delivered again.
+        cron_lock_ttl_ms: with the Redis cron adapter, the expiry of a schedule's run lock.
     """
 
     host: str = "127.0.0.1"
@@ -252,6 +266,13 @@ class EngineConfig:
     exec_cwd: str | None = None
     exec_stop_grace_s: float = 5.0
     console_port: int | None = None
+    state_adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    stream_adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    queue_adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    pubsub_adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    cron_adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    queue_visibility_timeout_ms: int = 30_000
+    cron_lock_ttl_ms: int = 30_000
 
     def listener_configs(self) -> list[WorkerListenerConfig]:
         """Every worker listener: the main one (``host``, ``port`` and the main-listener
