@@ -2,8 +2,16 @@
 ``invocationresult`` back, timeouts) and the calls it serves (run the handler, reply).
 
 Outbound calls run on the caller's loop; only the encoded frame crosses to the client's loop
-(when they differ) and the result comes back by ``call_soon_threadsafe``. Async handlers run on
-the client's loop, sync ones on a thread pool (``InitOptions.max_handler_threads``).
+(when they differ) and the result comes back by ``call_soon_threadsafe``. A call's frame carries
+its timeout (``timeout_ms``, an iii-asgi extension the real engine ignores), so our engine can
+stop the call at the executor when it expires.
+
+Async handlers run on the client's loop, sync ones on a thread pool
+(``InitOptions.max_handler_threads``). At most ``InitOptions.max_concurrent_handlers`` run at
+once (:mod:`._slots`): past that the connection stops reading. An ``invocationresult`` for an
+invocation this worker is running means the engine stopped it (the caller's timeout expired):
+the handler's task is cancelled and nothing is replied (a sync handler's thread cannot be
+interrupted; its result is dropped).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from ._connection import Connection, encode
 from ._handlers import LocalFunction
 from ._loop import ClientLoop
 from ._pending import Pending, PendingCalls
+from ._slots import HandlerSlot, HandlerSlots, current_slot
 from .channels import resolve_channel_refs
 from .context import InvocationContext, enter_invocation, exit_invocation
 from .errors import IIIInvocationError, error_from_body, timeout_error
@@ -87,6 +96,10 @@ class Invoker:
         self._pending = pending
         self._functions = functions
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        #: Handlers running at once (``InitOptions.max_concurrent_handlers``).
+        self.slots = HandlerSlots(config.options.max_concurrent_handlers)
+        #: Tasks of the handlers running, by invocation id (until the handler returned).
+        self._serving: dict[str, asyncio.Task[Any]] = {}
 
     # ------------------------------------------------------------------ outbound
 
@@ -135,6 +148,7 @@ class Invoker:
             await self._deliver(encode(frame), None)
             return None
         invocation_id = str(uuid.uuid4())
+        timeout_ms = request.timeout_ms or self._config.options.invocation_timeout_ms
         frame = wire.invoke_function(
             function_id,
             request.payload,
@@ -148,21 +162,26 @@ class Invoker:
             namespace=namespace,
             traceparent=traceparent,
             baggage=baggage,
+            timeout_ms=timeout_ms,
         )
         text = encode(frame)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending[invocation_id] = Pending(future, function_id, None)
-        timeout_ms = request.timeout_ms or self._config.options.invocation_timeout_ms
         timer = loop.call_later(
             timeout_ms / 1000, self._expire, invocation_id, function_id, timeout_ms
         )
+        slot = current_slot.get()  # inside a handler: while it waits, it holds no slot
+        if slot is not None:
+            slot.wait_begins()
         try:
             await self._deliver(text, invocation_id)
             result = await future
         finally:
             timer.cancel()
             self._pending.pop(invocation_id, None)
+            if slot is not None:
+                slot.wait_ends()
         if isinstance(action, TriggerActionEnqueue) and isinstance(result, dict):
             return EnqueueResult.model_validate(result)
         return result
@@ -184,8 +203,13 @@ class Invoker:
             pending.settle(error=timeout_error(function_id, timeout_ms, invocation_id))
 
     def on_result(self, frame: wire.Frame) -> None:
-        """An ``invocationresult``: settle the call it answers (§3.2)."""
-        pending = self._pending.pop(frame["invocation_id"], None)
+        """An ``invocationresult``: settle the call it answers (§3.2). For an invocation this
+        worker is still running it is the engine's stop notice: the handler is cancelled."""
+        invocation_id = frame["invocation_id"]
+        serving = self._serving.pop(invocation_id, None)
+        if serving is not None:
+            serving.cancel()
+        pending = self._pending.pop(invocation_id, None)
         if pending is None:
             return
         error = frame.get("error")
@@ -199,6 +223,35 @@ class Invoker:
             pending.settle(frame.get("result"))
 
     # ------------------------------------------------------------------ inbound
+
+    def serve(self, frame: wire.Frame) -> None:
+        """Run the handler of an ``invokefunction`` in its own task (loop thread only), unless
+        ``SHED_FACTOR × max_concurrent_handlers`` handlers are running: then answer at once
+        with ``WORKER_BACKPRESSURE``."""
+        slots = self.slots
+        invocation_id: str | None = frame.get("invocation_id")
+        if slots.overloaded():
+            if invocation_id is not None:
+                self._conn.post(
+                    wire.invocation_result(
+                        invocation_id,
+                        frame["function_id"],
+                        error=wire.error_body(
+                            "WORKER_BACKPRESSURE",
+                            f"worker runs {slots.running} handlers already "
+                            f"(max_concurrent_handlers {slots.limit})",
+                        ),
+                    )
+                )
+            return
+        slots.start()
+        task = self._client_loop.spawn(self.on_invoke(frame))
+        if invocation_id is not None:
+            self._serving[invocation_id] = task
+        task.add_done_callback(self._served)
+
+    def _served(self, task: asyncio.Task[Any]) -> None:
+        self.slots.finish()
 
     async def on_invoke(self, frame: wire.Frame) -> None:
         """An ``invokefunction`` for this worker: run the handler in its span, then reply
@@ -244,6 +297,8 @@ class Invoker:
                 traceparent = execution.traceparent
         if invocation_id is None:
             return
+        if self._serving.pop(invocation_id, None) is None:
+            return  # the engine stopped it meanwhile (a sync handler ran to its end anyway)
         await self._reply(invocation_id, function_id, result, error, traceparent)
 
     async def _reply(
@@ -289,6 +344,7 @@ class Invoker:
             config = self._config
             data = resolve_channel_refs(data, config.address, config.headers, loop, limit=refs)
         metadata = frame.get("metadata")
+        current_slot.set(HandlerSlot(self.slots))  # this task's context, a sync handler's copy
         token = enter_invocation(
             InvocationContext(
                 function_id=fn.id,

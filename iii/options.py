@@ -77,6 +77,12 @@ class InitOptions:
       unless an Authorization header is given.
     - ``invocation_timeout_ms``: default per-call timeout (30 000 ms).
     - ``max_handler_threads``: size of the thread pool that runs sync handlers.
+    - ``max_concurrent_handlers``: handlers (async and sync) running at once, 1024 by default.
+      With that many busy, the worker stops reading its socket, so further invocations wait in
+      the engine, whose queue to this worker is bounded (it answers ``WORKER_BACKPRESSURE``
+      once full). A handler waiting for a ``trigger()`` of its own does not count (its result
+      comes on the same socket); past four times as many handlers running in all, a new
+      invocation is answered at once with ``WORKER_BACKPRESSURE``.
     """
 
     worker_name: str | None = None
@@ -89,6 +95,7 @@ class InitOptions:
     headers: dict[str, str] | None = None
     telemetry: TelemetryOptions | None = None
     max_handler_threads: int = 32
+    max_concurrent_handlers: int = 1024
 
     def resolved_worker_name(self) -> str:
         env = os.environ.get("III_WORKER_NAME", "").strip()

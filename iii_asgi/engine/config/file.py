@@ -42,8 +42,13 @@ Rules (§13.1–§13.2):
   embedded engine keeps one SQLite file there, ``iii.sqlite3``). Conflicting directories are an
   error. Relative paths are relative to the working directory, as in the real engine.
 
+* Worker-socket limits (docs/engine.md, "Limits"; iii-asgi extensions): the
+  ``iii-worker-manager`` block also takes ``outbound_queue_size``, ``outbound_queue_bytes``,
+  ``max_inflight_invocations``, ``invocation_timeout_ms``, ``max_message_size``,
+  ``frame_budget_bytes``, ``channel_max_bytes`` and ``channel_budget_bytes`` (the
+  :class:`EngineConfig` options of the same names).
 * Queues (``iii-queue`` / ``queue``, §7.2): ``queue_configs: {name: {max_retries, concurrency,
-  type, message_group_field, backoff_ms, poll_interval_ms}}`` become
+  type, message_group_field, backoff_ms, poll_interval_ms, max_depth}}`` become
   :attr:`EngineConfig.queues` (``default`` is always added); ``adapter`` may only be
   ``builtin`` (a ``file_based`` store's ``file_path`` directory becomes the data directory).
   ``iii-pubsub`` / ``pubsub`` and ``iii-cron`` / ``cron`` accept only an ``adapter`` block of the
@@ -271,12 +276,38 @@ def _adapter(value: Any, loading: Loading, where: str) -> None:
 # -- worker blocks ------------------------------------------------------------------------------
 
 
+#: Worker-socket limits (issue 13), iii-asgi extensions in the iii-worker-manager block: the
+#: EngineConfig options of the same names (``invocation_timeout_ms`` may be null).
+SOCKET_LIMITS = (
+    "outbound_queue_size",
+    "outbound_queue_bytes",
+    "max_inflight_invocations",
+    "invocation_timeout_ms",
+    "max_message_size",
+    "frame_budget_bytes",
+    "channel_max_bytes",
+    "channel_budget_bytes",
+)
+
+
 def _worker_manager(block: dict[str, Any], loading: Loading, where: str) -> None:
-    _mapping(block, where, {"host", "port", "handshake_timeout_ms"})
+    _mapping(block, where, {"host", "port", "handshake_timeout_ms", *SOCKET_LIMITS})
     config = loading.config
     _address(block, config, where, "host", "port")
     if "handshake_timeout_ms" in block:
         _int(block["handshake_timeout_ms"], f"{where}.handshake_timeout_ms")
+    _socket_limits(block, config, where)
+
+
+def _socket_limits(block: dict[str, Any], config: EngineConfig, where: str) -> None:
+    for key in SOCKET_LIMITS:
+        if key not in block:
+            continue
+        value = block[key]
+        if key == "invocation_timeout_ms" and value is None:
+            config.invocation_timeout_ms = None
+            continue
+        setattr(config, key, _int(value, f"{where}.{key}", 1))
 
 
 def _http(block: dict[str, Any], loading: Loading, where: str) -> None:

@@ -238,9 +238,11 @@ class Builtins:
     # -- engine::channels::create (§6.1) -----------------------------------------------------
 
     async def channels_create(self, ctx: CallContext, data: Any) -> Any:
-        """Create a data channel: {buffer_size?} → {writer: Ref, reader: Ref}."""
+        """Create a data channel: {buffer_size?} → {writer: Ref, reader: Ref}. The calling
+        worker owns it: it is deleted when that worker disconnects (the real engine records no
+        owner and leaves it to the 5-minute sweep, §6.4)."""
         args = _parse("engine::channels::create", data, {"buffer_size": (_INT, False)})
-        channel = self.core.channels.create(args.get("buffer_size"))
+        channel = self.core.channels.create(args.get("buffer_size"), owner=ctx.caller)
         return {"writer": channel.ref("write"), "reader": channel.ref("read")}
 
     # -- engine::workers::register (§7.2.1) --------------------------------------------------

@@ -2,7 +2,8 @@
 
 :meth:`Invoker.call` is a coroutine; a request also has to watch its response channel, its
 timeout and its client while the call runs, so here the call is a future it can wait on with
-the rest. A cancelled future (timeout, client gone) forgets the pending invocation.
+the rest. A cancelled future (timeout, client gone, response done) forgets the pending
+invocation; the worker is not told (an ASGI app may still run background tasks).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from iii.protocol import invoke_function
+from iii.protocol import encode, invoke_function
 
 from ...core.channels import new_uuid4
 from ...core.errors import InvocationError
@@ -47,17 +48,9 @@ async def start_call(
             _in_process(entry.handler(CallContext(None, inv_id, metadata), data))
         )
     future: asyncio.Future[Any] = loop.create_future()
-    invoker.pending[inv_id] = Invocation(inv_id, function_id, owner, future=future)
-    owner.inflight.add(inv_id)
-
-    def forget(done: asyncio.Future[Any]) -> None:
-        if done.cancelled() and invoker.pending.pop(inv_id, None) is not None:
-            owner.inflight.discard(inv_id)
-
-    future.add_done_callback(forget)
     # §3.6: with a trace context, the baggage goes on naming the target
     baggage = with_function_id(baggage, function_id) if traceparent is not None else None
-    await owner.send(
+    text = encode(
         invoke_function(
             function_id,
             data,
@@ -67,6 +60,16 @@ async def start_call(
             baggage=baggage,
         )
     )
+    refused = invoker.admit(owner, Invocation(inv_id, function_id, owner, future=future), text)
+    if refused is not None:  # the worker cannot take it now (issue 13)
+        future.set_exception(InvocationError(*refused))
+        return future
+
+    def forget(done: asyncio.Future[Any]) -> None:
+        if done.cancelled():  # the response ended (or timed out) first: a late result is dropped
+            invoker.stop(inv_id)
+
+    future.add_done_callback(forget)
     return future
 
 

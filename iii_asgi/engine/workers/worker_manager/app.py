@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from iii_asgi._asgi import TEXT, send_response
 
+from ...core.budget import SOCKET_ALLOWANCE, FrameAccount
 from ...core.channels import serve_channel
 from ...core.connection import WorkerConnection
 from ...types import Receive, Scope, Send
@@ -71,9 +72,15 @@ class EngineApp:
         await receive()  # websocket.connect
         await send({"type": "websocket.accept"})
         client = scope.get("client")
+        config = self.core.config
+        account = scope.get("extensions", {}).get("iii.frames")  # set by our ws protocol
+        if account is None:
+            account = FrameAccount(self.core.frames, SOCKET_ALLOWANCE)
         conn = WorkerConnection(
             send,
-            queue_size=self.core.config.outbound_queue_size,
+            queue_size=config.outbound_queue_size,
+            queue_bytes=config.outbound_queue_bytes,
+            account=account,
             ip_address=client[0] if client else None,
         )
         conn.on_telemetry = self.telemetry.ingest  # §1.11: also accepted on `/`
@@ -83,6 +90,7 @@ class EngineApp:
         finally:
             await self.core.teardown(conn)
             await conn.stop_writer()
+            account.close()
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -27,7 +27,8 @@ class WorkerManager(BuiltinWorker):
     def listeners(self) -> list[Listener]:
         c = self.core.config
         options = {
-            "ws": ws_protocol(c.ws),  # websockets-sansio: one socket write per loop iteration
+            # websockets-sansio: one socket write per loop iteration, frames charged to the budget
+            "ws": ws_protocol(c.ws, self.core.frames),
             "ws_max_size": c.max_message_size,
             "ws_per_message_deflate": False,  # loopback: compression costs 10–23 %
             "ws_ping_interval": None,  # the real engine never pings; it answers pings (§1.7)
