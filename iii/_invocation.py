@@ -8,9 +8,10 @@ stop the call at the executor when it expires.
 
 Async handlers run on the client's loop, sync ones on a thread pool
 (``InitOptions.max_handler_threads``). At most ``InitOptions.max_concurrent_handlers`` run at
-once (:mod:`._slots`): past that the connection stops reading. An ``invocationresult`` for an
-invocation this worker is running means the engine stopped it (the caller's timeout expired):
-the handler's task is cancelled and nothing is replied (a sync handler's thread cannot be
+once; more wait as frames in a bounded backlog, and past that the connection stops reading
+(:mod:`._slots`). An ``invocationresult`` for an invocation this worker is running or holding
+means the engine stopped it (the caller's timeout expired): the handler's task is cancelled, or
+the waiting frame dropped, and nothing is replied (a sync handler's thread cannot be
 interrupted; its result is dropped).
 """
 
@@ -96,8 +97,9 @@ class Invoker:
         self._pending = pending
         self._functions = functions
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        #: Handlers running at once (``InitOptions.max_concurrent_handlers``).
+        #: Handlers running at once (``InitOptions.max_concurrent_handlers``) and the backlog.
         self.slots = HandlerSlots(config.options.max_concurrent_handlers)
+        self.slots.on_free = self._drain
         #: Tasks of the handlers running, by invocation id (until the handler returned).
         self._serving: dict[str, asyncio.Task[Any]] = {}
 
@@ -209,6 +211,8 @@ class Invoker:
         serving = self._serving.pop(invocation_id, None)
         if serving is not None:
             serving.cancel()
+        elif self.slots.drop(invocation_id):
+            return
         pending = self._pending.pop(invocation_id, None)
         if pending is None:
             return
@@ -225,9 +229,9 @@ class Invoker:
     # ------------------------------------------------------------------ inbound
 
     def serve(self, frame: wire.Frame) -> None:
-        """Run the handler of an ``invokefunction`` in its own task (loop thread only), unless
-        ``SHED_FACTOR × max_concurrent_handlers`` handlers are running: then answer at once
-        with ``WORKER_BACKPRESSURE``."""
+        """Run the handler of an ``invokefunction`` in its own task (loop thread only) once a
+        slot is free; answer at once with ``WORKER_BACKPRESSURE`` when ``SHED_FACTOR ×
+        max_concurrent_handlers`` handlers are running already."""
         slots = self.slots
         invocation_id: str | None = frame.get("invocation_id")
         if slots.overloaded():
@@ -244,14 +248,26 @@ class Invoker:
                     )
                 )
             return
-        slots.start()
+        if slots.admit(frame):
+            self._start(frame)
+        else:
+            self._drain()
+
+    def _start(self, frame: wire.Frame) -> None:
+        self.slots.start()
         task = self._client_loop.spawn(self.on_invoke(frame))
+        invocation_id = frame.get("invocation_id")
         if invocation_id is not None:
             self._serving[invocation_id] = task
         task.add_done_callback(self._served)
 
     def _served(self, task: asyncio.Task[Any]) -> None:
         self.slots.finish()
+
+    def _drain(self) -> None:
+        """Start backlog frames while slots are free."""
+        while (frame := self.slots.next()) is not None:
+            self._start(frame)
 
     async def on_invoke(self, frame: wire.Frame) -> None:
         """An ``invokefunction`` for this worker: run the handler in its span, then reply

@@ -77,12 +77,14 @@ class InitOptions:
       unless an Authorization header is given.
     - ``invocation_timeout_ms``: default per-call timeout (30 000 ms).
     - ``max_handler_threads``: size of the thread pool that runs sync handlers.
-    - ``max_concurrent_handlers``: handlers (async and sync) running at once, 1024 by default.
-      With that many busy, the worker stops reading its socket, so further invocations wait in
-      the engine, whose queue to this worker is bounded (it answers ``WORKER_BACKPRESSURE``
-      once full). A handler waiting for a ``trigger()`` of its own does not count (its result
-      comes on the same socket); past four times as many handlers running in all, a new
-      invocation is answered at once with ``WORKER_BACKPRESSURE``.
+    - ``max_concurrent_handlers``: handlers (async and sync) running at once, 1024 by default;
+      more invocations wait as frames. The worker tells the engine it can hold twice this many;
+      the iii-asgi engine answers calls beyond that with ``WORKER_BACKPRESSURE``. With an
+      engine that sends more, the worker stops reading its socket once twice this many
+      frames wait (the engine holds the rest). A
+      handler waiting for a ``trigger()`` of its own does not count (its result comes on the
+      same socket); past four times as many handlers running in all, a new invocation is
+      answered at once with ``WORKER_BACKPRESSURE``.
     """
 
     worker_name: str | None = None

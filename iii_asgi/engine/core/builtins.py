@@ -248,7 +248,9 @@ class Builtins:
     # -- engine::workers::register (§7.2.1) --------------------------------------------------
 
     async def workers_register(self, ctx: CallContext, data: Any) -> Any:
-        """Report a worker's metadata and fix its namespace: → {success}."""
+        """Report a worker's metadata and fix its namespace: → {success}. An iii-asgi SDK
+        also says how many invocations it can hold (``max_inflight_invocations``): more than
+        that are refused with ``WORKER_BACKPRESSURE`` instead of sent."""
         fid = "engine::workers::register"
         args = _parse(
             fid,
@@ -264,6 +266,7 @@ class Builtins:
                 "pid": (_INT, False),
                 "isolation": (_STR, False),
                 "namespace": (_STR, False),
+                "max_inflight_invocations": (_INT, False),
             },
         )
         conn = self.registry.workers.get(args["_caller_worker_id"])
@@ -280,6 +283,9 @@ class Builtins:
             return {"success": False}
         conn.name = name
         conn.registered = True
+        capacity = args.get("max_inflight_invocations")  # iii-asgi SDKs: what they can hold
+        if capacity is not None and capacity > 0:
+            conn.max_inflight = min(capacity, self.core.config.max_inflight_invocations)
         conn.info = {
             "runtime": args.get("runtime") or "unknown",
             "version": args.get("version"),

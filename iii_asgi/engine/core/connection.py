@@ -22,7 +22,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from iii.protocol import Frame, ProtocolError, decode, encode
 
@@ -33,6 +33,7 @@ __all__ = [
     "BACKPRESSURE",
     "BUDGET_EXCEEDED",
     "Dispatch",
+    "QueuedInvocation",
     "WorkerConnection",
 ]
 
@@ -45,6 +46,15 @@ BadFrame = Callable[["WorkerConnection", "str | bytes", ProtocolError], Awaitabl
 
 _TELEMETRY_PREFIXES = (b"OTLP", b"MTRC", b"LOGS")  # §1.11: binary telemetry frames
 _CLOSE = object()
+
+
+class QueuedInvocation(Protocol):
+    """An invocation in an outbound queue: ``text`` is its encoded ``invokefunction`` until
+    the writer takes it (then ``None``); one ``stopped`` before that is never sent."""
+
+    text: str | None
+    stopped: bool
+
 
 #: Error codes of an invocation refused by :meth:`WorkerConnection.offer`.
 BACKPRESSURE = "WORKER_BACKPRESSURE"
@@ -79,6 +89,9 @@ class WorkerConnection:
         self.grace_handle: asyncio.TimerHandle | None = None
         self.inflight: set[str] = set()
         self.executing = 0
+        #: Invocations it says it can hold at once (``engine::workers::register``
+        #: ``max_inflight_invocations``, capped by the engine's); ``None``: the engine's.
+        self.max_inflight: int | None = None
         self.functions: set[tuple[str, str]] = set()
         self.triggers: set[str] = set()
         self.trigger_types: set[tuple[str, str]] = set()
@@ -121,13 +134,14 @@ class WorkerConnection:
         """``(frames, bytes)`` waiting in the outbound queue (bytes: ``len()`` of the JSON)."""
         return len(self._out), self._out_bytes
 
-    def offer(self, text: str) -> tuple[str, str] | None:
-        """Queue an encoded invocation for this worker unless it cannot take it now: ``None``
-        when queued, else ``(code, message)``: ``WORKER_BACKPRESSURE`` when its queue holds
-        ``queue_size`` frames or ``queue_bytes`` bytes (an empty queue takes any one frame),
-        ``FRAME_BUDGET_EXCEEDED`` when the engine's frame budget cannot hold it. Never waits."""
-        if not self.alive:
-            return None  # teardown answers the caller with invocation_stopped
+    def offer(self, invocation: QueuedInvocation) -> tuple[str, str] | None:
+        """Queue an invocation (its encoded ``text``) for this worker unless it cannot take it
+        now: ``None`` when queued, else ``(code, message)``: ``WORKER_BACKPRESSURE`` when its
+        queue holds ``queue_size`` frames or ``queue_bytes`` bytes (an empty queue takes any
+        one frame), ``FRAME_BUDGET_EXCEEDED`` when the engine's frame budget cannot hold it.
+        Never waits. An invocation ``stopped`` while still queued is dropped unsent."""
+        text = invocation.text
+        assert text is not None
         size = len(text)
         out = self._out
         if len(out) >= self.queue_size or (out and self._out_bytes + size > self.queue_bytes):
@@ -143,7 +157,7 @@ class WorkerConnection:
                 f"the engine's frame budget ({account.budget.limit} bytes) cannot hold a "
                 f"{size}-byte invocation for worker {self.display_name} now"
             )
-        self._push(text, size)
+        self._push(invocation, size)
         return None
 
     def post(self, text: str) -> None:
@@ -233,12 +247,21 @@ class WorkerConnection:
                     await ready
                     continue
                 item = out.popleft()
-                if item is _CLOSE:
+                if type(item) is str:
+                    text = item
+                elif item is _CLOSE:
                     await send({"type": "websocket.close", "code": 1000})
                     return
-                size = len(item)
+                else:  # a QueuedInvocation
+                    text, item.text = item.text, None
+                    if item.stopped:  # stopped before it went out: nothing to tell anyone
+                        self._out_bytes -= len(text)
+                        if self.account is not None:
+                            self.account.release(len(text))
+                        continue
+                size = len(text)
                 try:
-                    await send({"type": "websocket.send", "text": item})
+                    await send({"type": "websocket.send", "text": text})
                 finally:
                     self._out_bytes -= size
                     if self.account is not None:

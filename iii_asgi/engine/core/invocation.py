@@ -61,6 +61,8 @@ class Invocation:
     span: Any = None  # the engine's ``invoke`` span, when tracing is on
     deadline: float = 0.0  # time.monotonic() past which the call times out; 0: none
     timeout_ms: int = 0
+    text: str | None = None  # the encoded invokefunction while it waits in the executor's queue
+    stopped: bool = False  # stopped while queued: the writer drops it
 
 
 def _end(span: Any, error: Any = None) -> None:
@@ -151,15 +153,17 @@ class Invoker:
         if traceparent is not None:  # §3.6: the context goes on, baggage names the target
             traceparent = traceparent if span is None else traceparent_of(span)
             baggage = with_function_id(baggage, function_id)
-        out = invoke_function(
-            function_id,
-            data,
-            invocation_id=inv_id,
-            metadata=frame.get("metadata"),
-            traceparent=traceparent,
-            baggage=baggage,
+        inv.text = encode(
+            invoke_function(
+                function_id,
+                data,
+                invocation_id=inv_id,
+                metadata=frame.get("metadata"),
+                traceparent=traceparent,
+                baggage=baggage,
+            )
         )
-        refused = self.admit(owner, inv, encode(out))
+        refused = self.admit(owner, inv)
         if refused is not None:
             _end(span, error_body(*refused))
             if reply_id is not None:
@@ -167,22 +171,22 @@ class Invoker:
             return
         conn.inflight.add(inv_id)
 
-    def admit(
-        self, executor: WorkerConnection, inv: Invocation, text: str
-    ) -> tuple[str, str] | None:
-        """Queue ``text`` (the encoded ``invokefunction`` of ``inv``) to ``executor`` and record
-        ``inv`` as pending, unless the executor cannot take it now: then nothing is recorded and
-        ``(code, message)`` says why: ``WORKER_BACKPRESSURE`` (``max_inflight`` calls waiting
-        for it, or its socket queue full), ``FRAME_BUDGET_EXCEEDED``, or
-        ``invocation_stopped`` (it is disconnecting). Never waits."""
+    def admit(self, executor: WorkerConnection, inv: Invocation) -> tuple[str, str] | None:
+        """Queue ``inv`` (its encoded ``invokefunction`` in ``inv.text``) to ``executor`` and
+        record it as pending, unless the executor cannot take it now: then nothing is recorded
+        and ``(code, message)`` says why: ``WORKER_BACKPRESSURE`` (as many calls waiting for it
+        as ``max_inflight`` or its own advertised limit allow, or its socket queue full),
+        ``FRAME_BUDGET_EXCEEDED``, or ``invocation_stopped`` (it is disconnecting). Never
+        waits."""
         if not executor.alive:
             return "invocation_stopped", "Invocation stopped"
-        if executor.executing >= self.max_inflight:
+        limit = executor.max_inflight or self.max_inflight
+        if executor.executing >= limit:
             return BACKPRESSURE, (
                 f"worker {executor.display_name} already has {executor.executing} invocations "
-                f"in flight (max_inflight_invocations {self.max_inflight})"
+                f"in flight (its limit: {limit})"
             )
-        refused = executor.offer(text)
+        refused = executor.offer(inv)
         if refused is not None:
             return refused
         self.pending[inv.id] = inv
@@ -382,7 +386,8 @@ class Invoker:
             assert entry.handler is not None
             return await entry.handler(CallContext(None, inv_id, metadata), data)
         future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
-        text = encode(
+        inv = Invocation(inv_id, function_id, entry.owner, future=future)
+        inv.text = encode(
             invoke_function(
                 function_id,
                 data,
@@ -392,9 +397,7 @@ class Invoker:
                 baggage=baggage,
             )
         )
-        refused = self.admit(
-            entry.owner, Invocation(inv_id, function_id, entry.owner, future=future), text
-        )
+        refused = self.admit(entry.owner, inv)
         if refused is not None:
             raise InvocationError(*refused)
         try:
@@ -472,7 +475,7 @@ class Invoker:
                         )
                     )
                 )
-                if caller is inv.executor and inv.reply_id == inv.id:
+                if caller is inv.executor and inv.reply_id == inv.id and inv.text is None:
                     continue  # that result reaches the executor under its own id already
             self._notify_executor(inv, f"the call timed out after {inv.timeout_ms}ms")
         return len(late)
@@ -491,6 +494,9 @@ class Invoker:
             inv.caller.inflight.discard(inv.id)
 
     def _notify_executor(self, inv: Invocation, reason: str) -> None:
+        if inv.text is not None:  # still in the executor's queue: it is dropped unsent
+            inv.stopped = True
+            return
         body = error_body("invocation_stopped", f"Invocation stopped: {reason}")
         inv.executor.post(encode(invocation_result(inv.id, inv.function_id, error=body)))
 

@@ -50,7 +50,8 @@ async def start_call(
     future: asyncio.Future[Any] = loop.create_future()
     # §3.6: with a trace context, the baggage goes on naming the target
     baggage = with_function_id(baggage, function_id) if traceparent is not None else None
-    text = encode(
+    inv = Invocation(inv_id, function_id, owner, future=future)
+    inv.text = encode(
         invoke_function(
             function_id,
             data,
@@ -60,7 +61,7 @@ async def start_call(
             baggage=baggage,
         )
     )
-    refused = invoker.admit(owner, Invocation(inv_id, function_id, owner, future=future), text)
+    refused = invoker.admit(owner, inv)
     if refused is not None:  # the worker cannot take it now (issue 13)
         future.set_exception(InvocationError(*refused))
         return future
