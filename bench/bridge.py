@@ -3,7 +3,7 @@
 ::
 
     python bench/bridge.py [--requests 20000] [--rounds 5] [--concurrency 64] [--path /todos/1]
-                           [--otel]
+                           [--otel] [--load own|wrk] [--duration 8]
 
 The app is ``examples.todo_app:app`` (FastAPI, bridged), the route ``GET /todos/1`` (a pydantic
 response model, a lifespan-state dependency and the ``Invocation`` dependency). Two shapes, each
@@ -16,8 +16,11 @@ measured both ways in the same run:
   (how a deployment with a separate engine looks; the two can use both cores).
 
 Load: ``--concurrency`` keep-alive HTTP/1.1 connections, one request in flight each (the raw
-client of ``bench/http.py``). The requests are split into ``--rounds`` rounds, each running every
-target back to back, so a burst of load from other programs hits one round, not one target.
+client of ``bench/http.py``), or with ``--load wrk`` Debian's ``wrk -t2 -c<concurrency>
+-d<duration>s --latency`` per round (a generator no one here wrote; installed with
+``apt-get`` when absent and the bench runs as root). The requests are split into ``--rounds``
+rounds, each running every target back to back, so a burst of load from other programs hits
+one round, not one target.
 OpenTelemetry is off in every process (``OTEL_ENABLED=false``) unless ``--otel`` turns it on
 (the SDK's default, so what ``iii-asgi run`` does out of the box). Printed per target: median
 round req/s, p50/p99, CPU time per request of the target's processes (``/proc``); then
@@ -30,6 +33,8 @@ import argparse
 import asyncio
 import importlib.util
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -136,14 +141,18 @@ async def drive(args: argparse.Namespace) -> None:
         for url, _ in targets.values():
             await wait_up(url + args.path)
         per_round = max(1, args.requests // args.rounds)
+        amount = (
+            f"{per_round * args.rounds} requests"
+            if args.load == "own"
+            else f"wrk for {max(1, round(args.duration))} s"
+        )
         print(
-            f"GET {args.path} of examples.todo_app: {per_round * args.rounds} requests per "
-            f"target in {args.rounds} rounds, {args.concurrency} in flight"
+            f"GET {args.path} of examples.todo_app: {amount} per target in {args.rounds} "
+            f"rounds, {args.concurrency} in flight ({args.load} load)"
         )
         paths = {name: (base + args.path, pids) for name, (base, pids) in targets.items()}
-        rps = await bench_http.measure_rounds(
-            paths, bench_http.load_raw, per_round, args.rounds, args.concurrency
-        )
+        load = bench_http.load_raw if args.load == "own" else wrk_load(args.duration)
+        rps = await bench_http.measure_rounds(paths, load, per_round, args.rounds, args.concurrency)
         for shape in ("run", "split"):
             ratios = sorted(
                 e / d for e, d in zip(rps[f"{shape} engine"], rps[f"{shape} direct"], strict=True)
@@ -159,6 +168,44 @@ async def drive(args: argparse.Namespace) -> None:
             proc.wait(timeout=20)
 
 
+def ensure_wrk() -> str:
+    """The ``wrk`` binary, installed from Debian's packages when absent (root only)."""
+    found = shutil.which("wrk")
+    if found is None and os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False)
+        found = shutil.which("wrk")
+    if found is None:
+        raise SystemExit("--load wrk needs wrk (apt-get install wrk)")
+    return found
+
+
+_WRK_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_WRK_SCALE = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk_load(duration: float) -> Any:
+    """A ``run(url, requests, concurrency)`` for :func:`measure_rounds` driving ``wrk`` for
+    ``duration`` seconds per round: ``{"rps", "requests", "p50", "p99"}`` (ms)."""
+    binary = ensure_wrk()
+
+    async def run(url: str, requests: int, concurrency: int) -> dict[str, Any]:
+        del requests
+        proc = await asyncio.create_subprocess_exec(
+            binary, "-t2", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--latency", url,
+            stdout=asyncio.subprocess.PIPE, start_new_session=True,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        text = out.decode()
+        if "Requests/sec:" not in text:
+            raise RuntimeError(f"wrk failed on {url}: {text.strip()}")
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
+        total = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
+        quantiles = {q: float(v) * _WRK_SCALE[unit] for q, v, unit in _WRK_LATENCY.findall(text)}
+        return {"rps": rps, "requests": total, "p50": quantiles["50"], "p99": quantiles["99"]}
+
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--requests", type=int, default=20000)
@@ -167,6 +214,12 @@ def main() -> None:
     parser.add_argument("--path", default="/todos/1")
     parser.add_argument(
         "--otel", action="store_true", help="OpenTelemetry on in every process (default off)"
+    )
+    parser.add_argument(
+        "--load", choices=["own", "wrk"], default="own", help="load generator (default: own)"
+    )
+    parser.add_argument(
+        "--duration", type=float, default=8.0, help="seconds per round with --load wrk"
     )
     args = parser.parse_args()
     OTEL["OTEL_ENABLED"] = "true" if args.otel else "false"

@@ -351,23 +351,32 @@ async def measure_rounds(
     processes per request (µs, ``/proc``). Returns each target's req/s per round."""
     rps: dict[str, list[float]] = {name: [] for name in targets}
     latencies: dict[str, list[float]] = {name: [] for name in targets}
+    quantiles: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
     cpu: dict[str, float] = dict.fromkeys(targets, 0.0)
+    done: dict[str, int] = dict.fromkeys(targets, 0)
     for _ in range(rounds):
         for name, (url, pids) in targets.items():
             before = cpu_seconds(pids)
             r = await run(url, per_round, concurrency)
             cpu[name] += cpu_seconds(pids) - before
             rps[name].append(r["rps"])
-            latencies[name].extend(r["latencies"])
-    total = per_round * rounds
+            done[name] += r.get("requests", per_round)
+            if "p50" in r:  # a generator that reports quantiles only (wrk)
+                quantiles[name].append((r["p50"], r["p99"]))
+            else:
+                latencies[name].extend(r["latencies"])
     width = max(len(name) for name in targets)
     for name in targets:
         lat = sorted(latencies[name])
+        if lat:
+            p50, p99 = statistics.median(lat), lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        else:
+            p50 = statistics.median(q[0] for q in quantiles[name])
+            p99 = statistics.median(q[1] for q in quantiles[name])
         print(
             f"{name:>{width}}: {statistics.median(rps[name]):>7.0f} req/s  "
-            f"p50 {statistics.median(lat):.2f} ms  "
-            f"p99 {lat[min(len(lat) - 1, int(len(lat) * 0.99))]:.2f} ms  "
-            f"cpu {cpu[name] / total * 1e6:.0f} us/req",
+            f"p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
+            f"cpu {cpu[name] / max(1, done[name]) * 1e6:.0f} us/req",
             flush=True,
         )
     return rps

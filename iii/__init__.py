@@ -23,6 +23,7 @@ from .errors import (
     IIIInvocationError,
     IIITimeoutError,
     InvocationError,
+    ObserveRejection,
     RegistrationRejectedError,
 )
 from .http import (
@@ -39,6 +40,21 @@ from .http import (
     StreamRequest,
     StreamResponse,
     http,
+)
+from .iii_constants import ConnectionStateCallback
+from .iii_types import MiddlewareFunctionInput
+from .observe import (
+    Caller,
+    Capture,
+    Filter,
+    Observed,
+    ObserveHooks,
+    Observer,
+    ObserverHandle,
+    ObserverOptions,
+    ObserverState,
+    ObserveSource,
+    Target,
 )
 from .options import (
     IIIConnectionState,
@@ -64,16 +80,23 @@ from .types import (
     WorkerInfo,
 )
 
+#: The 0.25 name of the client class (``iii.types.IIIClient``).
+IIIClient = III
+
 __all__ = [
     "DEFAULT_ENGINE_URL",
     "III",
     "ApiRequest",
     "ApiResponse",
+    "Caller",
+    "Capture",
     "Channel",
     "ChannelReader",
     "ChannelWriter",
+    "ConnectionStateCallback",
     "Context",
     "EnqueueResult",
+    "Filter",
     "FunctionInfo",
     "FunctionRef",
     "HttpAuthApiKey",
@@ -84,6 +107,7 @@ __all__ = [
     "HttpMethod",
     "HttpRequest",
     "HttpResponse",
+    "IIIClient",
     "IIIConnectionState",
     "IIIForbiddenError",
     "IIIInvocationError",
@@ -94,6 +118,15 @@ __all__ = [
     "InvocationError",
     "Logger",
     "MessageType",
+    "MiddlewareFunctionInput",
+    "ObserveHooks",
+    "ObserveRejection",
+    "ObserveSource",
+    "Observed",
+    "Observer",
+    "ObserverHandle",
+    "ObserverOptions",
+    "ObserverState",
     "ReconnectionConfig",
     "RegisterFunctionFormat",
     "RegisterTriggerInput",
@@ -102,6 +135,7 @@ __all__ = [
     "StreamChannelRef",
     "StreamRequest",
     "StreamResponse",
+    "Target",
     "TelemetryOptions",
     "Trigger",
     "TriggerAction",

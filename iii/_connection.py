@@ -26,7 +26,7 @@ from ._pending import PendingCalls
 from ._slots import HandlerSlots
 from ._transport import CoalescingClientConnection
 from .errors import IIIInvocationError, RegistrationRejectedError
-from .options import MAX_QUEUE_SIZE, IIIConnectionState
+from .options import MAX_QUEUE_SIZE, ConnectionStateCallback, IIIConnectionState
 
 __all__ = [
     "FRAGMENT_SIZE",
@@ -41,8 +41,6 @@ logger = logging.getLogger("iii.client")
 #: Envelopes above this are sent as a fragmented text message (protocol.md §1.6).
 SINGLE_FRAME_LIMIT = 16 * 1024 * 1024
 FRAGMENT_SIZE = 1024 * 1024
-
-ConnectionStateCallback = Callable[[IIIConnectionState], Any]
 
 
 def encode(frame: Mapping[str, Any]) -> str | list[str]:

@@ -18,7 +18,6 @@ interrupted; its result is dropped).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextvars
 import functools
 import logging
@@ -34,6 +33,7 @@ from ._handlers import LocalFunction
 from ._loop import ClientLoop
 from ._pending import Pending, PendingCalls
 from ._slots import HandlerSlot, HandlerSlots, current_slot
+from ._threads import HandlerPool
 from .channels import resolve_channel_refs
 from .context import InvocationContext, enter_invocation, exit_invocation
 from .errors import IIIInvocationError, error_from_body, timeout_error
@@ -96,7 +96,7 @@ class Invoker:
         self._conn = conn
         self._pending = pending
         self._functions = functions
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._executor: HandlerPool | None = None
         #: Handlers running at once (``InitOptions.max_concurrent_handlers``) and the backlog.
         self.slots = HandlerSlots(config.options.max_concurrent_handlers)
         self.slots.on_free = self._drain
@@ -382,12 +382,9 @@ class Invoker:
         finally:
             exit_invocation(token)
 
-    def _handler_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+    def _handler_pool(self) -> HandlerPool:
         if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                max_workers=self._config.options.max_handler_threads,
-                thread_name_prefix="iii-handler",
-            )
+            self._executor = HandlerPool(self._config.options.max_handler_threads)
         return self._executor
 
     def close(self) -> None:

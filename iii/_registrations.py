@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from . import protocol as wire
 from ._config import ClientConfig
@@ -62,8 +62,13 @@ class Trigger:
         return f"Trigger(id={self.id!r}, trigger_type={self.trigger_type!r})"
 
 
-class TriggerTypeRef:
-    """Handle of a trigger type this worker provides."""
+TriggerConfigT = TypeVar("TriggerConfigT")
+CallRequestT = TypeVar("CallRequestT")
+
+
+class TriggerTypeRef(Generic[TriggerConfigT, CallRequestT]):
+    """Handle of a trigger type this worker provides; ``TriggerTypeRef[Cfg, Req]`` names its
+    trigger config and call request types (0.25), for type checkers only."""
 
     def __init__(self, registrations: Registrations, type_id: str) -> None:
         self.id = type_id
@@ -96,9 +101,9 @@ class Registrations:
         self.functions: dict[str, LocalFunction | HttpInvocationConfig] = {}
         self.function_frames: dict[str, wire.Frame] = {}
         self.triggers: dict[str, wire.Frame] = {}
-        self.trigger_types: dict[str, tuple[wire.Frame, TriggerHandler]] = {}
+        self.trigger_types: dict[str, tuple[wire.Frame, TriggerHandler[Any]]] = {}
         self.services: dict[str, wire.Frame] = {}
-        self._provided: dict[str, TriggerConfig] = {}
+        self._provided: dict[str, TriggerConfig[Any]] = {}
         #: Registrations the engine refused (``III.registration_errors``).
         self.errors: list[dict[str, Any]] = []
         self.standby = Standby(self, conn, client_loop, config)
@@ -266,9 +271,9 @@ class Registrations:
     def register_trigger_type(
         self,
         trigger_type: RegisterTriggerTypeInput | Mapping[str, Any] | str,
-        handler: TriggerHandler | str,
-        legacy_handler: TriggerHandler | None = None,
-    ) -> TriggerTypeRef:
+        handler: TriggerHandler[Any] | str,
+        legacy_handler: TriggerHandler[Any] | None = None,
+    ) -> TriggerTypeRef[Any, Any]:
         if isinstance(trigger_type, str):
             if not isinstance(handler, str) or legacy_handler is None:
                 raise TypeError("use register_trigger_type(id, description, handler)")
@@ -322,7 +327,7 @@ class Registrations:
         entry = self.trigger_types.get(frame["trigger_type"])
         if entry is None:
             return  # not a type we provide: ignored, as the official SDK does
-        config = TriggerConfig(
+        config: TriggerConfig[Any] = TriggerConfig(
             id=frame["id"],
             function_id=frame["function_id"],
             config=frame.get("config"),

@@ -9,37 +9,96 @@ use, to ``{engine}/ws/channels/{channel_id}?key={access_key}&dir={read|write}`` 
   ``send_message(str)`` sends one text frame; ``close()`` ends the stream.
 - :class:`ChannelReader`: ``async for chunk in reader`` yields the binary frames as ``bytes``;
   text frames go to the callbacks given to ``on_message``; ``read_all()`` joins every chunk.
+
+Also the official 0.25 ``iii.channels`` names: :class:`ChannelDirection`, :class:`ChannelItem`,
+the Node-style ``.stream`` views (:class:`WritableStream` / :class:`ReadableStream`),
+:func:`build_channel_url`, :func:`resolve_headers`, :data:`MAX_FRAME_SIZE`, and
+:func:`extract_channel_refs`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import enum
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import websockets
 from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection
 
+from .options import resolve_headers
 from .protocol import CHANNEL_CHUNK_SIZE, MAX_MESSAGE_SIZE, is_channel_ref
 
 __all__ = [
+    "MAX_FRAME_SIZE",
     "Channel",
+    "ChannelDirection",
     "ChannelError",
+    "ChannelItem",
     "ChannelReader",
     "ChannelWriter",
+    "ReadableStream",
     "StreamChannelRef",
+    "WritableStream",
+    "build_channel_url",
     "channel_url",
+    "extract_channel_refs",
     "resolve_channel_refs",
+    "resolve_headers",
 ]
 
 logger = logging.getLogger("iii.channels")
 
 MessageCallback = Callable[[str], Any]
+#: Largest binary frame a writer sends, in bytes (protocol.md §6.5; the 0.25 name).
+MAX_FRAME_SIZE = CHANNEL_CHUNK_SIZE
+
+
+class ChannelDirection(str, enum.Enum):
+    """The ``direction`` of a :class:`StreamChannelRef` (the wire values ``read`` / ``write``)."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+@dataclass
+class ChannelItem:
+    """One channel frame: exactly one of ``text`` (a text frame) or ``binary`` is set.
+
+    Raises ``ValueError`` when both or neither are given.
+
+    >>> ChannelItem.text_item("meta").is_text
+    True
+    """
+
+    text: str | None = None
+    binary: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if (self.text is None) == (self.binary is None):
+            raise ValueError("ChannelItem takes exactly one of text or binary")
+
+    @classmethod
+    def text_item(cls, value: str) -> ChannelItem:
+        return cls(text=value)
+
+    @classmethod
+    def binary_item(cls, value: bytes) -> ChannelItem:
+        return cls(binary=value)
+
+    @property
+    def is_text(self) -> bool:
+        return self.text is not None
+
+    @property
+    def is_binary(self) -> bool:
+        return self.binary is not None
 
 
 class ChannelError(ConnectionError):
@@ -62,6 +121,14 @@ def channel_url(engine_ws_base: str, ref: StreamChannelRef) -> str:
     if parts.query:
         query = f"{parts.query}&{query}"
     return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
+
+
+def build_channel_url(engine_ws_base: str, channel_id: str, access_key: str, direction: str) -> str:
+    """:func:`channel_url` from the ref's parts (the 0.25 signature)."""
+    ref = StreamChannelRef.model_construct(
+        channel_id=channel_id, access_key=access_key, direction=direction
+    )
+    return channel_url(engine_ws_base, ref)
 
 
 class _ChannelEnd:
@@ -175,6 +242,11 @@ class ChannelWriter(_ChannelEnd):
     >>> await writer.close()                # end of stream for the reader
     """
 
+    @property
+    def stream(self) -> WritableStream:
+        """A Node-style view: ``stream.write(bytes)`` / ``stream.end()`` (0.25)."""
+        return WritableStream(self)
+
     async def write(self, data: bytes | bytearray | memoryview | str) -> None:
         """Send ``data`` as binary frames of at most 64 KiB (a ``str`` is UTF-8 encoded).
 
@@ -213,6 +285,11 @@ class ChannelReader(_ChannelEnd):
     >>> body = await reader.read_all()
     """
 
+    @property
+    def stream(self) -> ReadableStream:
+        """A Node-style view: ``async for chunk in reader.stream`` (0.25)."""
+        return ReadableStream(self)
+
     def on_message(self, callback: MessageCallback) -> Callable[[], None]:
         """Call ``callback(text)`` (sync or async) for every text frame; returns an unsubscribe."""
         self._callbacks.append(callback)
@@ -247,6 +324,55 @@ class ChannelReader(_ChannelEnd):
     async def read_all(self) -> bytes:
         """Read until the writer closes; returns every binary frame joined."""
         return b"".join([chunk async for chunk in self])
+
+
+class WritableStream:
+    """``writer.stream``: fire-and-forget writes (the 0.25 Node-style view).
+
+    ``write(data)`` and ``end(data=None)`` schedule the write (and, for ``end``, the close) as a
+    task on the running loop and return it, so ``await res.stream.write(b"...")`` also works;
+    called outside a loop they run to completion and return ``None``.
+    """
+
+    #: Writes scheduled on a running loop, kept until done (a task needs a live reference).
+    _pending: ClassVar[set[asyncio.Task[None]]] = set()
+
+    def __init__(self, writer: ChannelWriter) -> None:
+        self._writer = writer
+
+    def write(self, data: bytes) -> asyncio.Task[None] | None:
+        return self._start(self._writer.write(data))
+
+    def end(self, data: bytes | None = None) -> asyncio.Task[None] | None:
+        return self._start(self._end(data))
+
+    async def _end(self, data: bytes | None) -> None:
+        if data is not None:
+            await self._writer.write(data)
+        await self._writer.close_async()
+
+    @staticmethod
+    def _start(coro: Awaitable[None]) -> asyncio.Task[None] | None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(_as_coroutine(coro))
+            return None
+        task = loop.create_task(_as_coroutine(coro))
+        WritableStream._pending.add(task)
+        task.add_done_callback(WritableStream._pending.discard)
+        return task
+
+
+class ReadableStream:
+    """``reader.stream``: ``async for chunk in stream`` yields the binary frames (0.25)."""
+
+    def __init__(self, reader: ChannelReader) -> None:
+        self._reader = reader
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._reader:
+            yield chunk
 
 
 @dataclass
@@ -316,3 +442,26 @@ def _resolve(
     if isinstance(value, tuple):
         return tuple(_resolve(item, engine_ws_base, headers, loop) for item in value)
     return value
+
+
+def extract_channel_refs(data: Any) -> list[tuple[str, StreamChannelRef]]:
+    """Every channel ref nested in dicts and lists, as ``(path, ref)`` pairs in walk order.
+
+    Paths are dotted for keys and bracketed for list indices (``"items[0].writer"``); a ref at
+    the top level has path ``""``. Dicts that look like a ref but fail validation are skipped.
+    """
+    found: list[tuple[str, StreamChannelRef]] = []
+
+    def walk(value: Any, path: str) -> None:
+        if is_channel_ref(value):
+            with contextlib.suppress(ValueError):
+                found.append((path, StreamChannelRef(**value)))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{path}[{index}]")
+
+    walk(data, "")
+    return found

@@ -6,6 +6,9 @@ Two loop models (DESIGN.md "One event loop"):
   connects, and returns once connected (seeds 001/002).
 - ``III(url)`` then ``await client.connect()`` inside a running loop: the client attaches to that
   loop, so handlers run on the caller's loop (seed 004; the ASGI bridge uses this).
+- ``III(url, options)`` used from sync code (the official 0.25 pattern): the first sync
+  registration or ``trigger()`` made where no event loop runs starts the client's own loop
+  thread and connects in the background, as ``register_worker()`` does (without waiting).
 
 Sync methods (``trigger``, ``register_*``) work from any thread; ``trigger`` refuses to run on
 the client's own loop thread, where it would deadlock.
@@ -18,6 +21,7 @@ invocations both ways (``_invocation``, ``_pending``); it routes received frames
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -109,6 +113,7 @@ class III:
         #: "function_id", "code", "message"}`` (``triggerregistrationresult`` errors, §2.11;
         #: ``FUNCTION_NAMESPACE_CONFLICT`` rejections, §1.10).
         self.registration_errors: list[dict[str, Any]] = self._registrations.errors
+        self._autostart: concurrent.futures.Future[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -191,6 +196,29 @@ class III:
 
     def _start_background_loop(self) -> None:
         self._conn.bind(self._client_loop.start_thread())
+
+    def _start_from_sync(self) -> None:
+        """Used from sync code with no loop bound and none running in this thread: start the
+        own loop thread and connect there in the background (retrying, as
+        ``register_worker()``), so sync registrations and ``trigger()`` work (0.25's
+        ``III(url, options)``). Inside a running loop nothing happens: ``await connect()``
+        attaches the client to that loop."""
+        if self._client_loop.loop is not None:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            return
+        self._start_background_loop()
+        loop = self._client_loop.loop
+        assert loop is not None
+        future = asyncio.run_coroutine_threadsafe(
+            self._start(CONNECT_WAIT_S, keep_trying=True), loop
+        )
+        future.add_done_callback(_log_start_failure)
+        self._autostart = future
 
     async def shutdown_async(self) -> None:
         """Disconnect and release everything: pending calls fail with code ``SHUTDOWN``,
@@ -300,6 +328,7 @@ class III:
         handler's type hints. Raises ``TypeError`` for a non-str id or handler, ``ValueError`` for
         an empty id or one already registered on this client.
         """
+        self._start_from_sync()
         return self._registrations.register_function(
             function_id,
             handler_or_invocation,
@@ -326,6 +355,7 @@ class III:
         too. Returns a :class:`Trigger` whose ``unregister()`` removes the binding. The engine
         acknowledges only failures (logged). Raises ``ValueError`` without a ``function_id``.
         """
+        self._start_from_sync()
         return self._registrations.register_trigger(
             trigger, function_id, config, metadata=metadata, **kwargs
         )
@@ -333,9 +363,9 @@ class III:
     def register_trigger_type(
         self,
         trigger_type: RegisterTriggerTypeInput | Mapping[str, Any] | str,
-        handler: TriggerHandler | str,
-        legacy_handler: TriggerHandler | None = None,
-    ) -> TriggerTypeRef:
+        handler: TriggerHandler[Any] | str,
+        legacy_handler: TriggerHandler[Any] | None = None,
+    ) -> TriggerTypeRef[Any, Any]:
         """Provide a trigger type (``registertriggertype``, protocol.md §2.7, §5.2).
 
         ``register_trigger_type({"id": ..., "description": ...}, handler)``; seed 004's
@@ -343,6 +373,7 @@ class III:
         ``register_trigger`` / ``unregister_trigger`` are called for each binding. Raises
         ``TypeError`` when ``handler`` is not a :class:`TriggerHandler`.
         """
+        self._start_from_sync()
         return self._registrations.register_trigger_type(trigger_type, handler, legacy_handler)
 
     def unregister_trigger_type(
@@ -355,6 +386,7 @@ class III:
         self, id: str, description: str | None = None, parent_service_id: str | None = None
     ) -> None:
         """Group functions under a service (``registerservice``, protocol.md §2.14; seed 004)."""
+        self._start_from_sync()
         self._registrations.register_service(id, description, parent_service_id)
 
     # ------------------------------------------------------------------ invocation
@@ -366,6 +398,7 @@ class III:
         for an Enqueue action. Raises :class:`IIIInvocationError` (``IIITimeoutError`` after
         the timeout), and ``RuntimeError`` when called on the client's loop thread.
         """
+        self._start_from_sync()
         loop = self._invoker.require_loop()
         self._client_loop.refuse_loop_thread("trigger", "trigger_async")
         return asyncio.run_coroutine_threadsafe(
@@ -457,6 +490,11 @@ class III:
             ref.unregister()
 
         return unsubscribe
+
+
+def _log_start_failure(future: concurrent.futures.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("iii: the client could not connect: %s", future.exception())
 
 
 def register_worker(address: str | None = None, options: InitOptions | None = None) -> III:

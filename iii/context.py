@@ -33,6 +33,8 @@ class InvocationContext:
 
     ``function_id`` and ``invocation_id`` (``None`` for a void call), the ``metadata`` sidecar,
     the W3C ``traceparent`` / ``baggage`` the call carried, and ``worker_id`` of this worker.
+    ``observe_depth``, ``caller`` and ``activation`` are 0.25's observe fields (protocol.md
+    §10.1): always ``0`` / ``None`` here, as this SDK does not speak observe yet.
     """
 
     function_id: str
@@ -41,6 +43,9 @@ class InvocationContext:
     traceparent: str | None = None
     baggage: str | None = None
     worker_id: str | None = None
+    observe_depth: int = 0
+    caller: Any = None
+    activation: Any = None
 
     @property
     def trace_id(self) -> str | None:

@@ -6,7 +6,8 @@ Hierarchy::
     ├── IIIInvocationError (alias InvocationError)   an invocation failed: .code, .message, ...
     │   ├── IIIForbiddenError                        code "FORBIDDEN" (RBAC denial, protocol §8.3)
     │   └── IIITimeoutError                          code "TIMEOUT" (client-side timeout, §3.5)
-    └── RegistrationRejectedError                    the engine refused this worker (§1.10, §2.6)
+    ├── RegistrationRejectedError                    the engine refused this worker (§1.10, §2.6)
+    └── ObserveRejection                             an observer was refused (0.25 observe, §10.1)
 
 Error codes are the strings of protocol.md §3.7, e.g. ``function_not_found``,
 ``invocation_failed``, ``invocation_stopped``, ``enqueue_error``, plus the SDK's own ``TIMEOUT``,
@@ -27,6 +28,7 @@ __all__ = [
     "IIIInvocationError",
     "IIITimeoutError",
     "InvocationError",
+    "ObserveRejection",
     "RegistrationRejectedError",
     "error_from_body",
 ]
@@ -91,6 +93,21 @@ class RegistrationRejectedError(Exception):
         self.namespace = namespace
         self.worker_name = worker_name
         self.owner_worker_id = owner_worker_id
+
+
+class ObserveRejection(Exception):
+    """An observer refused, with a machine-readable ``code`` (e.g. ``UNSUPPORTED``,
+    ``NOT_OBSERVABLE``) and a ``message``; ``str(err)`` is ``"CODE: message"``.
+
+    0.25 raises it from ``ObserverHandle.ready()`` and lets an ``on_observer_added`` hook raise it
+    to refuse an observer (protocol.md §10.1). This SDK does not implement observe yet
+    (docs/sdk.md): its :class:`iii.ObserverHandle` reports ``UNSUPPORTED``.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
 
 
 _SUBCLASSES: dict[str, type[IIIInvocationError]] = {

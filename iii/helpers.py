@@ -1,5 +1,6 @@
 """Free-function helpers of the 0.25 SDK: ``create_channel(client)`` and its async form;
-``create_stream(client, name, impl)``."""
+``create_stream(client, name, impl)``; and the channel helpers 0.25 re-exports here
+(``ChannelDirection``, ``ChannelItem``, ``extract_channel_refs``, ``is_channel_ref``)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .channels import Channel
+from .channels import Channel, ChannelDirection, ChannelItem, extract_channel_refs
 from .client import III
+from .protocol import is_channel_ref
 from .stream import (
     IStream,
     StreamDeleteInput,
@@ -21,7 +23,15 @@ from .stream import (
     StreamSetInput,
 )
 
-__all__ = ["create_channel", "create_channel_async", "create_stream"]
+__all__ = [
+    "ChannelDirection",
+    "ChannelItem",
+    "create_channel",
+    "create_channel_async",
+    "create_stream",
+    "extract_channel_refs",
+    "is_channel_ref",
+]
 
 
 async def create_channel_async(client: III, buffer_size: int | None = None) -> Channel:

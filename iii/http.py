@@ -23,7 +23,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_serializer
 
-from .channels import ChannelReader, ChannelWriter
+from .channels import ChannelReader, ChannelWriter, WritableStream
 
 __all__ = [
     "ApiRequest",
@@ -36,6 +36,7 @@ __all__ = [
     "HttpMethod",
     "HttpRequest",
     "HttpResponse",
+    "InternalHttpRequest",
     "StreamRequest",
     "StreamResponse",
     "http",
@@ -152,6 +153,20 @@ class StreamRequest:
     trigger: dict[str, Any] | None = field(default=None)
 
 
+@dataclass
+class InternalHttpRequest:
+    """The HTTP trigger's payload once the SDK made its channel refs live (0.25
+    ``iii.internal``): :func:`http` also accepts one instead of the dict."""
+
+    path_params: dict[str, str]
+    query_params: dict[str, str | list[str]]
+    body: Any
+    headers: dict[str, str | list[str]]
+    method: str
+    response: ChannelWriter
+    request_body: ChannelReader
+
+
 class StreamResponse:
     """A streaming HTTP response on the response channel (protocol.md §5.4).
 
@@ -172,9 +187,9 @@ class StreamResponse:
         return self._writer
 
     @property
-    def stream(self) -> ChannelWriter:
-        """Same as :attr:`writer`."""
-        return self._writer
+    def stream(self) -> WritableStream:
+        """The writer's Node-style view: ``res.stream.write(b"...")``, ``res.stream.end()``."""
+        return self._writer.stream
 
     async def status(self, status_code: int) -> None:
         """Send ``{"type":"set_status","status_code":N}``; before any body bytes."""
@@ -231,6 +246,8 @@ def http(callback: HttpCallback) -> Callable[[Any], Awaitable[Any]]:
 
 
 def _stream_pair(data: Any) -> tuple[StreamRequest, StreamResponse]:
+    if isinstance(data, InternalHttpRequest):
+        data = vars(data)
     if not isinstance(data, Mapping):
         raise TypeError(
             f"http() handler expects the HTTP trigger's request dict, got {type(data).__name__}"

@@ -9,6 +9,7 @@ import itertools
 import os
 import platform
 import random
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -17,11 +18,13 @@ from .protocol import DEFAULT_ENGINE_URL
 __all__ = [
     "DEFAULT_INVOCATION_TIMEOUT_MS",
     "MAX_QUEUE_SIZE",
+    "ConnectionStateCallback",
     "IIIConnectionState",
     "InitOptions",
     "ReconnectionConfig",
     "TelemetryOptions",
     "resolve_engine_url",
+    "resolve_headers",
 ]
 
 DEFAULT_INVOCATION_TIMEOUT_MS = 30_000
@@ -31,6 +34,9 @@ MAX_QUEUE_SIZE = 1000
 _default_names = itertools.count(1)
 
 IIIConnectionState = Literal["disconnected", "connecting", "connected", "reconnecting", "failed"]
+
+#: ``callback(state)``, called on every connection state change (seed 001).
+ConnectionStateCallback = Callable[[IIIConnectionState], Any]
 
 
 @dataclass
@@ -118,11 +124,18 @@ class InitOptions:
         return env or None
 
     def resolved_headers(self) -> dict[str, str]:
-        headers = dict(self.headers or {})
-        token = os.environ.get("III_TOKEN", "").strip()
-        if token and not any(k.lower() == "authorization" for k in headers):
-            headers["Authorization"] = f"Bearer {token}"
-        return headers
+        return resolve_headers(self.headers) or {}
+
+
+def resolve_headers(explicit: Mapping[str, str] | None = None) -> dict[str, str] | None:
+    """Handshake headers of an engine socket: ``explicit`` plus ``Authorization: Bearer
+    $III_TOKEN`` when that variable is set, not blank, and no Authorization header (any case)
+    was given (sdk_surface.md §3.3). ``None`` when there are none."""
+    headers = dict(explicit) if explicit is not None else None
+    token = os.environ.get("III_TOKEN", "").strip()
+    if token and not any(name.lower() == "authorization" for name in headers or {}):
+        headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
+    return headers
 
 
 def resolve_engine_url(address: str | None = None) -> str:

@@ -15,23 +15,76 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import pydantic_core
 from typing_extensions import NotRequired, Required
 
+from ._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ._wire_models import (
+        RegisterFunctionInput,
+        RegisterFunctionMessage,
+        RegisterTriggerMessage,
+        RegisterTriggerTypeMessage,
+    )
+    from .types import (
+        RegisterFunctionFormat,
+        RegisterTriggerInput,
+        RegisterTriggerTypeInput,
+        TriggerRequest,
+    )
+else:
+    # The official 0.25 ``iii.protocol`` names: models of modules that import this one.
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            **{
+                name: ("iii._wire_models", name)
+                for name in (
+                    "RegisterFunctionInput",
+                    "RegisterFunctionMessage",
+                    "RegisterTriggerMessage",
+                    "RegisterTriggerTypeMessage",
+                )
+            },
+            **{
+                name: ("iii.types", name)
+                for name in (
+                    "RegisterFunctionFormat",
+                    "RegisterTriggerInput",
+                    "RegisterTriggerTypeInput",
+                    "TriggerRequest",
+                )
+            },
+        },
+    )
+
 __all__ = [
     "CHANNEL_CHUNK_SIZE",
     "DEFAULT_ENGINE_URL",
+    "FEATURE_LARGE_MESSAGES_V1",
+    "FEATURE_LOCAL_DISPATCH_V1",
+    "FEATURE_OBSERVE_V1",
     "MAX_MESSAGE_SIZE",
+    "SDK_FEATURES",
     "ErrorBody",
     "Frame",
     "InvocationResult",
     "InvokeFunction",
     "MessageType",
     "ProtocolError",
+    "RegisterFunctionFormat",
+    "RegisterFunctionInput",
+    "RegisterFunctionMessage",
+    "RegisterTriggerInput",
+    "RegisterTriggerMessage",
+    "RegisterTriggerTypeInput",
+    "RegisterTriggerTypeMessage",
     "StreamChannelRefDict",
     "TriggerActionDict",
+    "TriggerRequest",
     "decode",
     "encode",
     "error_body",
@@ -45,6 +98,15 @@ DEFAULT_ENGINE_URL = "ws://127.0.0.1:49134"
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 #: Largest binary frame a ChannelWriter sends, in bytes (protocol.md §6.5).
 CHANNEL_CHUNK_SIZE = 64 * 1024
+
+#: Capability names of ``engine::workers::register.features`` / ``workerregistered.features``
+#: (protocol.md §10.1).
+FEATURE_OBSERVE_V1 = "observe.v1"
+FEATURE_LOCAL_DISPATCH_V1 = "local-dispatch.v1"
+FEATURE_LARGE_MESSAGES_V1 = "large-messages.v1"
+#: What this SDK declares: 64 MiB messages only. 0.25 also declares observe and local
+#: dispatch, which this SDK does not implement yet (docs/sdk.md).
+SDK_FEATURES: tuple[str, ...] = (FEATURE_LARGE_MESSAGES_V1,)
 
 
 class MessageType(str, enum.Enum):

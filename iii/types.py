@@ -2,21 +2,80 @@
 
 All are pydantic v2 models that dump to the exact wire shapes; every API that takes one also
 accepts the equivalent ``dict``.
+
+This is also the official 0.25 ``iii.types`` module (sdk_surface.md §2): ``IIIClient`` (our
+:class:`iii.III`), ``StreamRequest`` / ``StreamResponse``, ``InternalHttpRequest``, ``Channel``,
+``is_channel_ref`` / ``extract_channel_refs`` and the handler records of :mod:`iii.remote`
+import from here too.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from ._lazy import lazy_exports
+from .channels import Channel, StreamChannelRef, extract_channel_refs
+from .http import HttpInvocationConfig, InternalHttpRequest, StreamRequest, StreamResponse
+from .protocol import StreamChannelRefDict, is_channel_ref
+
+if TYPE_CHECKING:
+    from .client import III as IIIClient
+    from .client import Trigger
+    from .iii_constants import ConnectionStateCallback
+    from .iii_types import RegisterFunctionMessage, RegisterTriggerTypeMessage
+    from .remote import (
+        Invocation,
+        RemoteFunctionData,
+        RemoteFunctionHandler,
+        RemoteServiceFunctionData,
+        RemoteTriggerTypeData,
+    )
+else:
+    # Defined in modules that import this one: resolved on first use (iii._lazy).
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "IIIClient": ("iii", "III"),
+            "Trigger": ("iii", "Trigger"),
+            "ConnectionStateCallback": ("iii.iii_constants", "ConnectionStateCallback"),
+            "RegisterFunctionMessage": ("iii.iii_types", "RegisterFunctionMessage"),
+            "RegisterTriggerTypeMessage": ("iii.iii_types", "RegisterTriggerTypeMessage"),
+            "Invocation": ("iii.remote", "Invocation"),
+            "RemoteFunctionData": ("iii.remote", "RemoteFunctionData"),
+            "RemoteFunctionHandler": ("iii.remote", "RemoteFunctionHandler"),
+            "RemoteServiceFunctionData": ("iii.remote", "RemoteServiceFunctionData"),
+            "RemoteTriggerTypeData": ("iii.remote", "RemoteTriggerTypeData"),
+        },
+    )
+
+TConfig = TypeVar("TConfig")
+
 __all__ = [
+    "Channel",
+    "ConnectionStateCallback",
     "EnqueueResult",
     "FunctionInfo",
+    "HttpInvocationConfig",
+    "IIIClient",
+    "InternalHttpRequest",
+    "Invocation",
     "RegisterFunctionFormat",
+    "RegisterFunctionMessage",
     "RegisterTriggerInput",
     "RegisterTriggerTypeInput",
+    "RegisterTriggerTypeMessage",
+    "RemoteFunctionData",
+    "RemoteFunctionHandler",
+    "RemoteServiceFunctionData",
+    "RemoteTriggerTypeData",
+    "StreamChannelRef",
+    "StreamChannelRefDict",
+    "StreamRequest",
+    "StreamResponse",
+    "Trigger",
     "TriggerAction",
     "TriggerActionEnqueue",
     "TriggerActionVoid",
@@ -25,6 +84,8 @@ __all__ = [
     "TriggerInfo",
     "TriggerRequest",
     "WorkerInfo",
+    "extract_channel_refs",
+    "is_channel_ref",
 ]
 
 
@@ -124,8 +185,12 @@ class RegisterTriggerTypeInput(BaseModel):
     namespace: str | None = None
 
 
-class TriggerConfig(BaseModel):
-    """What a trigger-type provider receives for each binding (protocol.md §5.2)."""
+class TriggerConfig(BaseModel, Generic[TConfig]):
+    """What a trigger-type provider receives for each binding (protocol.md §5.2).
+
+    Generic as in 0.25 (``TriggerConfig[MyConfig]`` in annotations); ``config`` stays the raw
+    JSON value whatever the parameter, as upstream.
+    """
 
     id: str
     function_id: str
@@ -134,8 +199,9 @@ class TriggerConfig(BaseModel):
     namespace: str | None = None
 
 
-class TriggerHandler(abc.ABC):
-    """Provider side of a custom trigger type (protocol.md §5.2).
+class TriggerHandler(abc.ABC, Generic[TConfig]):
+    """Provider side of a custom trigger type (protocol.md §5.2); ``TriggerHandler[MyConfig]``
+    names the config type, as in 0.25.
 
     ``register_trigger`` is called for each binding the engine delivers; raising makes the engine
     park the binding and report ``trigger_registration_failed`` to whoever registered it.
@@ -144,10 +210,10 @@ class TriggerHandler(abc.ABC):
     """
 
     @abc.abstractmethod
-    async def register_trigger(self, config: TriggerConfig) -> None: ...
+    async def register_trigger(self, config: TriggerConfig[TConfig]) -> None: ...
 
     @abc.abstractmethod
-    async def unregister_trigger(self, config: TriggerConfig) -> None: ...
+    async def unregister_trigger(self, config: TriggerConfig[TConfig]) -> None: ...
 
 
 class FunctionInfo(BaseModel):

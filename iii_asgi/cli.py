@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from .engine import Engine, EngineConfig
+from .engine.config.engine import DEFAULT_SECRET_ENV
 from .engine.config.file import ConfigError, load_config
 from .engine.gc_tuning import settle_after_startup
 from .runner import RunOptions, run_coroutine
@@ -42,6 +43,41 @@ def _port_option(flag: str, default: str, help: str) -> Callable[[F], F]:
     return click.option(
         flag, default=default, show_default=True, callback=_optional_port, help=help
     )
+
+
+def _secret_env(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[str]:
+    """The ``--secret-env`` globs; none given: the default; ``''`` alone: no variable."""
+    if not value:
+        return list(DEFAULT_SECRET_ENV)
+    return [pattern for pattern in value if pattern]
+
+
+def _security_options(command: F) -> F:
+    """The options ``iii-asgi engine`` and ``iii-asgi run`` share (docs/security.md)."""
+    options = [
+        click.option(
+            "--dev",
+            is_flag=True,
+            help="Local development: HTTP-invoked functions may use http:// and loopback, "
+            "private and metadata addresses (169.254.169.254).",
+        ),
+        click.option(
+            "--secret-env",
+            multiple=True,
+            callback=_secret_env,
+            metavar="GLOB",
+            help="Environment variables HTTP-invoked functions may name as secrets "
+            "(repeatable; default III_SECRET_*; '' allows none; '*' allows all).",
+        ),
+        click.option(
+            "--allow-telemetry-clear",
+            is_flag=True,
+            help="Allow engine::traces::clear and engine::logs::clear.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 @click.group()
@@ -79,11 +115,7 @@ def main() -> None:
     type=int,
     help="HTTP request timeout up to the response head (ms).",
 )
-@click.option(
-    "--dev",
-    is_flag=True,
-    help="Local development: HTTP-invoked functions may use http:// and loopback/private hosts.",
-)
+@_security_options
 @click.option(
     "--data-dir",
     default=None,
@@ -127,7 +159,12 @@ def engine(ctx: click.Context, /, config_file: str | None, **options: Any) -> No
 
 
 #: CLI option name -> EngineConfig field, where they differ.
-_FIELDS = {"http_timeout_ms": "http_default_timeout_ms", "dev": "local_development"}
+_FIELDS = {
+    "http_timeout_ms": "http_default_timeout_ms",
+    "dev": "local_development",
+    "secret_env": "http_functions_secret_env",
+    "allow_telemetry_clear": "telemetry_clear",
+}
 
 
 @main.command()
@@ -174,6 +211,7 @@ _FIELDS = {"http_timeout_ms": "http_default_timeout_ms", "dev": "local_developme
     type=click.Path(file_okay=False),
     help="Embedded engine: keep state, streams and queues in DIR (default: in memory).",
 )
+@_security_options
 def run(
     app: str,
     engine_url: str | None,
@@ -190,10 +228,14 @@ def run(
     engine_http_port: int | None,
     engine_stream_port: int | None,
     data_dir: str | None,
+    dev: bool,
+    secret_env: list[str],
+    allow_telemetry_clear: bool,
 ) -> None:
     """Run APP (module:attr) under uvicorn, bridged to iii, until SIGINT/SIGTERM.
 
-    With no --engine and no $III_URL an embedded engine starts in this process; call the app
+    With no --engine and no $III_URL an embedded engine starts in this process, with the
+    defaults of `iii-asgi engine` (no local-development mode unless --dev); call the app
     through its HTTP trigger port (3111) or directly on --port. APP is bridged with
     iii_asgi.IIIBridge unless it already is (or is an iii_asgi.WorkerApp).
     """
@@ -207,7 +249,9 @@ def run(
         stream_host=engine_host,
         stream_port=engine_stream_port,
         data_dir=data_dir,
-        local_development=True,
+        local_development=dev,
+        http_functions_secret_env=secret_env,
+        telemetry_clear=allow_telemetry_clear,
     )
     run_app(
         RunOptions(

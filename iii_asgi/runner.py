@@ -255,8 +255,9 @@ async def _single(options: RunOptions, engine: Engine | None) -> None:
         task = asyncio.ensure_future(_serve(server))
         while not server.started and not task.done():
             await asyncio.sleep(0.01)
-        if server.started:
-            port = server.servers[0].sockets[0].getsockname()[1]
+        sockets = server.servers[0].sockets if server.started and server.servers else []
+        if sockets:  # none when a signal stopped the app while it started
+            port = sockets[0].getsockname()[1]
             click.echo(f"iii-asgi: app http://{options.host}:{port} (direct)")
             settle_after_startup()
         await task

@@ -40,7 +40,14 @@ from ._payload import resolve_max_bytes_from_env
 from ._spans import BaggageSpanProcessor
 from ._state import state
 
-__all__ = ["flush_otel", "init_otel", "shutdown_otel"]
+__all__ = [
+    "attach_event_loop",
+    "flush_otel",
+    "get_logger",
+    "init_otel",
+    "shutdown_otel",
+    "shutdown_otel_async",
+]
 
 logger = logging.getLogger("iii.telemetry")
 
@@ -218,3 +225,20 @@ def shutdown_otel() -> None:
     if state.connection is not None:
         state.connection.close()
     state.reset()
+
+
+async def shutdown_otel_async() -> None:
+    """:func:`shutdown_otel` without blocking the running loop (it runs on a worker thread)."""
+    await asyncio.to_thread(shutdown_otel)
+
+
+def attach_event_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Accepted for 0.25 code: there the ``/otel`` socket waits for a loop. Here the exporters
+    run on their own threads from :func:`init_otel` on, so there is nothing to attach."""
+    del loop
+
+
+def get_logger() -> Any:
+    """The OpenTelemetry logger the SDK emits :class:`Logger` records with, or ``None`` when
+    OTel is not initialised (or logs are disabled)."""
+    return state.otel_logger

@@ -22,6 +22,7 @@ from .core.engine import EngineCore
 from .core.worker import BuiltinWorker, Listener
 from .storage import Storage, create_storage
 from .workers.cron.worker import Cron
+from .workers.exec.worker import ExecWorker
 from .workers.http.app import HttpApp
 from .workers.http.worker import HttpWorker
 from .workers.http_functions.worker import HttpFunctions
@@ -53,6 +54,7 @@ class EngineWorkers:
     cron: Cron
     http: HttpWorker | None
     worker_manager: WorkerManager
+    exec: ExecWorker | None = None
 
     def all(self) -> list[BuiltinWorker]:
         """Every worker, in installation order."""
@@ -66,6 +68,7 @@ class EngineWorkers:
             self.cron,
             self.http,
             self.worker_manager,
+            self.exec,
         ]
         return [w for w in workers if w is not None]
 
@@ -77,7 +80,8 @@ def compose(config: EngineConfig) -> tuple[EngineCore, EngineWorkers]:
     observability = ObservabilityWorker(core)
     storage = create_storage(config.data_dir)
     http_functions = HttpFunctions(config)
-    core.function_preparer = http_functions
+    if config.http_functions_enabled:
+        core.function_preparer = http_functions
     telemetry = TelemetryEndpoint(observability.store.ingest, observability.serve_socket)
     workers = EngineWorkers(
         storage=storage,
@@ -90,6 +94,7 @@ def compose(config: EngineConfig) -> tuple[EngineCore, EngineWorkers]:
         cron=Cron(core),
         http=HttpWorker(core) if config.http_port is not None else None,
         worker_manager=WorkerManager(core, telemetry),
+        exec=ExecWorker(core) if config.exec_commands else None,
     )
     for worker in workers.all():
         core.add_worker(worker)
@@ -213,6 +218,13 @@ class Engine:
         for worker in reversed(workers.all()):  # the worker manager is last: served first
             for listener in worker.listeners():
                 await self._serve(listener)
+        scheme = {"http": "http"}
+        urls = {
+            name: _url(scheme.get(name, "ws"), listener.host, listener.bound_port or 0)
+            for name, listener in self.listeners.items()
+        }
+        for worker in workers.all():
+            await worker.serving(urls)
 
     async def _serve(self, listener: Listener) -> None:
         """Serve one listener; when it fails to start, the whole engine stops and

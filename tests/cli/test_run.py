@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import signal
@@ -39,6 +41,7 @@ class Running:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # its own process group, killed by the fixture
         )
         self.lines: list[str] = []
         self._changed = threading.Condition()
@@ -94,11 +97,17 @@ class Running:
 @pytest.fixture
 def running() -> Iterator[list[Running]]:
     started: list[Running] = []
-    yield started
-    for proc in started:
-        if proc.process.poll() is None:
-            proc.process.kill()
-        proc.stop()
+    try:
+        yield started
+    finally:
+        for proc in started:
+            try:
+                if proc.process.poll() is None:
+                    proc.process.kill()
+                proc.stop()
+            finally:
+                with contextlib.suppress(ProcessLookupError):  # reload/workers children, if any
+                    os.killpg(proc.process.pid, signal.SIGKILL)
 
 
 EPHEMERAL = (
@@ -293,3 +302,53 @@ def test_run_a_factory_unbridged_app_gets_bridged(running: list[Running], tmp_pa
     with httpx.Client(timeout=10) as http:
         assert _get_until_routed(http, f"{engine_http}/made") == {"by": "factory"}
     assert proc.stop(signal.SIGTERM) == 0, proc.output
+
+
+def _registration_error(engine_ws: str, url: str) -> dict[str, Any] | None:
+    """Register an HTTP-invoked function with ``url`` on a raw worker socket; the engine's
+    ``error`` frame when it is refused (protocol.md §4.1), else ``None``."""
+    from websockets.sync.client import connect
+
+    with connect(engine_ws) as ws:
+        assert json.loads(ws.recv(10))["type"] == "workerregistered"
+        register = {"name": "probe", "pid": 1, "runtime": "python"}
+        for frame in (
+            {
+                "type": "invokefunction",
+                "function_id": "engine::workers::register",
+                "data": register,
+                "action": {"type": "void"},
+            },
+            {"type": "registerfunction", "id": "probe::metadata", "invocation": {"url": url}},
+            {"type": "ping"},
+        ):
+            ws.send(json.dumps(frame))
+        while True:
+            frame = json.loads(ws.recv(10))
+            if frame["type"] == "error":
+                return dict(frame["error"])
+            if frame["type"] == "pong":
+                return None
+
+
+@pytest.mark.parametrize("dev", [False, True])
+def test_run_uses_the_engine_defaults_unless_dev(running: list[Running], dev: bool) -> None:
+    """Without --dev, an HTTP-invoked function may not call the cloud metadata address."""
+    proc = Running("tests.workers.math_worker:app", *EPHEMERAL, *(["--dev"] if dev else []))
+    running.append(proc)
+    engine_ws = proc.wait_for(r"engine (ws://\S+) \(workers")[1]
+    proc.wait_for(r"app (http://\S+) \(direct\)")
+    metadata = "https://169.254.169.254/latest/meta-data/"
+    plain = "http://169.254.169.254/latest/meta-data/"
+    if dev:
+        assert _registration_error(engine_ws, metadata) is None
+        assert _registration_error(engine_ws, plain) is None
+    else:
+        assert _registration_error(engine_ws, metadata) == {
+            "code": "url_validation_failed",
+            "message": "HTTP-invoked function probe::metadata was not registered "
+            "(url_validation_failed): Private IP blocked",
+        }
+        error = _registration_error(engine_ws, plain)
+        assert error is not None and error["message"].endswith("HTTPS is required")
+    assert proc.stop() == 0, proc.output

@@ -49,6 +49,21 @@ class Wire:
             }
         )
 
+    async def register_trigger(
+        self, trigger_id: str, trigger_type: str, function_id: str, config: Any, **extra: Any
+    ) -> None:
+        """Send ``registertrigger`` (§2.9); ``extra`` adds fields (``metadata``...)."""
+        await self.send(
+            {
+                "type": "registertrigger",
+                "id": trigger_id,
+                "trigger_type": trigger_type,
+                "function_id": function_id,
+                "config": config,
+                **extra,
+            }
+        )
+
     async def send(self, frame: dict[str, Any] | str) -> None:
         await self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
 

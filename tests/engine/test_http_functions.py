@@ -257,7 +257,7 @@ def test_response_mapping_table() -> None:
 async def test_hmac_request_shape_and_signature(
     dev_engine: EngineThread, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("III_TEST_HMAC", "s3cret")
+    monkeypatch.setenv("III_SECRET_TEST_HMAC", "s3cret")
     worker = await Wire.connect(dev_engine.url, name="ext")
     await register(
         worker,
@@ -266,7 +266,7 @@ async def test_hmac_request_shape_and_signature(
             "url": f"{receiver.url}/hook?src=iii",
             "method": "PUT",
             "headers": {"x-extra": "1", "Content-Type": "text/x-dup"},
-            "auth": {"type": "hmac", "secret_key": "III_TEST_HMAC"},
+            "auth": {"type": "hmac", "secret_key": "III_SECRET_TEST_HMAC"},
         },
     )
     caller = await Wire.connect(dev_engine.url, name="caller")
@@ -311,13 +311,16 @@ async def test_hmac_request_shape_and_signature(
 async def test_bearer_and_api_key_headers(
     dev_engine: EngineThread, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("III_TEST_TOKEN", "tok-1")
-    monkeypatch.setenv("III_TEST_KEY", "key-2")
+    monkeypatch.setenv("III_SECRET_TEST_TOKEN", "tok-1")
+    monkeypatch.setenv("III_SECRET_TEST_KEY", "key-2")
     worker = await Wire.connect(dev_engine.url, name="ext")
     await register(
         worker,
         "ext::bearer",
-        {"url": f"{receiver.url}/b", "auth": {"type": "bearer", "token_key": "III_TEST_TOKEN"}},
+        {
+            "url": f"{receiver.url}/b",
+            "auth": {"type": "bearer", "token_key": "III_SECRET_TEST_TOKEN"},
+        },
     )
     await register(
         worker,
@@ -325,7 +328,7 @@ async def test_bearer_and_api_key_headers(
         {
             "url": f"{receiver.url}/k",
             "method": "GET",
-            "auth": {"type": "api_key", "header": "X-Api-Key", "value_key": "III_TEST_KEY"},
+            "auth": {"type": "api_key", "header": "X-Api-Key", "value_key": "III_SECRET_TEST_KEY"},
         },
     )
     assert (await worker.call("ext::bearer", None))["result"] == {"ok": True}
@@ -417,7 +420,7 @@ async def test_call_time_validation(dev_engine: EngineThread, receiver: Receiver
 async def test_failed_registrations_give_callers_the_reason(
     engine: EngineThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("III_TEST_MISSING", raising=False)
+    monkeypatch.delenv("III_SECRET_TEST_MISSING", raising=False)
     worker = await Wire.connect(engine.url, name="ext")
     refused = {
         "ext::plain": {"url": "http://example.com/x"},
@@ -425,7 +428,7 @@ async def test_failed_registrations_give_callers_the_reason(
         "ext::listed": {"url": "https://[::ffff:10.1.1.1]/x"},
         "ext::noauth": {
             "url": "https://8.8.8.8/x",
-            "auth": {"type": "bearer", "token_key": "III_TEST_MISSING"},
+            "auth": {"type": "bearer", "token_key": "III_SECRET_TEST_MISSING"},
         },
         "ext::garbage": {"url": "https://8.8.8.8/x", "method": "TRACE"},
     }
@@ -458,7 +461,7 @@ async def test_failed_registrations_give_callers_the_reason(
     assert (await error("ext::local"))[1].endswith("Private IP blocked")
     assert (await error("ext::listed"))[1].endswith("Private IP blocked")
     code, message = await error("ext::noauth")
-    assert code == "token_not_found" and "III_TEST_MISSING" in message
+    assert code == "token_not_found" and "III_SECRET_TEST_MISSING" in message
     assert (await error("ext::garbage"))[0] == "deserialization_error"
     functions = await caller.result("engine::functions::list", {})
     assert not any(f["function_id"].startswith("ext::") for f in functions["functions"])

@@ -156,11 +156,14 @@ async def test_routes_are_owner_checked(engine: EngineThread) -> None:
     }
     await first.send(frame)
     await first.sync()
-    await second.send(frame)  # the same trigger id from another worker replaces the binding
-    await second.sync()
+    await second.send(frame)  # the same trigger id from another worker: refused (security.md)
+    refused = await second.recv_type("triggerregistrationresult")
+    assert refused["error"]["code"] == "FORBIDDEN"
     await routed(engine, 1)
     await first.close()
-    await second.silent(0.2)
-    await routed(engine, 1)  # the first worker leaving does not remove the second's route
+    await routed(engine, 0)  # the owner leaving removes its route
+    await second.send(frame)  # the id is free again
+    await second.sync()
+    await routed(engine, 1)
     await second.close()
     await routed(engine, 0)

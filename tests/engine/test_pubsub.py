@@ -15,15 +15,8 @@ async def subscriber(
 ) -> Wire:
     wire = await Wire.connect(engine.url, name=function_id)
     await wire.send({"type": "registerfunction", "id": function_id})
-    await wire.send(
-        {
-            "type": "registertrigger",
-            "id": trigger_id,
-            "trigger_type": trigger_type,
-            "function_id": function_id,
-            "config": config,
-            "metadata": {"who": function_id},
-        }
+    await wire.register_trigger(
+        trigger_id, trigger_type, function_id, config, metadata={"who": function_id}
     )
     await wire.sync()
     return wire

@@ -120,6 +120,9 @@ async def test_frames_on_otel_and_on_the_control_socket_are_queryable(
         assert bad["error"]["code"] == "deserialization_error"
         bad = await call(worker, "engine::traces::tree", {})
         assert bad["error"]["message"].endswith("missing field `trace_id`")
+        refused = await call(worker, "engine::traces::clear", {})  # off by default
+        assert refused["error"]["code"] == "FORBIDDEN"
+        engine.config.telemetry_clear = True
         cleared = await call(worker, "engine::traces::clear", {})
         assert cleared["result"] == {"cleared": 2}
         assert (await call(worker, "engine::logs::clear", None))["result"] == {"cleared": 1}

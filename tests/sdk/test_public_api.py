@@ -8,6 +8,21 @@ import iii
 
 PUBLIC = frozenset(
     {
+        "Target",
+        "ObserverState",
+        "ObserverOptions",
+        "ObserverHandle",
+        "Observer",
+        "Observed",
+        "ObserveSource",
+        "ObserveRejection",
+        "ObserveHooks",
+        "MiddlewareFunctionInput",
+        "IIIClient",
+        "Filter",
+        "ConnectionStateCallback",
+        "Capture",
+        "Caller",
         "DEFAULT_ENGINE_URL",
         "III",
         "ApiRequest",

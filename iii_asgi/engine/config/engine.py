@@ -9,7 +9,11 @@ from iii.protocol import MAX_MESSAGE_SIZE
 
 from .queue import QueueConfig
 
-__all__ = ["CorsConfig", "EngineConfig", "HttpMiddleware", "QueueConfig"]
+__all__ = ["DEFAULT_SECRET_ENV", "CorsConfig", "EngineConfig", "HttpMiddleware", "QueueConfig"]
+
+#: The environment variables HTTP-invoked functions may name as secrets unless configured
+#: otherwise (``EngineConfig.http_functions_secret_env``).
+DEFAULT_SECRET_ENV = ("III_SECRET_*",)
 
 
 @dataclass
@@ -100,14 +104,22 @@ class EngineConfig:
         http_concurrency_limit: requests handled at once; further ones wait (0 counts as 1).
         http_max_body_bytes: largest request body; larger ones get 413 ``PAYLOAD_TOO_LARGE``.
         http_middleware: global middleware functions (sorted by ``priority``).
+        http_functions_enabled: HTTP-invoked functions (protocol.md §4, the
+            ``iii-http-functions`` worker); off, their registrations fail with
+            ``HTTP_FUNCTIONS_DISABLED``. A config file turns it off unless it lists the worker.
         http_functions_url_allowlist: host globs (``*``, ``?``, ``[...]``) an HTTP-invoked
             function's URL must match (protocol.md §4.3); empty means ``["*"]``.
         http_functions_block_private_ips: refuse URLs whose host is, or resolves to, a
             loopback/private/link-local/... address (§4.3).
         http_functions_require_https: refuse ``http://`` URLs of HTTP-invoked functions.
-        local_development: development mode (``iii-asgi engine --dev``): HTTP-invoked
-            functions may use ``http://`` and loopback/private addresses (the allowlist still
-            applies).
+        http_functions_secret_env: globs (``*``, ``?``, ``[...]``, case-sensitive) of the
+            engine's environment variables an HTTP-invoked function's ``token_key`` /
+            ``secret_key`` / ``value_key`` may name; any other name is refused at registration
+            (``secret_not_allowed``). Default ``["III_SECRET_*"]``; ``[]`` allows none,
+            ``["*"]`` every variable (the real engine's behaviour). docs/security.md.
+        local_development: development mode (``iii-asgi engine --dev``, ``iii-asgi run
+            --dev``): HTTP-invoked functions may use ``http://`` and loopback/private/metadata
+            addresses such as 169.254.169.254 (the allowlists still apply).
         stream_host: bind address of the client-facing stream WebSocket (builtins.md §6.4).
         stream_port: its TCP port; 0 picks a free port (``Engine.stream_url``); ``None`` (the
             default for an embedded engine) runs no stream socket; the ``stream::*`` functions
@@ -128,9 +140,18 @@ class EngineConfig:
             that also receive the engine's spans; giving any turns ``tracing`` on.
         telemetry_max_traces: traces kept by the ``/otel`` store (oldest evicted first).
         telemetry_max_logs: log records kept by the ``/otel`` store.
+        telemetry_clear: allow ``engine::traces::clear`` and ``engine::logs::clear`` (they
+            erase what every worker reported); off, they fail with ``FORBIDDEN``.
         queues: named queues for ``TriggerAction.Enqueue`` (builtins.md §7.2), name →
             :class:`QueueConfig` (a dict of the config file's keys is accepted too); a queue
             ``default`` with the default settings is always added unless given here.
+        exec_commands: the ``iii-exec`` pipeline (:mod:`iii_asgi.engine.workers.exec`): shell
+            commands run in order once the engine serves, the last one kept running; empty
+            (default) runs none.
+        exec_watch: globs (relative to ``exec_cwd``) whose changes restart the pipeline.
+        exec_cwd: folder the commands run in (the config file's folder; ``None``: the
+            working directory).
+        exec_stop_grace_s: seconds between SIGTERM and SIGKILL when the pipeline stops.
     """
 
     host: str = "127.0.0.1"
@@ -159,9 +180,11 @@ class EngineConfig:
     http_concurrency_limit: int = 1024
     http_max_body_bytes: int = 16 * 1024 * 1024
     http_middleware: list[HttpMiddleware] = field(default_factory=list)
+    http_functions_enabled: bool = True
     http_functions_url_allowlist: list[str] = field(default_factory=lambda: ["*"])
     http_functions_block_private_ips: bool = True
     http_functions_require_https: bool = True
+    http_functions_secret_env: list[str] = field(default_factory=lambda: [*DEFAULT_SECRET_ENV])
     local_development: bool = False
     stream_host: str = "127.0.0.1"
     stream_port: int | None = None
@@ -173,4 +196,9 @@ class EngineConfig:
     span_exporters: list[Any] = field(default_factory=list)
     telemetry_max_traces: int = 1000
     telemetry_max_logs: int = 10_000
+    telemetry_clear: bool = False
     queues: dict[str, QueueConfig] = field(default_factory=dict)
+    exec_commands: list[str] = field(default_factory=list)
+    exec_watch: list[str] = field(default_factory=list)
+    exec_cwd: str | None = None
+    exec_stop_grace_s: float = 5.0

@@ -21,6 +21,13 @@ Example ``config.yaml``::
         config: {host: 127.0.0.1, port: 3112, auth_function: auth::stream}
       - name: iii-state
         config: {triggers_enabled: true, max_value_bytes: 1048576}
+      - name: iii-http-functions
+        config:
+          security:
+            url_allowlist: ["api.example.com", "*.hooks.example"]
+            block_private_ips: true
+            require_https: true
+            secret_env_allowlist: ["III_SECRET_*"]     # iii-asgi extension
 
 Rules (§13.1–§13.2):
 
@@ -31,10 +38,12 @@ Rules (§13.1–§13.2):
   errors (:class:`ConfigError`), and so are features this engine does not have (RBAC, redis
   adapters...). ``modules:`` is merged into ``workers:``.
 * With a config file, exactly the listed workers run: no ``iii-http`` entry means no HTTP trigger
-  server (``http_port=None``), no ``iii-stream`` entry no stream socket (``stream_port=None``).
+  server (``http_port=None``), no ``iii-stream`` entry no stream socket (``stream_port=None``),
+  no ``iii-http-functions`` entry no HTTP-invoked functions (``http_functions_enabled=False``).
   The built-in functions (state, stream...) are always installed. The mandatory workers
   (``configuration``, ``iii-worker-manager``, ``iii-engine-functions``, ``iii-observability``,
-  ``iii-telemetry``) may be listed; the last four's blocks other than worker-manager are ignored.
+  ``iii-telemetry``) may be listed; their blocks are ignored, except worker-manager's and
+  ``iii-observability``'s ``allow_clear`` (iii-asgi extension: ``EngineConfig.telemetry_clear``).
 * A worker may be listed once (the embedded engine runs one instance of each); listing both an
   old and a new name (``iii-http`` and ``http``) is an error.
 * Storage: ``storage: {data_dir: PATH}``, or a state/stream ``adapter`` of kind ``kv`` with
@@ -47,6 +56,11 @@ Rules (§13.1–§13.2):
   ``max_inflight_invocations``, ``invocation_timeout_ms``, ``max_message_size``,
   ``frame_budget_bytes``, ``channel_max_bytes`` and ``channel_budget_bytes`` (the
   :class:`EngineConfig` options of the same names).
+* ``iii-http-functions`` (protocol.md §4.1): ``security: {url_allowlist, block_private_ips,
+  require_https}`` as in the real engine, plus ``secret_env_allowlist`` (globs of the environment
+  variables auth may name; default ``["III_SECRET_*"]``): the ``EngineConfig.http_functions_*``
+  options.
+
 * Queues (``iii-queue`` / ``queue``, §7.2): ``queue_configs: {name: {max_retries, concurrency,
   type, message_group_field, backoff_ms, poll_interval_ms, max_depth}}`` become
   :attr:`EngineConfig.queues` (``default`` is always added); ``adapter`` may only be
@@ -84,6 +98,7 @@ class Loading:
     config: EngineConfig
     data_dirs: dict[str, str] = field(default_factory=dict)  # data dir -> where it came from
     listed: set[str] = field(default_factory=set)  # canonical names of listed workers
+    base_dir: Path | None = None  # the config file's folder (None: the working directory)
 
 
 #: ``handler(block, loading, where)`` applies one worker's ``config`` block.
@@ -135,19 +150,20 @@ def _read_config(path: str | os.PathLike[str]) -> EngineConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {exc}") from None
     try:
-        return config_from_mapping({} if data is None else data)
+        return config_from_mapping({} if data is None else data, Path(path).resolve().parent)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def config_from_mapping(data: Any) -> EngineConfig:
-    """Build an :class:`EngineConfig` from an already parsed config document."""
+def config_from_mapping(data: Any, base_dir: Path | None = None) -> EngineConfig:
+    """Build an :class:`EngineConfig` from an already parsed config document; ``base_dir`` is
+    the config file's folder (``iii-exec`` commands run there)."""
     if not isinstance(data, dict):
         raise ConfigError("the top level must be a mapping")
     unknown = sorted(set(data) - _TOP_LEVEL)
     if unknown:
         raise ConfigError(f"unknown top-level key(s): {', '.join(map(str, unknown))}")
-    loading = Loading(EngineConfig())
+    loading = Loading(EngineConfig(), base_dir=base_dir)
     config = loading.config
     if "registration_namespace_grace_ms" in data:
         config.registration_grace_ms = _int(
@@ -179,6 +195,8 @@ def config_from_mapping(data: Any) -> EngineConfig:
         config.http_port = None
     if "iii-stream" not in loading.listed:
         config.stream_port = None
+    if "iii-http-functions" not in loading.listed:
+        config.http_functions_enabled = False
     if loading.data_dirs:
         config.data_dir = next(iter(loading.data_dirs))
     return config
@@ -403,8 +421,50 @@ def _local_adapter(*kinds: str) -> WorkerHandler:
     return handler
 
 
+def _http_functions(block: dict[str, Any], loading: Loading, where: str) -> None:
+    _mapping(block, where, {"security"})
+    at = f"{where}.security"
+    keys = {"url_allowlist", "block_private_ips", "require_https", "secret_env_allowlist"}
+    security = _mapping(block.get("security") or {}, at, keys)
+    config = loading.config
+    if security.get("url_allowlist") is not None:
+        allowlist = _strings(security["url_allowlist"], f"{at}.url_allowlist")
+        config.http_functions_url_allowlist = allowlist or ["*"]  # empty means any (§4.1)
+    if "block_private_ips" in security:
+        config.http_functions_block_private_ips = _bool(
+            security["block_private_ips"], f"{at}.block_private_ips"
+        )
+    if "require_https" in security:
+        config.http_functions_require_https = _bool(
+            security["require_https"], f"{at}.require_https"
+        )
+    if security.get("secret_env_allowlist") is not None:
+        config.http_functions_secret_env = _strings(
+            security["secret_env_allowlist"], f"{at}.secret_env_allowlist"
+        )
+
+
+def _observability(block: dict[str, Any], loading: Loading, where: str) -> None:
+    """The real engine's observability options do not apply here and are ignored; only
+    ``allow_clear`` (ours) is read."""
+    if "allow_clear" in block:
+        loading.config.telemetry_clear = _bool(block["allow_clear"], f"{where}.allow_clear")
+
+
 def _ignored(block: dict[str, Any], loading: Loading, where: str) -> None:
     """Mandatory workers without options in the embedded engine: their blocks are ignored."""
+
+
+def _exec(block: dict[str, Any], loading: Loading, where: str) -> None:
+    """``iii-exec``: ``exec`` (required, the command pipeline) and ``watch`` (globs)."""
+    _mapping(block, where, {"exec", "watch"})
+    commands = _strings(block.get("exec"), f"{where}.exec")
+    if not commands:
+        raise ConfigError(f"{where}.exec must list at least one command")
+    config = loading.config
+    config.exec_commands = commands
+    config.exec_watch = _strings(block.get("watch"), f"{where}.watch")
+    config.exec_cwd = str(loading.base_dir or Path.cwd())
 
 
 #: Canonical worker name -> handler of its ``config`` block (aliases in :data:`ALIASES`).
@@ -416,9 +476,11 @@ WORKERS: dict[str, WorkerHandler] = {
     "iii-queue": _queue,
     "iii-pubsub": _local_adapter("local", "memory"),
     "iii-cron": _local_adapter("kv", "memory"),
+    "iii-http-functions": _http_functions,
+    "iii-exec": _exec,
     "configuration": _ignored,
     "iii-engine-functions": _ignored,
-    "iii-observability": _ignored,
+    "iii-observability": _observability,
     "iii-telemetry": _ignored,
 }
 

@@ -611,7 +611,8 @@ class Builtins:
         return {"id": trigger.id}
 
     async def unregister_trigger(self, ctx: CallContext, data: Any) -> Any:
-        """Remove a binding: {id, trigger_type?} → {removed: bool}."""
+        """Remove a binding: {id, trigger_type?} → {removed: bool}; the caller's own binding or
+        a durable one (engine::register_trigger), else FORBIDDEN."""
         args = _parse(
             "engine::unregister_trigger",
             data,
@@ -620,7 +621,8 @@ class Builtins:
                 "trigger_type": (_STR, False),
             },
         )
-        return {"removed": await self.core.triggers.unregister(args["id"])}
+        removed = await self.core.triggers.unregister(args["id"], ctx.caller, durable_ok=True)
+        return {"removed": removed}
 
 
 def _version() -> str:

@@ -8,13 +8,14 @@ it. Built-in workers are added with :meth:`EngineCore.add_worker` by the composi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pydantic_core
 
-from iii.protocol import Frame, ProtocolError, error_body, invocation_result
+from iii.protocol import ErrorBody, Frame, ProtocolError, error_body, invocation_result
 
 from ..config.engine import EngineConfig
 from .budget import ByteBudget
@@ -22,7 +23,9 @@ from .builtins import Builtins
 from .channels import ChannelStore
 from .connection import WorkerConnection
 from .discovery import EventTriggerProvider, poll_functions
+from .errors import InvocationError
 from .invocation import Invoker
+from .ownership import FORBIDDEN, Refusal, function_refusal, trigger_type_refusal
 from .registry import (
     DEFAULT_NAMESPACE,
     BuiltinHandler,
@@ -34,7 +37,7 @@ from .registry import (
 )
 from .tracing import EngineTracer
 from .triggers import Triggers
-from .worker import BuiltinWorker, FunctionPreparer
+from .worker import BuiltinWorker, FunctionGuard, FunctionPreparer
 
 __all__ = ["EngineCore"]
 
@@ -79,6 +82,8 @@ class EngineCore:
         #: Executes ``registerfunction.invocation`` (§4); set by the ``iii-http-functions``
         #: worker. ``None``: such registrations fail.
         self.function_preparer: FunctionPreparer | None = None
+        #: Extra registration checks of built-in workers (e.g. custom-stream overrides).
+        self.function_guards: list[FunctionGuard] = []
         self.builtins = Builtins(self)
         self.builtins.install()
         self.workers: list[BuiltinWorker] = []
@@ -342,25 +347,32 @@ class EngineCore:
     def _namespace(self, conn: WorkerConnection) -> str:
         return conn.namespace or DEFAULT_NAMESPACE
 
+    def function_refusal(
+        self, conn: WorkerConnection, namespace: str, function_id: str
+    ) -> Refusal | None:
+        """Why ``conn`` may not register ``function_id`` in ``namespace`` (the ownership rules
+        of :mod:`.ownership`, then every worker's :class:`~.worker.FunctionGuard`), or ``None``."""
+        refusal = function_refusal(self.registry, conn, namespace, function_id)
+        for guard in self.function_guards:
+            if refusal is not None:
+                break
+            refusal = guard(conn, namespace, function_id)
+        return refusal
+
     async def _register_function(self, conn: WorkerConnection, frame: Frame) -> None:
         function_id: str = frame["id"]
         namespace = self._namespace(conn)
-        if function_id.startswith("engine::") and namespace != DEFAULT_NAMESPACE:
-            await self._reject_function(conn, namespace, function_id, "")
-            return
-        owner = self.registry.live_owner(namespace, function_id)
-        if owner is not None and owner is not conn:
-            owner_id = owner.worker_id if isinstance(owner, WorkerConnection) else ""
-            await self._reject_function(conn, namespace, function_id, owner_id)
+        refusal = self.function_refusal(conn, namespace, function_id)
+        if refusal is not None:
+            await self._reject_function(conn, namespace, function_id, refusal)
             return
         handler: BuiltinHandler | None = None
         invocation = frame.get("invocation")
         if invocation is not None:  # §2.4 step 6, §4.1
             prepared = await self._prepare(function_id, namespace, invocation)
-            owner = self.registry.live_owner(namespace, function_id)  # DNS lookup awaited
-            if owner is not None and owner is not conn:
-                owner_id = owner.worker_id if isinstance(owner, WorkerConnection) else ""
-                await self._reject_function(conn, namespace, function_id, owner_id)
+            refusal = self.function_refusal(conn, namespace, function_id)  # DNS lookup awaited
+            if refusal is not None:
+                await self._reject_function(conn, namespace, function_id, refusal)
                 return
             if isinstance(prepared, FailedFunction):
                 prepared.owner = conn
@@ -405,16 +417,16 @@ class EngineCore:
         return await self.function_preparer.prepare(function_id, namespace, invocation)
 
     async def _reject_function(
-        self, conn: WorkerConnection, namespace: str, function_id: str, owner_id: str
+        self, conn: WorkerConnection, namespace: str, function_id: str, refusal: Refusal
     ) -> None:
-        logger.warning("%r may not register %s in %s", conn, function_id, namespace)
+        logger.warning("%r may not register %s in %s: %s", conn, function_id, namespace, refusal)
         await conn.send(
             {
                 "type": "registrationrejected",
                 "code": "FUNCTION_NAMESPACE_CONFLICT",
                 "namespace": namespace,
                 "function_id": function_id,
-                "owner_worker_id": owner_id,
+                "owner_worker_id": refusal.owner_id,
             }
         )
 
@@ -429,9 +441,8 @@ class EngineCore:
         if (namespace is not None and not namespace.strip()) or (
             trigger_namespace is not None and not trigger_namespace.strip()
         ):
-            await self._trigger_error(
-                conn, frame, "INVALID_NAMESPACE", "namespace must not be blank"
-            )
+            blank = error_body("INVALID_NAMESPACE", "namespace must not be blank")
+            await self._trigger_error(conn, frame, blank)
             return
         trigger = Trigger(
             frame["id"],
@@ -446,32 +457,41 @@ class EngineCore:
         )
         error = await self.triggers.register(trigger)
         if error is not None:
-            await self._trigger_error(conn, frame, error["code"], error["message"])
+            await self._trigger_error(conn, frame, error)
 
-    async def _trigger_error(
-        self, conn: WorkerConnection, frame: Frame, code: str, message: str
-    ) -> None:
+    async def _trigger_error(self, conn: WorkerConnection, frame: Frame, error: ErrorBody) -> None:
+        """A failed ``triggerregistrationresult`` (§2.11) for a ``registertrigger`` frame, or for
+        a ``registertriggertype`` (``function_id`` empty)."""
         await conn.send(
             {
                 "type": "triggerregistrationresult",
                 "id": frame["id"],
-                "trigger_type": frame["trigger_type"],
-                "function_id": frame["function_id"],
-                "error": error_body(code, message),
+                "trigger_type": frame.get("trigger_type", frame["id"]),
+                "function_id": frame.get("function_id", ""),
+                "error": error,
             }
         )
 
     async def _unregister_trigger(self, conn: WorkerConnection, frame: Frame) -> None:
-        await self.triggers.unregister(frame["id"])
+        """Remove one of ``conn``'s bindings; another's (or a durable one) is refused: logged,
+        no reply (§2.10 has none)."""
+        with contextlib.suppress(InvocationError):
+            await self.triggers.unregister(frame["id"], conn, durable_ok=False)
 
     async def _register_trigger_type(self, conn: WorkerConnection, frame: Frame) -> None:
         namespace = frame.get("namespace")
         if namespace is not None and (not isinstance(namespace, str) or not namespace.strip()):
             logger.warning("registertriggertype %s from %r: invalid namespace", frame["id"], conn)
             return
+        namespace = namespace or self._namespace(conn)
+        refusal = trigger_type_refusal(self.registry, conn, namespace, frame["id"])
+        if refusal is not None:
+            logger.warning("refused registertriggertype %s from %r: %s", frame["id"], conn, refusal)
+            await self._trigger_error(conn, frame, error_body(FORBIDDEN, refusal))
+            return
         ttype = TriggerType(
             frame["id"],
-            namespace or self._namespace(conn),
+            namespace,
             frame.get("description") or "",
             conn,
             trigger_request_format=frame.get("trigger_request_format"),

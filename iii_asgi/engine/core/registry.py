@@ -197,6 +197,16 @@ class Registry:
                 del self.function_namespaces[function_id]
         return True
 
+    def engine_function(self, function_id: str) -> bool:
+        """Whether the engine itself provides ``function_id`` (a built-in in ``default``)."""
+        entry = self.functions.get((DEFAULT_NAMESPACE, function_id))
+        return entry is not None and entry.owner is None
+
+    def engine_trigger_type(self, type_id: str) -> bool:
+        """Whether an in-process provider (the engine or a built-in worker) serves ``type_id``
+        in any namespace."""
+        return any(t.in_process and t.id == type_id for t in self.trigger_types.values())
+
     def live_owner(self, namespace: str, function_id: str) -> WorkerConnection | bool | None:
         """The live owner of a function: a connection, ``True`` for an in-process function,
         ``None`` when unowned or owned by a connection that is tearing down."""

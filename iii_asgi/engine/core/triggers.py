@@ -15,6 +15,8 @@ from typing import Any
 from iii.protocol import ErrorBody, Frame, error_body
 
 from .connection import WorkerConnection
+from .errors import InvocationError
+from .ownership import FORBIDDEN, trigger_removal_refusal, trigger_replace_refusal
 from .registry import DEFAULT_NAMESPACE, Registry, Trigger, TriggerProvider, TriggerType
 
 __all__ = ["Triggers"]
@@ -44,7 +46,8 @@ class Triggers:
     # -- trigger types -------------------------------------------------------------------------
 
     async def register_type(self, ttype: TriggerType) -> None:
-        """Install (or replace) a provider and deliver every binding that resolves to it."""
+        """Install (or replace) a provider and deliver every binding that resolves to it. The
+        caller has checked that it may (:func:`.ownership.trigger_type_refusal`)."""
         self.registry.trigger_types[(ttype.namespace, ttype.id)] = ttype
         for trigger in list(self.registry.triggers.values()):
             if trigger.trigger_type != ttype.id or self.resolve(trigger) is not ttype:
@@ -90,15 +93,24 @@ class Triggers:
     async def register(self, trigger: Trigger, *, wait_ack: bool = False) -> ErrorBody | None:
         """Store a binding and deliver it, or park it when no provider exists (§2.9).
 
-        Returns an ErrorBody when an in-process provider refused or, with ``wait_ack``, a worker
-        provider acked an error; the binding is then not stored.
+        An existing binding with the same id is replaced only when ``trigger.owner`` may
+        (:func:`~.ownership.trigger_replace_refusal`), else ``FORBIDDEN`` is returned (and
+        logged). Returns an ErrorBody too when an in-process provider refused or, with
+        ``wait_ack``, a worker provider acked an error; the binding is then not stored.
         """
         old = self.registry.triggers.get(trigger.id)
         if old is not None:
-            await self.unregister(trigger.id)
-        self.registry.triggers[trigger.id] = trigger
+            refusal = trigger_replace_refusal(old, trigger.owner)
+            if refusal is not None:
+                logger.warning("refused registertrigger from %r: %s", trigger.owner, refusal)
+                return error_body(FORBIDDEN, refusal)
+            self._forget(old)
+        self.registry.triggers[trigger.id] = trigger  # claimed before any await
         if trigger.owner is not None:
             trigger.owner.triggers.add(trigger.id)
+        if old is not None and old.provider is not None:
+            await self._withdraw(old, old.provider)
+            old.provider = None
         ttype = self.resolve(trigger)
         if ttype is None:
             logger.debug("trigger %s parked: no provider for %s", trigger.id, trigger.trigger_type)
@@ -111,11 +123,20 @@ class Triggers:
                 self._forget(trigger)
         return error
 
-    async def unregister(self, trigger_id: str) -> bool:
-        """Remove a binding (idempotent) and tell its provider (§2.10)."""
+    async def unregister(
+        self, trigger_id: str, requester: WorkerConnection | None, *, durable_ok: bool
+    ) -> bool:
+        """Remove a binding (idempotent) and tell its provider (§2.10); ``False`` when there is
+        none. ``requester`` (``None``: an engine-initiated call) must own it, or, with
+        ``durable_ok``, it is a durable binding (:func:`~.ownership.trigger_removal_refusal`);
+        otherwise raises :class:`~.errors.InvocationError` ``FORBIDDEN`` (logged)."""
         trigger = self.registry.triggers.get(trigger_id)
         if trigger is None:
             return False
+        refusal = trigger_removal_refusal(trigger, requester, durable_ok=durable_ok)
+        if refusal is not None:
+            logger.warning("refused to remove trigger for %r: %s", requester, refusal)
+            raise InvocationError(FORBIDDEN, refusal)
         self._forget(trigger)
         if trigger.provider is not None:
             await self._withdraw(trigger, trigger.provider)

@@ -14,7 +14,7 @@ teardown (release clients and files). A worker that serves a port returns it fro
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,17 +23,30 @@ from ..types import ASGIApp
 
 if TYPE_CHECKING:
     from .channels import ChannelStore
+    from .connection import WorkerConnection
     from .invocation import Invoker
+    from .ownership import Refusal
     from .registry import BuiltinHandler, FailedFunction, Registry
     from .tracing import EngineTracer
     from .triggers import Triggers
 
-__all__ = ["BuiltinWorker", "EngineServices", "FunctionPreparer", "Listener"]
+__all__ = ["BuiltinWorker", "EngineServices", "FunctionGuard", "FunctionPreparer", "Listener"]
+
+
+class FunctionGuard(Protocol):
+    """A worker's extra check on ``registerfunction`` (after the core's ownership rules,
+    :mod:`.ownership`): the :class:`~.ownership.Refusal` that rejects it
+    (``FUNCTION_NAMESPACE_CONFLICT``, protocol.md §2.6), or ``None``. Synchronous, so nothing
+    changes between the check and the registration."""
+
+    def __call__(
+        self, conn: WorkerConnection, namespace: str, function_id: str
+    ) -> Refusal | None: ...
 
 
 class EngineServices(Protocol):
     """What a built-in worker may use of the core: the config, the registries, invocation and
-    trigger routing, channels, the engine tracer, and background tasks."""
+    trigger routing, channels, the engine tracer, registration guards and background tasks."""
 
     config: EngineConfig
     registry: Registry
@@ -41,6 +54,7 @@ class EngineServices(Protocol):
     triggers: Triggers
     channels: ChannelStore
     tracing: EngineTracer
+    function_guards: list[FunctionGuard]
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         """Run ``coro`` in the background, keeping a reference; failures are logged."""
@@ -83,6 +97,11 @@ class BuiltinWorker:
 
     async def start(self) -> None:
         """Start background work (called after the core started, in installation order)."""
+
+    async def serving(self, urls: Mapping[str, str]) -> None:
+        """Called once every listener of the engine serves, with their URLs by listener name
+        (``{"worker": "ws://127.0.0.1:49134", "http": ...}``), e.g. to start processes that
+        connect to the engine."""
 
     async def stop(self) -> None:
         """Stop background work and deliveries (called before connections are closed, in

@@ -4,8 +4,10 @@ The engine, not the worker, executes such a function: every invocation becomes o
 HTTP request to the configured URL, and the HTTP response becomes the invocation result.
 
 - Registration (§4.1): :meth:`HttpFunctions.prepare` validates the URL (§4.3, DNS lookup
-  included) and resolves the auth secrets from the **engine's** environment. It returns the
-  in-process handler, or a :class:`~.registry.FailedFunction` describing why not.
+  included) and resolves the auth secrets from the **engine's** environment, only from the
+  variables the operator allowed (``EngineConfig.http_functions_secret_env``, default
+  ``III_SECRET_*``: a worker must not make the engine send it ``HOME`` or a cloud key). It
+  returns the in-process handler, or a :class:`~.registry.FailedFunction` describing why not.
 - Invocation (§4.2): :class:`HttpFunction` re-validates the URL, then sends ``data`` as compact
   JSON with the ``x-iii-*`` headers, the configured headers and the auth header (bearer,
   API key or the HMAC ``x-iii-signature``). Redirects are not followed.
@@ -32,7 +34,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -48,6 +50,7 @@ from ...config.engine import EngineConfig
 from ...core.errors import InvocationError
 from ...core.registry import CallContext, FailedFunction
 from ...core.worker import BuiltinWorker
+from .transport import OneWriteTransport
 
 __all__ = [
     "DEFAULT_TIMEOUT_MS",
@@ -57,6 +60,7 @@ __all__ = [
     "is_private_ip",
     "map_response",
     "resolve_auth",
+    "secret_allowed",
     "sign",
     "validate_url",
 ]
@@ -201,13 +205,23 @@ class ResolvedAuth:
     header: str = ""
 
 
-def resolve_auth(
-    auth: HttpAuthBearer | HttpAuthHmac | HttpAuthApiKey | None, environ: Mapping[str, str]
-) -> ResolvedAuth | None:
-    """Read the secret named by ``token_key`` / ``secret_key`` / ``value_key`` from ``environ``.
+def secret_allowed(name: str, allowed: Sequence[str]) -> bool:
+    """Whether the environment variable ``name`` matches a glob of ``allowed`` (case-sensitive,
+    as variable names are)."""
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in allowed)
 
-    Raises :class:`InvocationError` ``token_not_found`` / ``secret_not_found`` /
-    ``api_key_not_found`` when the variable is not set.
+
+def resolve_auth(
+    auth: HttpAuthBearer | HttpAuthHmac | HttpAuthApiKey | None,
+    environ: Mapping[str, str],
+    allowed: Sequence[str] = ("*",),
+) -> ResolvedAuth | None:
+    """Read the secret named by ``token_key`` / ``secret_key`` / ``value_key`` from ``environ``,
+    if the name matches a glob of ``allowed``.
+
+    Raises :class:`InvocationError` ``secret_not_allowed`` for a name outside ``allowed`` (checked
+    first, so a refusal says nothing about whether the variable exists), and
+    ``token_not_found`` / ``secret_not_found`` / ``api_key_not_found`` when it is not set.
     """
     if auth is None:
         return None
@@ -217,6 +231,13 @@ def resolve_auth(
         code, key = "secret_not_found", auth.secret_key
     else:
         code, key = "api_key_not_found", auth.value_key
+    if not secret_allowed(key, allowed):
+        shown = ", ".join(allowed) or "none"
+        raise InvocationError(
+            "secret_not_allowed",
+            f"environment variable {key} may not be used as a secret (allowed: {shown}; "
+            "iii-http-functions security.secret_env_allowlist, --secret-env)",
+        )
     value = environ.get(key)
     if value is None:
         raise InvocationError(code, f"environment variable {key} is not set in the engine")
@@ -363,8 +384,9 @@ class HttpFunctions(BuiltinWorker):
     """The ``iii-http-functions`` worker: registration and the shared HTTP client of every
     HTTP-invoked function of one engine (the core's :class:`FunctionPreparer`).
 
-    ``environ`` is where auth secrets are read (the engine process's environment by default);
-    ``resolve`` is the DNS lookup used by URL validation.
+    ``environ`` is where auth secrets are read (the engine process's environment by default),
+    only variables matching ``EngineConfig.http_functions_secret_env``; ``resolve`` is the DNS
+    lookup used by URL validation.
     """
 
     def __init__(
@@ -374,20 +396,20 @@ class HttpFunctions(BuiltinWorker):
         resolve: Resolver = _resolve,
     ) -> None:
         self.policy = UrlPolicy.from_config(config)
+        self.secret_env = tuple(config.http_functions_secret_env)
         self.environ = os.environ if environ is None else environ
         self.resolve = resolve
         self._client: httpx.AsyncClient | None = None
 
     def client(self) -> httpx.AsyncClient:
-        """One pooled client (50 idle connections per host, no redirects, no proxies from the
-        environment), created on first use on the engine's loop."""
+        """One pooled client (50 idle connections, no redirects, no proxies from the
+        environment; a small request leaves in one write, :mod:`.transport`), created on first
+        use on the engine's loop."""
         if self._client is None:
             self._client = httpx.AsyncClient(
+                transport=OneWriteTransport(max_keepalive_connections=POOL_IDLE_PER_HOST),
                 follow_redirects=False,
                 timeout=CLIENT_TIMEOUT_S,
-                limits=httpx.Limits(
-                    max_connections=None, max_keepalive_connections=POOL_IDLE_PER_HOST
-                ),
                 trust_env=False,
             )
         return self._client
@@ -414,7 +436,7 @@ class HttpFunctions(BuiltinWorker):
         else:
             try:
                 await validate_url(config.url, self.policy, self.resolve)
-                auth = resolve_auth(config.auth, self.environ)
+                auth = resolve_auth(config.auth, self.environ, self.secret_env)
             except InvocationError as exc:
                 failure = exc
             else:

@@ -249,6 +249,12 @@ class TelemetryStore:
                 }
             )
 
+    def add_record(self, record: dict[str, Any]) -> None:
+        """Store one already flattened log record (``engine::log::*``), after the frames
+        received before it, so ``engine::logs::list`` keeps arrival order."""
+        self.flush()
+        self.logs.append(record)
+
     def add_metrics(self, document: dict[str, Any]) -> None:
         """Store the metrics of an ``ExportMetricsServiceRequest`` (OTLP/JSON)."""
         for resource, scope, raw in self._resources(

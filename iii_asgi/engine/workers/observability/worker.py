@@ -17,10 +17,18 @@
                            severity_min?, limit?=100, offset?=0}``
   ``engine::logs::clear``  ``{}``                                       ``{cleared}``
   ``engine::metrics::list`` ``{name?, service_name?}``                  ``{metrics: [Metric]}``
+  ``engine::log::<level>`` ``{message, data?, trace_id?, span_id?,      ``null``
+                           service_name?}``
   ======================== ============================================ ==========================
 
   ``traces::tree`` of an unknown trace fails with ``NOT_FOUND``; bad input with
   ``deserialization_error``. Shapes: :mod:`iii_asgi.engine.workers.observability.store`.
+- ``engine::traces::clear`` and ``engine::logs::clear`` wipe what every worker reported, so they
+  answer ``FORBIDDEN`` unless the operator allowed them (``EngineConfig.telemetry_clear``,
+  ``iii-asgi engine --allow-telemetry-clear``; docs/security.md).
+- ``engine::log::{trace,debug,info,warn,error}`` (the real engine's observability functions,
+  builtins.md §12; :mod:`.logs`) store one record (severity 1/5/9/13/17) readable with
+  ``engine::logs::list`` and write it to the process log (logger ``iii_asgi.engine.log``).
 - Engine spans (:mod:`iii_asgi.engine.core.tracing`) land in the same store (service ``iii``).
 """
 
@@ -34,6 +42,7 @@ from ...core.errors import InvocationError
 from ...core.registry import CallContext
 from ...core.worker import BuiltinWorker, EngineServices
 from ...types import Receive, Send
+from .logs import LEVELS, log_function
 from .store import TelemetryStore
 
 __all__ = ["ObservabilityWorker", "serve_otel"]
@@ -68,7 +77,17 @@ class ObservabilityWorker(BuiltinWorker):
             "engine::logs::clear": self.logs_clear,
             "engine::metrics::list": self.metrics_list,
         }
+        for level in LEVELS:
+            table[f"engine::log::{level}"] = log_function(self.store, level)
         self.core.registry.add_builtins(table, internal=True)
+
+    def _clearing(self, function_id: str) -> None:
+        if not self.core.config.telemetry_clear:
+            raise InvocationError(
+                "FORBIDDEN",
+                f"{function_id} is disabled: it would erase every worker's telemetry "
+                "(allow it with EngineConfig.telemetry_clear / --allow-telemetry-clear)",
+            )
 
     async def traces_list(self, context: CallContext, data: Any) -> dict[str, Any]:
         """Stored spans, newest trace first; filter by trace_id, service_name, name."""
@@ -94,7 +113,8 @@ class ObservabilityWorker(BuiltinWorker):
         return {"trace_id": args["trace_id"].lower(), "roots": roots}
 
     async def traces_clear(self, context: CallContext, data: Any) -> dict[str, Any]:
-        """Forget every stored span."""
+        """Forget every stored span (only with EngineConfig.telemetry_clear, else FORBIDDEN)."""
+        self._clearing("engine::traces::clear")
         return {"cleared": self.store.clear_traces()}
 
     async def logs_list(self, context: CallContext, data: Any) -> dict[str, Any]:
@@ -115,7 +135,9 @@ class ObservabilityWorker(BuiltinWorker):
         return {"logs": _page(logs, args), "total": len(logs)}
 
     async def logs_clear(self, context: CallContext, data: Any) -> dict[str, Any]:
-        """Forget every stored log record."""
+        """Forget every stored log record (only with EngineConfig.telemetry_clear, else
+        FORBIDDEN)."""
+        self._clearing("engine::logs::clear")
         return {"cleared": self.store.clear_logs()}
 
     async def metrics_list(self, context: CallContext, data: Any) -> dict[str, Any]:

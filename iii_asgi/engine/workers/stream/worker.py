@@ -20,7 +20,11 @@ collection = group id).
 
 A function ``stream::<op>(<stream_name>)`` registered in ``default`` (``create_stream`` /
 ``IStream``) replaces the store for set, get, delete, list, list_groups and update; its result must
-have the shape above (else ``JSON_ERROR``); events are still emitted from it.
+have the shape above (else ``JSON_ERROR``); events are still emitted from it. Such a custom
+stream belongs to the connection that registered its first override: another connection's
+override of the same stream is refused (``FUNCTION_NAMESPACE_CONFLICT`` naming the owner), and so
+is any override of a stream the engine's store holds items for (owner ``""``), so no worker takes
+over a stream others use (:meth:`StreamWorker.guard`; docs/security.md).
 
 Events: set/update → ``create`` (no previous value) or ``update``; delete → ``delete`` with the
 old value, only when the item existed; send → ``{"type": "event", "event": {"type", "data"}}``.
@@ -30,12 +34,15 @@ Each write first queues the ``stream`` triggers, then broadcasts to socket subsc
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 from ...core.builtins import _parse
+from ...core.connection import WorkerConnection
 from ...core.errors import InvocationError
 from ...core.fanout import Binding, Fanout
+from ...core.ownership import Refusal
 from ...core.registry import DEFAULT_NAMESPACE, CallContext, Trigger
 from ...core.worker import BuiltinWorker, EngineServices, Listener
 from ...storage import MISSING, Storage, StorageError
@@ -50,6 +57,9 @@ logger = logging.getLogger("iii_asgi.engine")
 _STR: tuple[type, ...] = (str,)
 _ITEM = {"stream_name": (_STR, True), "group_id": (_STR, True), "item_id": (_STR, True)}
 _GROUP = {"stream_name": (_STR, True), "group_id": (_STR, True)}
+#: The operations a custom stream may override, and the override's function id.
+OVERRIDE_OPS = ("set", "get", "delete", "list", "list_groups", "update")
+_OVERRIDE = re.compile(r"stream::(?:set|get|delete|list|list_groups|update)\((.*)\)", re.DOTALL)
 
 
 def stream_space(stream_name: str) -> str:
@@ -83,6 +93,8 @@ class StreamWorker(BuiltinWorker):
         self.leave = JoinLeaveProvider()
         #: the socket's subscriptions, set by the stream socket app when it is served
         self.subscribers: StreamSubscribers | None = None
+        #: names of streams with items in the engine's store (loaded at start, grown on writes)
+        self.stored: set[str] = set()
 
     def listeners(self) -> list[Listener]:
         """The client-facing stream WebSocket (builtins.md §6.4) when ``stream_port`` is set."""
@@ -105,10 +117,34 @@ class StreamWorker(BuiltinWorker):
             "stream::update": self.update,
         }
         self.core.registry.add_builtins(table)
+        self.core.function_guards.append(self.guard)
         triggers = self.core.triggers
         triggers.register_in_process("stream", "Stream item change trigger", self)
         triggers.register_in_process("stream:join", "Stream subscription join", self.join)
         triggers.register_in_process("stream:leave", "Stream subscription leave", self.leave)
+
+    async def start(self) -> None:
+        prefix = stream_space("")
+        self.stored = {s[len(prefix) :] for s in await self.storage.list_spaces(prefix)}
+
+    def guard(self, conn: WorkerConnection, namespace: str, function_id: str) -> Refusal | None:
+        """Refuse a custom-stream override (``stream::<op>(<name>)`` in ``default``) of a stream
+        another live connection overrides, or one the engine's store holds items for."""
+        match = _OVERRIDE.fullmatch(function_id) if namespace == DEFAULT_NAMESPACE else None
+        if match is None:
+            return None
+        name = match[1]
+        mine = False
+        for op in OVERRIDE_OPS:
+            owner = self.core.registry.live_owner(DEFAULT_NAMESPACE, f"stream::{op}({name})")
+            if isinstance(owner, WorkerConnection):
+                if owner is not conn:
+                    reason = f"custom stream {name!r} belongs to worker {owner.worker_id}"
+                    return Refusal(reason, owner.worker_id)
+                mine = True
+        if not mine and name in self.stored:
+            return Refusal(f"stream {name!r} is kept in the engine's store; no worker overrides it")
+        return None
 
     # -- the stream trigger (§6.2) -------------------------------------------------------------
 
@@ -172,6 +208,7 @@ class StreamWorker(BuiltinWorker):
             self._changed(args, MISSING if old is None else old, new)
             return {"old_value": old, "new_value": new}
         space, group, item = stream_space(args["stream_name"]), args["group_id"], args["item_id"]
+        self.stored.add(args["stream_name"])  # before the await: the guard sees it at once
         try:
             old = await self.storage.set(space, group, item, args["data"])
         except StorageError as exc:
@@ -287,6 +324,7 @@ class StreamWorker(BuiltinWorker):
             return new
 
         space = stream_space(args["stream_name"])
+        self.stored.add(args["stream_name"])
         try:
             old, new = await self.storage.update(space, args["group_id"], args["item_id"], change)
         except StorageError as exc:
