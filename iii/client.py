@@ -106,7 +106,7 @@ class III:
         )
         self._registrations = Registrations(config, conn, client_loop)
         self._invoker = Invoker(config, client_loop, conn, pending, self._registrations.functions)
-        conn.gate = self._invoker.slots  # stop reading while max_concurrent_handlers are busy
+        conn.gate = self._invoker.slots  # stop reading while the handlers' backlog is full
         #: ErrorBodies of ``error`` frames the engine sent (e.g. a refused HTTP-invoked function).
         self.engine_errors: list[dict[str, Any]] = []
         #: Registrations the engine refused: ``{"kind": "trigger"|"function", "id",
