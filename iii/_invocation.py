@@ -32,10 +32,10 @@ from ._connection import Connection, encode
 from ._handlers import LocalFunction
 from ._loop import ClientLoop
 from ._pending import Pending, PendingCalls
-from ._slots import HandlerSlot, HandlerSlots, current_slot
+from ._slots import HandlerSlots
 from ._threads import HandlerPool
 from .channels import resolve_channel_refs
-from .context import InvocationContext, enter_invocation, exit_invocation
+from .context import InvocationContext, current_invocation, enter_invocation, exit_invocation
 from .errors import IIIInvocationError, error_from_body, timeout_error
 from .http import HttpInvocationConfig
 from .observability._invocation import end_execution, outgoing, start_execution
@@ -173,17 +173,22 @@ class Invoker:
         timer = loop.call_later(
             timeout_ms / 1000, self._expire, invocation_id, function_id, timeout_ms
         )
-        slot = current_slot.get()  # inside a handler: while it waits, it holds no slot
-        if slot is not None:
-            slot.wait_begins()
+        serving = current_invocation()  # inside one of our handlers: it holds no slot now
+        slots = (
+            self.slots
+            if serving is not None and serving.worker_id == self._conn.worker_id
+            else None
+        )
+        if slots is not None:
+            slots.idle()
         try:
             await self._deliver(text, invocation_id)
             result = await future
         finally:
             timer.cancel()
             self._pending.pop(invocation_id, None)
-            if slot is not None:
-                slot.wait_ends()
+            if slots is not None:
+                slots.resume()
         if isinstance(action, TriggerActionEnqueue) and isinstance(result, dict):
             return EnqueueResult.model_validate(result)
         return result
@@ -255,13 +260,15 @@ class Invoker:
 
     def _start(self, frame: wire.Frame) -> None:
         self.slots.start()
-        task = self._client_loop.spawn(self.on_invoke(frame))
+        task = asyncio.ensure_future(self.on_invoke(frame))
+        self._client_loop.tasks.add(task)  # cancelled on shutdown, like spawn()'s
         invocation_id = frame.get("invocation_id")
         if invocation_id is not None:
             self._serving[invocation_id] = task
         task.add_done_callback(self._served)
 
     def _served(self, task: asyncio.Task[Any]) -> None:
+        self._client_loop.tasks.discard(task)
         self.slots.finish()
 
     def _drain(self) -> None:
@@ -360,7 +367,6 @@ class Invoker:
             config = self._config
             data = resolve_channel_refs(data, config.address, config.headers, loop, limit=refs)
         metadata = frame.get("metadata")
-        current_slot.set(HandlerSlot(self.slots))  # this task's context, a sync handler's copy
         token = enter_invocation(
             InvocationContext(
                 function_id=fn.id,

@@ -17,13 +17,12 @@ invocation is answered at once with ``WORKER_BACKPRESSURE`` instead of queued.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import itertools
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["SHED_FACTOR", "HandlerSlot", "HandlerSlots", "current_slot"]
+__all__ = ["SHED_FACTOR", "HandlerSlots"]
 
 #: ``running`` handlers (busy or waiting on their own calls) past which invocations are refused.
 SHED_FACTOR = 4
@@ -89,7 +88,9 @@ class HandlerSlots:
         self.idle()
 
     def idle(self) -> None:
-        """A busy handler waits for a call of its own: its slot is free meanwhile."""
+        """A busy handler waits for a call of its own: its slot is free meanwhile (each call
+        counts: a handler waiting on several at once frees as many slots, which only lets a
+        few more start; the engine still holds at most :attr:`capacity` invocations here)."""
         self.busy -= 1
         if self.on_free is not None and self._queued:
             self.on_free()
@@ -121,31 +122,3 @@ class HandlerSlots:
             self._reader = None
             if not reader.done():
                 reader.set_result(None)
-
-
-class HandlerSlot:
-    """One running handler's hold on its client's slots. Its calls bracket themselves with
-    :meth:`wait_begins` / :meth:`wait_ends`; several at once (``asyncio.gather``) free the slot
-    once."""
-
-    __slots__ = ("slots", "waits")
-
-    def __init__(self, slots: HandlerSlots) -> None:
-        self.slots = slots
-        self.waits = 0
-
-    def wait_begins(self) -> None:
-        self.waits += 1
-        if self.waits == 1:
-            self.slots.idle()
-
-    def wait_ends(self) -> None:
-        self.waits -= 1
-        if self.waits == 0:
-            self.slots.resume()
-
-
-#: The slot of the handler running in this context (``None`` outside a handler).
-current_slot: contextvars.ContextVar[HandlerSlot | None] = contextvars.ContextVar(
-    "iii_handler_slot", default=None
-)

@@ -152,12 +152,22 @@ class WorkerConnection:
                 f"{self.queue_size}, outbound_queue_bytes {self.queue_bytes})"
             )
         account = self.account
-        if account is not None and not account.charge(size):
+        if account is None:
+            pass
+        elif account.held + size <= account.allowance and not account.closed:
+            account.held += size  # Share.charge's fast path, inline: this runs per call
+        elif not account.charge(size):
             return BUDGET_EXCEEDED, (
                 f"the engine's frame budget ({account.budget.limit} bytes) cannot hold a "
                 f"{size}-byte invocation for worker {self.display_name} now"
             )
-        self._push(invocation, size)
+        out.append(invocation)  # _push, inline: this runs per call
+        self._out_bytes += size
+        ready = self._ready
+        if ready is not None:
+            self._ready = None
+            if not ready.done():
+                ready.set_result(None)
         return None
 
     def post(self, text: str) -> None:
@@ -172,9 +182,20 @@ class WorkerConnection:
         ):
             self._drop_slow_consumer()
             return
-        if self.account is not None:
-            self.account.force(size)  # the frame exists already; refusing it frees nothing
-        self._push(text, size)
+        account = self.account
+        if account is not None:  # the frame exists already; refusing it frees nothing
+            held = account.held + size
+            if held <= account.allowance:
+                account.held = held  # Share.force's fast path, inline: this runs per frame
+            else:
+                account.force(size)
+        out.append(text)  # _push, inline: this runs per frame
+        self._out_bytes += size
+        ready = self._ready
+        if ready is not None:
+            self._ready = None
+            if not ready.done():
+                ready.set_result(None)
 
     async def send(self, frame: Frame | Any) -> None:
         """Queue one frame (a dict) with :meth:`post`; never waits; no-op once closed."""
@@ -264,8 +285,12 @@ class WorkerConnection:
                     await send({"type": "websocket.send", "text": text})
                 finally:
                     self._out_bytes -= size
-                    if self.account is not None:
-                        self.account.release(size)
+                    account = self.account
+                    if account is not None:
+                        if account.borrowed or account.closed:
+                            account.release(size)
+                        else:
+                            account.held -= size  # Share.release's fast path, inline
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # socket gone: the read loop sees the disconnect

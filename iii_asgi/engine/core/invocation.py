@@ -346,7 +346,7 @@ class Invoker:
         if inv.reply_id is None:
             return  # void: result swallowed (§3.2)
         if inv.reply_id == inv.id and isinstance(raw, str):
-            await caller.send_text(raw)
+            caller.post(raw)
         else:
             frame["invocation_id"] = inv.reply_id
             await caller.send(frame)

@@ -11,7 +11,8 @@ Each socket also charges the bytes of the messages it holds to the engine's fram
 (``EngineConfig.frame_budget_bytes``, :mod:`iii_asgi.engine.core.budget`): a message while it
 arrives (the parser's buffer and the fragments so far), then, once complete and larger than
 64 KiB, until the application asks for the next message (the worker socket's read loop handles
-one message at a time; a channel write socket has queued it in its channel by then). When a
+one message at a time; a channel write socket has queued it in its channel by then, where the
+channel budget counts it). When a
 message does not fit, the socket is closed with 1009. Its :class:`FrameAccount` is handed to
 the application as ``scope["extensions"]["iii.frames"]``, so the frames queued to the socket
 are charged to the same account, and ``account.abort`` can drop a peer that stopped reading.
@@ -55,10 +56,12 @@ class MeteredWebSocketProtocol(CoalescingWebSocketProtocol):
         self.account = FrameAccount(self.budget, SOCKET_ALLOWANCE)
         self.account.abort = self.abort
         self._partial = 0  # bytes of the message being received, charged
-        self._received = 0  # messages queued for the application
-        self._taken = 0  # messages the application took
-        self._large: deque[tuple[int, int]] = deque()  # (message number, size), charged
-        self._handling = 0  # size of the large message the application handles, charged
+        # Events queued for the application are numbered from 1 (``websocket.connect``); the
+        # application has finished with every event numbered below its count of receive()
+        # calls, since it reads one message at a time.
+        self._queued = 1
+        self._calls = 0
+        self._large: deque[tuple[int, int]] = deque()  # (event number, size), charged
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -90,22 +93,17 @@ class MeteredWebSocketProtocol(CoalescingWebSocketProtocol):
         frames = self.frames
         size = len(frames[0]) if len(frames) == 1 else sum(map(len, frames))
         super().send_receive_event_to_app()
-        self._received += 1
+        self._queued += 1
         if size > _TRACKED:
             self.account.force(size)  # held already; its partial charge goes after this
-            self._large.append((self._received, size))
+            self._large.append((self._queued, size))
 
-    async def receive(self) -> Any:
-        if self._handling:
-            self.account.release(self._handling)
-            self._handling = 0
-        message = await super().receive()
-        if message["type"] == "websocket.receive":
-            self._taken += 1
-            large = self._large
-            if large and large[0][0] == self._taken:
-                self._handling = large.popleft()[1]
-        return message
+    def receive(self) -> Any:  # returns the coroutine itself: no extra frame per message
+        self._calls += 1
+        large = self._large
+        while large and large[0][0] < self._calls:  # finished by the application
+            self.account.release(large.popleft()[1])
+        return super().receive()
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
