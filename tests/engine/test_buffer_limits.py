@@ -8,6 +8,7 @@ well-behaved worker (``steady``) is a separate process calling its own function 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -131,7 +132,9 @@ async def test_a_worker_that_never_reads_is_dropped(
     """A worker that keeps calling but never reads its answers fills its outbound queue; past
     twice the limits the engine drops it (Close 1008) instead of buffering without bound."""
     engine = engine_factory(outbound_queue_size=64, outbound_queue_bytes=64 * 1024)
-    ws = await websockets.connect(engine.url, max_size=2**26, compression=None, max_queue=1)
+    ws = await websockets.connect(
+        engine.url, max_size=2**26, compression=None, max_queue=1, close_timeout=0.1
+    )
     await ws.recv()  # workerregistered; from here on nothing is read
     caplog.set_level(logging.WARNING, "iii_asgi.engine")
     frame = (
@@ -210,3 +213,53 @@ async def test_engine_timeout_applies_to_callers_that_name_none(engine_factory: 
     assert notice["invocation_id"] == called["invocation_id"]
     assert notice["error"]["code"] == "invocation_stopped", notice
     assert not engine.core.invoker.pending
+
+
+async def test_max_inflight_invocations_of_a_worker(engine_factory: Any) -> None:
+    """A worker that declares no capacity (the official SDK, a raw socket) gets at most
+    ``max_inflight_invocations`` calls at once; more are refused at once."""
+    engine = engine_factory(max_inflight_invocations=5)
+    executor = await Wire.connect(engine.url, name="busy")
+    await executor.send({"type": "registerfunction", "id": "busy::fn"})
+    await executor.sync()
+    caller = await Wire.connect(engine.url)
+    for i in range(8):
+        await caller.invoke("busy::fn", {"i": i})
+    refused = [await caller.recv_type("invocationresult") for _ in range(3)]
+    assert {r["error"]["code"] for r in refused} == {"WORKER_BACKPRESSURE"}
+    assert "already has 5 invocations in flight (its limit: 5)" in refused[0]["error"]["message"]
+    for _ in range(5):  # the five routed ones are answered normally
+        await executor.serve_one()
+    answers = [await caller.recv_type("invocationresult") for _ in range(5)]
+    assert all("error" not in a for a in answers)
+
+
+async def test_invocations_beyond_the_frame_budget(engine_factory: Any) -> None:
+    """Large invocations queued to a worker that does not read are charged to the engine's
+    frame budget; once it is spent, further ones get FRAME_BUDGET_EXCEEDED at once."""
+    engine = engine_factory(frame_budget_bytes=8 * MIB)
+    ws = await websockets.connect(
+        engine.url, max_size=2**26, compression=None, max_queue=1, close_timeout=0.1
+    )
+    await ws.recv()
+    await ws.send('{"type":"registerfunction","id":"deaf::fn"}')
+    await ws.send(
+        '{"type":"invokefunction","function_id":"engine::workers::register",'
+        '"data":{"name":"deaf"},"action":{"type":"void"}}'
+    )
+    await ws.send('{"type":"ping"}')
+    await ws.recv()  # pong: registered; from here on it reads nothing
+    caller = await Wire.connect(engine.url)
+    caller.ws.close_timeout = 0.5  # it stops reading its answers too, at the end
+    blob = "x" * (3 * MIB // 2)
+    codes: dict[str, int] = {}
+    for _ in range(40):  # 60 MiB offered: the kernel's buffers take some, the budget 8 MiB
+        await caller.invoke("deaf::fn", {"blob": blob})
+    with contextlib.suppress(TimeoutError):
+        while codes.get("FRAME_BUDGET_EXCEEDED", 0) < 3:
+            frame = await caller.recv_type("invocationresult", timeout=3)
+            codes[frame["error"]["code"]] = codes.get(frame["error"]["code"], 0) + 1
+    assert codes.get("FRAME_BUDGET_EXCEEDED", 0) >= 3, codes
+    assert set(codes) == {"FRAME_BUDGET_EXCEEDED"}, codes
+    assert engine.core.frames.peak <= 8 * MIB + 2 * MIB, engine.core.frames.peak
+    await ws.close()
