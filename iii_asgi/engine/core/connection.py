@@ -161,13 +161,7 @@ class WorkerConnection:
                 f"the engine's frame budget ({account.budget.limit} bytes) cannot hold a "
                 f"{size}-byte invocation for worker {self.display_name} now"
             )
-        out.append(invocation)  # _push, inline: this runs per call
-        self._out_bytes += size
-        ready = self._ready
-        if ready is not None:
-            self._ready = None
-            if not ready.done():
-                ready.set_result(None)
+        self._push(invocation, size)
         return None
 
     def post(self, text: str) -> None:
@@ -189,13 +183,7 @@ class WorkerConnection:
                 account.held = held  # Share.force's fast path, inline: this runs per frame
             else:
                 account.force(size)
-        out.append(text)  # _push, inline: this runs per frame
-        self._out_bytes += size
-        ready = self._ready
-        if ready is not None:
-            self._ready = None
-            if not ready.done():
-                ready.set_result(None)
+        self._push(text, size)
 
     async def send(self, frame: Frame | Any) -> None:
         """Queue one frame (a dict) with :meth:`post`; never waits; no-op once closed."""

@@ -386,18 +386,9 @@ class Invoker:
             assert entry.handler is not None
             return await entry.handler(CallContext(None, inv_id, metadata), data)
         future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
-        inv = Invocation(inv_id, function_id, entry.owner, future=future)
-        inv.text = encode(
-            invoke_function(
-                function_id,
-                data,
-                invocation_id=inv_id,
-                metadata=metadata,
-                traceparent=traceparent,
-                baggage=baggage,
-            )
+        refused = self.send_call(
+            entry.owner, inv_id, function_id, data, future, metadata, traceparent, baggage
         )
-        refused = self.admit(entry.owner, inv)
         if refused is not None:
             raise InvocationError(*refused)
         try:
@@ -409,6 +400,32 @@ class Invoker:
         if error is not None:
             raise InvocationError(str(error.get("code")), str(error.get("message")))
         return result.get("result")
+
+    def send_call(
+        self,
+        owner: WorkerConnection,
+        inv_id: str,
+        function_id: str,
+        data: Any,
+        future: asyncio.Future[Frame],
+        metadata: Any = None,
+        traceparent: str | None = None,
+        baggage: str | None = None,
+    ) -> tuple[str, str] | None:
+        """Send an engine-initiated call (§3.4) to ``owner``; ``future`` gets its
+        ``invocationresult``. ``None`` when sent, else why not (see :meth:`admit`)."""
+        inv = Invocation(inv_id, function_id, owner, future=future)
+        inv.text = encode(
+            invoke_function(
+                function_id,
+                data,
+                invocation_id=inv_id,
+                metadata=metadata,
+                traceparent=traceparent,
+                baggage=baggage,
+            )
+        )
+        return self.admit(owner, inv)
 
     # -- teardown (§1.8 step 3) ----------------------------------------------------------------
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from iii.protocol import encode, invoke_function
-
 from ...core.channels import new_uuid4
 from ...core.errors import InvocationError
-from ...core.invocation import Invocation, Invoker
+from ...core.invocation import Invoker
 from ...core.registry import CallContext
 from ...core.tracing import with_function_id
 
@@ -50,18 +48,9 @@ async def start_call(
     future: asyncio.Future[Any] = loop.create_future()
     # §3.6: with a trace context, the baggage goes on naming the target
     baggage = with_function_id(baggage, function_id) if traceparent is not None else None
-    inv = Invocation(inv_id, function_id, owner, future=future)
-    inv.text = encode(
-        invoke_function(
-            function_id,
-            data,
-            invocation_id=inv_id,
-            metadata=metadata,
-            traceparent=traceparent,
-            baggage=baggage,
-        )
+    refused = invoker.send_call(
+        owner, inv_id, function_id, data, future, metadata, traceparent, baggage
     )
-    refused = invoker.admit(owner, inv)
     if refused is not None:  # the worker cannot take it now (issue 13)
         future.set_exception(InvocationError(*refused))
         return future
