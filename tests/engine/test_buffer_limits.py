@@ -137,20 +137,18 @@ async def test_a_worker_that_never_reads_is_dropped(
     )
     await ws.recv()  # workerregistered; from here on nothing is read
     caplog.set_level(logging.WARNING, "iii_asgi.engine")
-    frame = (
-        '{"type":"invokefunction","function_id":"engine::functions::list","data":{},'
-        '"invocation_id":"%s"}'
+    value = "v" * 4096  # each answer ({old_value, new_value}) is 8 KiB: 24 MiB in all, more
+    frame = (  # than the kernel's socket buffers hold
+        '{"type":"invokefunction","function_id":"state::set","data":{"scope":"s","key":"k",'
+        f'"value":"{value}"}},"invocation_id":"%s"}}'
     )
-    closed = False
-    try:
-        for i in range(20_000):
+    with contextlib.suppress(websockets.ConnectionClosed):
+        for i in range(3000):
             await ws.send(frame % f"00000000-0000-4000-8000-{i:012d}")
-            if i % 100 == 0:
+            if i % 50 == 0:
                 await asyncio.sleep(0)
-    except websockets.ConnectionClosed:
-        closed = True
     for _ in range(100):
-        if closed or not engine.core.connections:
+        if not engine.core.connections:
             break
         await asyncio.sleep(0.1)
     assert not engine.core.connections, "the engine still holds the connection"

@@ -32,6 +32,7 @@ from .budget import FrameAccount
 __all__ = [
     "BACKPRESSURE",
     "BUDGET_EXCEEDED",
+    "FAIR_BATCH",
     "Dispatch",
     "QueuedInvocation",
     "WorkerConnection",
@@ -55,6 +56,10 @@ class QueuedInvocation(Protocol):
     text: str | None
     stopped: bool
 
+
+#: Frames one connection's read loop handles before it lets the others run (when they keep
+#: arriving faster than it handles them: a read is up to 256 KiB, hundreds of small frames).
+FAIR_BATCH = 32
 
 #: Error codes of an invocation refused by :meth:`WorkerConnection.offer`.
 BACKPRESSURE = "WORKER_BACKPRESSURE"
@@ -287,8 +292,15 @@ class WorkerConnection:
     # -- inbound ------------------------------------------------------------------------------
 
     async def run(self, receive: Receive, dispatch: Dispatch, bad_frame: BadFrame) -> None:
-        """Read frames until the socket closes or the connection is evicted (§1.9)."""
+        """Read frames until the socket closes or the connection is evicted (§1.9). Every
+        :data:`FAIR_BATCH` frames the loop yields, so a socket whose frames arrived in bulk
+        (one read holds hundreds) does not keep the other connections waiting meanwhile."""
+        handled = 0
         while not self.evicted:
+            handled += 1
+            if handled == FAIR_BATCH:
+                handled = 0
+                await asyncio.sleep(0)
             message = await receive()
             kind = message["type"]
             if kind == "websocket.receive":
