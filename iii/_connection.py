@@ -4,7 +4,8 @@
 What is sent goes through one outbox in order; coroutines flush it inline, sync callers wake the
 writer task. On every (re)connect the connection queues, in order: ``reattach``, the client's
 registrations (its ``replay``), the invocations queued while offline, ``engine::workers::register``
-(§1.4). Received frames go to the client's ``dispatch``.
+(§1.4). Received frames go to the client's ``dispatch``; while the ``gate`` (the handlers'
+backlog) is full, the socket is not read.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from . import protocol as wire
 from ._config import ClientConfig
 from ._loop import ClientLoop
 from ._pending import PendingCalls
+from ._slots import HandlerSlots
 from ._transport import CoalescingClientConnection
 from .errors import IIIInvocationError, RegistrationRejectedError
 from .options import MAX_QUEUE_SIZE, ConnectionStateCallback, IIIConnectionState
@@ -97,6 +99,8 @@ class Connection:
         self._outbox_ready: asyncio.Event | None = None
         self._flushing = False
         self._offline: deque[tuple[str | list[str], str | None]] = deque(maxlen=MAX_QUEUE_SIZE)
+        #: While full, the read loop waits (back-pressure to the engine): the handlers' backlog.
+        self.gate: HandlerSlots | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -353,6 +357,9 @@ class Connection:
             if self.rejected is not None:
                 await ws.close()
                 return
+            gate = self.gate
+            if gate is not None and gate.full():
+                await gate.wait()  # the socket is not read meanwhile: the engine holds the rest
 
     # ------------------------------------------------------------------ outbound
 

@@ -71,34 +71,24 @@ Rules (§13.1–§13.2):
   embedded engine keeps one SQLite file there, ``iii.sqlite3``). Conflicting directories are an
   error. Relative paths are relative to the working directory, as in the real engine.
 
+* Worker-socket limits (docs/engine.md, "Limits"; iii-asgi extensions): the
+  ``iii-worker-manager`` block also takes ``outbound_queue_size``, ``outbound_queue_bytes``,
+  ``max_inflight_invocations``, ``invocation_timeout_ms``, ``max_message_size``,
+  ``frame_budget_bytes``, ``channel_max_bytes`` and ``channel_budget_bytes`` (the
+  :class:`EngineConfig` options of the same names).
 * ``iii-http-functions`` (protocol.md §4.1): ``security: {url_allowlist, block_private_ips,
   require_https}`` as in the real engine, plus ``secret_env_allowlist`` (globs of the environment
   variables auth may name; default ``["III_SECRET_*"]``): the ``EngineConfig.http_functions_*``
   options.
 
 * Queues (``iii-queue`` / ``queue``, §7.2): ``queue_configs: {name: {max_retries, concurrency,
-  type, message_group_field, backoff_ms, poll_interval_ms}}`` become
+  type, message_group_field, backoff_ms, poll_interval_ms, max_depth}}`` become
   :attr:`EngineConfig.queues` (``default`` is always added). Queue, pubsub and cron are always
   available.
 
 * Adapters (``adapter: {name, config}``; :class:`~.adapters.AdapterConfig`), per worker:
 
-  ==================  ==========================  ==========================================
-  worker              in process                  shared
-  ==================  ==========================  ==========================================
-  ``iii-state``       ``kv`` (default)            ``redis``
-  ``iii-stream``      ``kv`` (default)            ``redis``
-  ``iii-queue``       ``builtin`` (default)       ``redis``
-  ``iii-pubsub``      ``local`` (default),        ``redis``
-                      ``memory``
-  ``iii-cron``        ``kv`` (default), ``memory``  ``redis``
-  ==================  ==========================  ==========================================
-
-  ``redis`` takes ``config: {redis_url (default redis://localhost:6379), key_prefix}``, plus
-  ``visibility_timeout_ms`` for the queue and ``lock_ttl_ms`` for cron. ``kv``/``builtin`` take
-  the file store's keys (``store_method``, ``file_path``...). Any other adapter (``bridge``,
-  ``rabbitmq``) is an error naming the key.
-"""
+  ==================  ==========================  ==================================="""
 
 from __future__ import annotations
 
@@ -357,6 +347,20 @@ def _redis(options: dict[str, Any], loading: Loading, where: str, option: str) -
 # -- worker blocks ------------------------------------------------------------------------------
 
 
+#: Worker-socket limits (issue 13), iii-asgi extensions in the iii-worker-manager block: the
+#: EngineConfig options of the same names (``invocation_timeout_ms`` may be null).
+SOCKET_LIMITS = (
+    "outbound_queue_size",
+    "outbound_queue_bytes",
+    "max_inflight_invocations",
+    "invocation_timeout_ms",
+    "max_message_size",
+    "frame_budget_bytes",
+    "channel_max_bytes",
+    "channel_budget_bytes",
+)
+
+
 _WORKER_MANAGER_KEYS = {
     "host",
     "port",
@@ -369,7 +373,7 @@ _WORKER_MANAGER_KEYS = {
 
 def _worker_manager(block: dict[str, Any], loading: Loading, where: str) -> None:
     """The first entry configures the main listener; each further one adds a listener."""
-    _mapping(block, where, _WORKER_MANAGER_KEYS)
+    _mapping(block, where, {*_WORKER_MANAGER_KEYS, *SOCKET_LIMITS})
     config = loading.config
     if "iii-worker-manager" not in loading.listed:
         _address(block, config, where, "host", "port")
@@ -402,6 +406,19 @@ def _worker_manager(block: dict[str, Any], loading: Loading, where: str) -> None
         config.middleware_function_id = listener.middleware_function_id
         config.rbac = listener.rbac
         config.allowed_origins = listener.allowed_origins
+
+    _socket_limits(block, config, where)
+
+
+def _socket_limits(block: dict[str, Any], config: EngineConfig, where: str) -> None:
+    for key in SOCKET_LIMITS:
+        if key not in block:
+            continue
+        value = block[key]
+        if key == "invocation_timeout_ms" and value is None:
+            config.invocation_timeout_ms = None
+            continue
+        setattr(config, key, _int(value, f"{where}.{key}", 1))
 
 
 #: iii-asgi's own ``iii-http`` keys (the real engine has no such bounds) -> (EngineConfig field,

@@ -7,8 +7,9 @@ Functions (``→`` result; errors as ``code``):
   traceparent?, baggage?}`` → ``{messageReceiptId}``; ``queue_not_found`` for an unknown queue,
   ``fifo_group_missing`` when a fifo queue's group field is absent or null (§7.1, §7.2),
   ``enqueue_failed`` when the store refuses the message (e.g. a ``messageReceiptId`` already
-  queued).
-* ``iii::durable::publish`` ``{topic (or queue), data}`` → ``null``; ``topic_not_set`` (§7.3).
+  queued), ``queue_full`` when the queue holds ``max_depth`` messages (issue 13).
+* ``iii::durable::publish`` ``{topic (or queue), data}`` → ``null``; ``topic_not_set`` (§7.3),
+  ``queue_full`` when a subscriber's queue holds ``max_depth`` messages (no copy is queued).
 * ``iii::queue::redrive`` ``{queue | topic}`` → ``{queue, redriven}``;
   ``iii::queue::redrive_message`` / ``iii::queue::discard_message`` ``{queue, message_id}`` →
   ``{queue, message_id, redriven: 0|1}``; ``queue_not_set``, ``message_id_not_set``,
@@ -48,7 +49,7 @@ from ...core.errors import InvocationError
 from ...core.registry import DEFAULT_NAMESPACE, CallContext, Trigger
 from ...core.worker import BuiltinWorker, EngineServices
 from ...storage import QueueMessage, Storage, StorageError
-from .runtime import Deferred, MessageQueue, now_ms, put_batcher
+from .runtime import Deferred, MessageQueue, QueueFull, now_ms, put_batcher
 
 __all__ = ["ENQUEUE_FUNCTION", "Queues", "subscriber_queue_name"]
 
@@ -279,6 +280,8 @@ class Queues(BuiltinWorker):
         )
         try:
             await queue.put(message)
+        except QueueFull as exc:
+            raise InvocationError("queue_full", str(exc)) from None
         except StorageError as exc:  # e.g. a messageReceiptId already queued
             raise InvocationError("enqueue_failed", str(exc)) from None
         self.cluster.notify(name)
@@ -300,6 +303,13 @@ class Queues(BuiltinWorker):
         if not subs and not others:
             logger.debug("durable topic %s has no subscribers: message dropped", topic)
             return None
+        full = next((s.queue for s in subs if s.queue.full()), None)
+        if full is not None:  # refuse before any copy goes out
+            raise InvocationError(
+                "queue_full",
+                f"Queue '{full.name}' of topic '{topic}' is full ({full.depth} messages, "
+                f"max_depth {full.config.max_depth})",
+            )
         current = now_ms()
         data = args.get("data")
 
