@@ -47,8 +47,8 @@ def test_queue_configs_and_adapters(tmp_path: Path) -> None:
         ("{name: queue, config: {queue_configs: [a]}}", "mapping"),
         ("{name: queue, config: {adapter: {name: rabbitmq}}}", "'rabbitmq' is not provided"),
         ("{name: queue, config: {retries: 1}}", "unknown key"),
-        ("{name: pubsub, config: {adapter: {name: nats}}}", "'nats' is not provided"),
-        ("{name: iii-cron, config: {adapter: {name: bridge}}}", "'bridge' is not provided"),
+        ("{name: pubsub, config: {adapter: {name: rabbitmq}}}", "'rabbitmq' is not"),
+        ("{name: iii-cron, config: {adapter: {name: bridge}}}", "'bridge' is not"),
     ],
 )
 def test_bad_queue_blocks(tmp_path: Path, block: str, message: str) -> None:
