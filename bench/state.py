@@ -85,8 +85,10 @@ def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
-        + ["--save", "", "--appendonly", "no"],
+        [
+            *("redis-server", "--port", str(port), "--bind", "127.0.0.1"),
+            *("--dir", str(directory), "--save", "", "--appendonly", "no"),
+        ],
         stdout=subprocess.DEVNULL,
         start_new_session=True,
     )
