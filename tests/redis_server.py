@@ -8,12 +8,14 @@ installed the Redis tests are skipped with that reason (pytest ``-rs`` prints it
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,21 @@ def missing_reason() -> str | None:
             "apt-get install redis-server)"
         )
     return None
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """On Linux, a ``preexec_fn`` that has the child killed when the test process dies
+    (``PR_SET_PDEATHSIG``), so a pytest killed by a timeout leaves no ``redis-server`` behind;
+    libc is loaded here, the child only makes the call."""
+    try:
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except OSError:
+        return None
+
+    def preexec() -> None:
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+    return preexec
 
 
 def _free_port() -> int:
@@ -96,6 +113,7 @@ class RedisServer:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=_die_with_parent(),
             )
             if self._wait(timeout):
                 return self

@@ -35,7 +35,7 @@ from ..storage import Storage, StorageError
 from ..storage.memory import decode, encode
 from ..storage.redis import RedisStorage
 from .base import CronLock, EventHandler, Events, QueueCluster
-from .redis_queue import RedisQueues
+from .redis_queue import RedisQueues, stop_tasks
 
 __all__ = [
     "LISTENERS_S",
@@ -142,6 +142,7 @@ class RedisBackend:
         self._queues: RedisQueues | None = None
         self._pubsub: Any = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
 
     # -- what the built-ins get ----------------------------------------------------------------
 
@@ -201,10 +202,9 @@ class RedisBackend:
                 if not self._outbox:
                     break
                 await asyncio.sleep(0.01)
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        self._closing = True  # loops also stop on this, should a cancel be swallowed
+        await stop_tasks(self._tasks)
+        self._tasks = []
         await self.storage.close()
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
@@ -234,7 +234,7 @@ class RedisBackend:
 
     async def _publish_forever(self) -> None:
         outbox = self._outbox
-        while True:
+        while not self._closing:
             await self._outbox_ready.wait()
             self._outbox_ready.clear()
             while outbox:
@@ -255,7 +255,7 @@ class RedisBackend:
 
     async def _count_listeners(self) -> None:
         channels = [c for c in self.handlers if c != self._engines_channel]
-        while channels:
+        while channels and not self._closing:
             starts = self._starts
             try:
                 counts = await self.client.pubsub_numsub(*channels)
@@ -268,7 +268,7 @@ class RedisBackend:
 
     async def _listen(self) -> None:
         pubsub = self._pubsub
-        while True:
+        while not self._closing:
             try:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             except (RedisError, OSError) as exc:

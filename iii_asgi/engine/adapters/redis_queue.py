@@ -33,7 +33,7 @@ from .base import SubscriberRef
 if TYPE_CHECKING:
     from .redis import RedisBackend
 
-__all__ = ["DEFER_MS", "HEARTBEAT_S", "TTL_S", "RedisQueues"]
+__all__ = ["DEFER_MS", "HEARTBEAT_S", "TTL_S", "RedisQueues", "stop_tasks"]
 
 logger = logging.getLogger("iii_asgi.engine.redis")
 
@@ -47,6 +47,15 @@ DEFER_MS = 250
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+async def stop_tasks(tasks: list[asyncio.Task[None]], timeout: float = 5.0) -> None:
+    """Cancel background tasks and wait for them (at most ``timeout`` seconds: a Redis client
+    reconnecting may hold a cancelled task up; the loops also stop on their own flag)."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout)
 
 
 @contextlib.contextmanager
@@ -71,6 +80,7 @@ class RedisQueues:
         self._wake: Callable[[str | None], None] | None = None
         self._poll_s = 0.1
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     def _key(self, kind: str, name: str) -> str:
         return f"{self.prefix}iii:queue:{kind}:{name}"
@@ -87,10 +97,9 @@ class RedisQueues:
         self._tasks = [loop.create_task(self._heartbeat()), loop.create_task(self._poll())]
 
     async def stop(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        self._stopping = True
+        await stop_tasks(self._tasks)
+        self._tasks = []
         consumed, self.consumed = list(self.consumed), set()
         with contextlib.suppress(RedisError, OSError):
             async with self.client.pipeline(transaction=False) as pipe:
@@ -103,13 +112,13 @@ class RedisQueues:
             self._wake(event)
 
     async def _poll(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self._poll_s)
             if self._wake is not None:
                 self._wake(None)
 
     async def _heartbeat(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self._refresh(list(self.consumed))
             except (RedisError, OSError) as exc:

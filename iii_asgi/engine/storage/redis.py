@@ -364,7 +364,7 @@ class RedisStorage:
     async def _renew_forever(self) -> None:
         """Push the deadline of every lease this engine holds, every third of ``lease_ms``."""
         period = self.lease_ms / 3000
-        while True:
+        while not self.closed:
             await asyncio.sleep(period)
             held = {q: list(ids) for q, ids in self._leased.items() if ids}
             if not held:
