@@ -422,9 +422,9 @@ class EngineThread:
         if loop is not None:
             loop.call_soon_threadsafe(loop.stop)
         if thread is not None:
-            thread.join(10)
-        if loop is not None and not loop.is_running():
-            loop.close()
+            thread.join(10)  # the loop thread closes its loop once it stops (_run_loop)
+            if thread.is_alive():
+                logger.warning("the engine's loop thread did not end within 10 s")
 
     def __enter__(self) -> EngineThread:
         return self.start()
@@ -448,6 +448,14 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 def _run_loop(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+    """Run ``loop`` until stopped, then close it on this thread (a close that blocks, e.g. on
+    a transport, holds only this daemon thread, never the caller of ``stop()``)."""
     asyncio.set_event_loop(loop)
     loop.call_soon(ready.set)
-    loop.run_forever()
+    try:
+        loop.run_forever()
+    finally:
+        try:
+            loop.close()
+        except Exception:
+            logger.exception("closing the engine's loop failed")
