@@ -39,6 +39,10 @@ _throttled = RateLimitedLogger(logger)
 DRAIN_S = 1.0
 
 
+#: Refusals of a call the route's worker cannot take now (issue 13): 503, not 500.
+_UNAVAILABLE = frozenset({"WORKER_BACKPRESSURE", "FRAME_BUDGET_EXCEEDED"})
+
+
 class Responder:
     """The response half of a request (mixed into the exchange, which holds the state)."""
 
@@ -56,12 +60,15 @@ class Responder:
         await send_bytes(self.send, status, headers, body, self.cors_headers)
 
     async def _failed(self, exc: BaseException) -> None:
+        status = 500
         if isinstance(exc, InvocationError):
             error = envelope(exc.code, exc.message, with_id=True)
+            if exc.code in _UNAVAILABLE:  # the worker cannot take it now: retry later
+                status = 503
         else:
             _throttled.error("http_failed", "HTTP request failed", exc_info=exc)
             error = envelope("INTERNAL_ERROR", "internal server error", with_id=True)
-        await send_json(self.send, 500, error, self.cors_headers)
+        await send_json(self.send, status, error, self.cors_headers)
 
     async def _respond_to(self, call: asyncio.Future[Any], resp: Channel) -> None:
         call.add_done_callback(resp.wake)
