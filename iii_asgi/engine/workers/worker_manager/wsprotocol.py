@@ -10,7 +10,8 @@ an iteration leaves as one ``writelines`` at its end. Selected by ``EngineConfig
 Each socket also charges the bytes of the messages it holds to the engine's frame budget
 (``EngineConfig.frame_budget_bytes``, :mod:`iii_asgi.engine.core.budget`): a message while it
 arrives (the parser's buffer and the fragments so far), then, once complete and larger than
-64 KiB, until the application asks for the next message (the worker socket's read loop handles
+64 KiB, twice (its bytes and the text decoded from them) until the application asks for the
+next message (the worker socket's read loop handles
 one message at a time; a channel write socket has queued it in its channel by then, where the
 channel budget counts it). When a
 message does not fit, the socket is closed with 1009. Its :class:`FrameAccount` is handed to
@@ -95,8 +96,10 @@ class MeteredWebSocketProtocol(CoalescingWebSocketProtocol):
         _send_receive_event_to_app(self)
         self._queued += 1
         if size > _TRACKED:
-            self.account.force(size)  # held already; its partial charge goes after this
-            self._large.append((self._queued, size))
+            # held already (its partial charge goes after this); twice: the bytes and the text
+            # decoded from them live on while the application handles it
+            self.account.force(2 * size)
+            self._large.append((self._queued, 2 * size))
 
     def receive(self) -> Any:  # returns the coroutine itself: no extra frame per message
         self._calls += 1
