@@ -12,11 +12,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def start_engine(*extra: str) -> tuple[subprocess.Popen[str], str]:
     """Start ``iii-asgi engine`` from this checkout on a free worker port, with no HTTP trigger
-    or stream server, plus ``extra`` flags (e.g. ``--data-dir DIR``).
+    or stream server and no console (so no engine spans either), plus ``extra`` flags (e.g.
+    ``--data-dir DIR``).
 
     Returns the process and its ``ws://`` URL, read from its first output line; raises
     ``RuntimeError`` (and kills the process) when that line names no URL."""
-    servers = ("--http-port", "off", "--stream-port", "off")
+    servers = ("--http-port", "off", "--stream-port", "off", "--console-port", "off")
     proc = subprocess.Popen(
         [sys.executable, "-m", "iii_asgi", "engine", "--port", "0", *servers, *extra],
         stdout=subprocess.PIPE,

@@ -14,6 +14,8 @@ measured both ways in the same run:
   port → engine → worker socket → bridge → the same app, all on that loop.
 - ``split``: ``iii-asgi engine`` in one process, ``uvicorn examples.todo_app:app`` in another
   (how a deployment with a separate engine looks; the two can use both cores).
+- ``plain``: the same app under plain uvicorn with the bridge off (``III_BRIDGE=off``): what the
+  app costs before anyone adds iii. ``run direct/plain`` and ``run engine/plain`` are printed.
 
 Load: ``--concurrency`` keep-alive HTTP/1.1 connections, one request in flight each (the raw
 client of ``bench/http.py``), or with ``--load wrk`` Debian's ``wrk -t2 -c<concurrency>
@@ -108,6 +110,7 @@ async def drive(args: argparse.Namespace) -> None:
     procs: list[subprocess.Popen[str]] = []
     try:
         ephemeral = ["--engine-port", "0", "--engine-http-port", "0", "--engine-stream-port", "0"]
+        ephemeral += ["--console-port", "off"]  # no console, no engine spans: as measured before
         run = spawn(
             "-m", "iii_asgi", "run", "examples.todo_app:app", "--port", "0", *ephemeral,
             "--log-level", "warning",
@@ -117,7 +120,7 @@ async def drive(args: argparse.Namespace) -> None:
         run_direct = url_after(run, "(direct)")
 
         engine = spawn("-m", "iii_asgi", "engine", "--port", "0", "--http-port", "0",
-                       "--stream-port", "0")  # fmt: skip
+                       "--stream-port", "0", "--console-port", "off")  # fmt: skip
         procs.append(engine)
         ws_url = url_after(engine, "ws://")
         split_engine = url_after(engine, "HTTP triggers")
@@ -129,6 +132,15 @@ async def drive(args: argparse.Namespace) -> None:
         procs.append(app)
         split_direct = f"http://127.0.0.1:{port}"
         await wait_up(f"{split_direct}/todos")
+        plain_port = bench_http.free_port()
+        plain = spawn(
+            "-m", "uvicorn", "examples.todo_app:app", "--port", str(plain_port), "--log-level",
+            "warning", "--no-access-log", env={"III_BRIDGE": "off"},
+        )  # fmt: skip
+        procs.append(plain)
+        plain_url = f"http://127.0.0.1:{plain_port}"
+        await wait_up(f"{plain_url}/todos")
+        await seed(plain_url)
 
         await seed(run_direct)
         await seed(split_direct)
@@ -137,6 +149,7 @@ async def drive(args: argparse.Namespace) -> None:
             "run engine": (run_engine, [run.pid]),
             "split direct": (split_direct, [app.pid]),
             "split engine": (split_engine, [app.pid, engine.pid]),
+            "plain": (plain_url, [plain.pid]),
         }
         for url, _ in targets.values():
             await wait_up(url + args.path)
@@ -160,6 +173,12 @@ async def drive(args: argparse.Namespace) -> None:
             print(
                 f"{shape:>5} engine/direct {statistics.median(ratios):.2f} "
                 f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f})  (goal >= 0.70)"
+            )
+        for name, goal in (("run direct", 0.85), ("run engine", 0.60)):
+            ratios = sorted(t / p for t, p in zip(rps[name], rps["plain"], strict=True))
+            print(
+                f"{name}/plain {statistics.median(ratios):.2f} "
+                f"(rounds {ratios[0]:.2f}-{ratios[-1]:.2f})  (goal >= {goal:.2f} with --otel)"
             )
     finally:
         for proc in procs:

@@ -291,8 +291,9 @@ async def drive(args: argparse.Namespace) -> None:
     procs: list[subprocess.Popen[str]] = []
     try:
         engine = spawn(
-            "-m", "iii_asgi", "engine", "--port", "0", "--http-port", "0", "--stream-port", "off"
-        )
+            "-m", "iii_asgi", "engine", "--port", "0", "--http-port", "0", "--stream-port", "off",
+            "--console-port", "off",
+        )  # fmt: skip
         procs.append(engine)
         ws_url = wait_line(engine, "ws://").split()[-1]
         http_url = wait_line(engine, "http://").split()[-1]

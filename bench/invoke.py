@@ -44,6 +44,8 @@ def start_engine() -> tuple[subprocess.Popen[str], str]:
             "off",
             "--stream-port",
             "off",
+            "--console-port",
+            "off",
         ],
         stdout=subprocess.PIPE,
         text=True,

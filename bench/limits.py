@@ -14,9 +14,8 @@ a health check's worst time, the engine's peak RSS (``/proc``), and what the abu
 
 Scenarios are rows of :data:`SCENARIOS` (name → :class:`Scenario`); an abuser is an async
 function ``abuse(target, seconds) -> str`` run in its own process. To add one, write the
-function and add a row. The rows here are the worker-socket ones (a stuck worker, an invocation
-flood, many large frames); the HTTP port's (large header, slow headers, slow bodies, big posts)
-are rows of the same table on the ``httplimits`` branch.
+function and add a row. The rows: the HTTP port's (large header, slow headers, slow bodies,
+big posts) and the worker sockets' (a stuck worker, an invocation flood, many large frames).
 """
 
 from __future__ import annotations
@@ -89,6 +88,103 @@ async def _codes(calls: list[Any]) -> Counter[str]:
 
 def _summary(seen: Counter[str]) -> str:
     return ", ".join(f"{k} x {v}" for k, v in seen.most_common())
+
+
+async def _send(writer: asyncio.StreamWriter, data: bytes, chunk: int = 65536) -> None:
+    view = memoryview(data)
+    with contextlib.suppress(ConnectionError):
+        for start in range(0, len(view), chunk):
+            writer.write(view[start : start + chunk])
+            await writer.drain()
+
+
+async def large_header(target: Target, seconds: float) -> str:
+    """Requests with one 16 MiB header, one after another."""
+    head = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-big: " + b"a" * (16 * MIB)
+    seen: Counter[str] = Counter()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        reader, writer = await asyncio.open_connection("127.0.0.1", target.http_port)
+        sending = asyncio.ensure_future(_send(writer, head))
+        seen[await _status(reader)] += 1
+        sending.cancel()
+        writer.close()
+    return ", ".join(f"{k} x {v}" for k, v in seen.items())
+
+
+async def _trickle(target: Target, seconds: float, head: bytes, byte: bytes) -> str:
+    """500 connections sending ``head`` then one ``byte`` every 0.5 s, reconnecting when the
+    engine closes them."""
+    seen: Counter[str] = Counter()
+    held = 0
+    deadline = time.monotonic() + seconds
+
+    async def client() -> None:
+        nonlocal held
+        while time.monotonic() < deadline:
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", target.http_port)
+            except OSError:
+                seen["connect failed"] += 1
+                await asyncio.sleep(0.1)
+                continue
+            try:
+                writer.write(head)
+                while time.monotonic() < deadline and not reader.at_eof():
+                    await asyncio.sleep(0.5)
+                    writer.write(byte)
+                    await writer.drain()
+                    if reader._buffer:  # type: ignore[attr-defined]  # an answer came
+                        break
+                if time.monotonic() < deadline:
+                    seen[await _status(reader, 1)] += 1
+                else:
+                    held += 1
+            except ConnectionError:
+                seen["reset"] += 1
+            finally:
+                writer.close()
+
+    await asyncio.gather(*(client() for _ in range(500)))
+    answers = "".join(f", {k} x {v}" for k, v in seen.most_common())
+    return f"{held} still trickling at the end{answers}"
+
+
+async def slow_headers(target: Target, seconds: float) -> str:
+    """500 connections sending their head a byte every 0.5 s."""
+    head = b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\nx-slow: "
+    return await _trickle(target, seconds, head, b"a")
+
+
+async def slow_bodies(target: Target, seconds: float) -> str:
+    """500 connections sending a JSON body a byte every 0.5 s."""
+    head = (
+        b"POST /upload HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        b"content-length: 100000\r\n\r\n["
+    )
+    return await _trickle(target, seconds, head, b"1")
+
+
+async def big_posts(target: Target, seconds: float) -> str:
+    """32 concurrent 16 MiB JSON POSTs, again and again."""
+    body = b'"' + b"a" * (16 * MIB - 2) + b'"'
+    head = (
+        "POST /big HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode()
+    seen: Counter[str] = Counter()
+    deadline = time.monotonic() + seconds
+
+    async def client() -> None:
+        while time.monotonic() < deadline:
+            reader, writer = await asyncio.open_connection("127.0.0.1", target.http_port)
+            writer.write(head)
+            await _send(writer, body)
+            seen[await _status(reader, 60)] += 1
+            writer.close()
+
+    await asyncio.gather(*(client() for _ in range(32)))
+    return ", ".join(f"{k} x {v}" for k, v in seen.items())
 
 
 async def stuck_worker(target: Target, seconds: float) -> str:
@@ -207,6 +303,10 @@ async def large_frames(target: Target, seconds: float) -> str:
 
 #: The abusive clients, in the order they run. Add a row to add a scenario.
 SCENARIOS: dict[str, Scenario] = {
+    "large-header": Scenario("one 16 MiB header per request, back to back", large_header),
+    "slow-headers": Scenario("500 connections, a header byte each every 0.5 s", slow_headers),
+    "slow-bodies": Scenario("500 connections, a JSON body byte each every 0.5 s", slow_bodies),
+    "big-posts": Scenario("32 concurrent 16 MiB JSON POSTs, repeated", big_posts),
     "stuck-worker": Scenario(
         "a worker blocked in time.sleep, called with 128 KiB every 5 ms", stuck_worker
     ),

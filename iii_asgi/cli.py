@@ -4,6 +4,7 @@ and :mod:`iii_asgi.runner`.
 ::
 
     iii-asgi engine --host 127.0.0.1 --port 49134 --http-port 3111
+    iii-asgi engine --rbac-port 49135 --auth-function auth::check --expose-function 'api::*'
     iii-asgi run examples.todo_app:app            # the app, bridged, on the embedded engine
     iii-asgi run mymodule:app --engine ws://engine:49134 --workers 4
 """
@@ -20,6 +21,7 @@ import click
 from .engine import Engine, EngineConfig
 from .engine.config.engine import DEFAULT_SECRET_ENV
 from .engine.config.file import ConfigError, load_config
+from .engine.config.worker_manager import FunctionFilter, RbacConfig, WorkerListenerConfig
 from .engine.gc_tuning import settle_after_startup
 from .runner import RunOptions, run_coroutine
 from .runner import run as run_app
@@ -109,6 +111,14 @@ def main() -> None:
 )
 @_port_option("--http-port", "3111", "HTTP trigger server port (0: any; 'off': no HTTP server).")
 @click.option(
+    "--http-allowed-host",
+    "http_allowed_hosts",
+    multiple=True,
+    callback=lambda ctx, param, value: list(value) or None,
+    help="Host header name the HTTP port answers (repeatable; '*.example' for subdomains, "
+    "'*' for any); others get 400. Default: loopback names when bound to loopback, else any.",
+)
+@click.option(
     "--http-timeout-ms",
     default=30000,
     show_default=True,
@@ -126,10 +136,65 @@ def main() -> None:
     "--stream-host", default="127.0.0.1", show_default=True, help="Stream WebSocket address."
 )
 @_port_option("--stream-port", "3112", "Client-facing stream WebSocket port (0: any; 'off': none).")
+@_port_option("--console-port", "3113", "Dev console port (0: any; 'off': none). docs/console.md")
 @click.option(
-    "--tracing",
-    is_flag=True,
-    help="Engine spans (HTTP SERVER, invoke) into the /otel store (docs/observability.md).",
+    "--tracing/--no-tracing",
+    default=None,
+    help="Engine spans (HTTP SERVER, invoke) into the /otel store (docs/observability.md). "
+    "Default: on with the console.",
+)
+@click.option(
+    "--allowed-origin",
+    "allowed_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Browser origin (https://app.example, or '*') allowed to open the engine's WebSockets "
+    "(every worker listener and the stream socket); others get 403. Repeatable.",
+)
+@click.option(
+    "--handshake-timeout-ms",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Close worker connections whose upgrade or authentication takes longer "
+    "(ms; default 10000).",
+)
+@click.option(
+    "--rbac-port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Open a further worker listener for untrusted workers (RBAC, docs/rbac.md).",
+)
+@click.option("--rbac-host", default=None, help="Its bind address (default: --host).")
+@click.option(
+    "--auth-function", default=None, metavar="ID", help="RBAC listener: the auth function."
+)
+@click.option(
+    "--expose-function",
+    "expose_functions",
+    multiple=True,
+    metavar="GLOB",
+    help="RBAC listener: functions its workers may call ('*' is a wildcard). Repeatable.",
+)
+@click.option(
+    "--middleware-function", default=None, metavar="ID", help="RBAC listener: middleware."
+)
+@click.option(
+    "--on-function-registration",
+    default=None,
+    metavar="ID",
+    help="RBAC listener: hook for registerfunction.",
+)
+@click.option(
+    "--on-trigger-registration",
+    default=None,
+    metavar="ID",
+    help="RBAC listener: hook for registertrigger.",
+)
+@click.option(
+    "--on-trigger-type-registration",
+    default=None,
+    metavar="ID",
+    help="RBAC listener: hook for registertriggertype.",
 )
 @click.option(
     "--config",
@@ -141,6 +206,7 @@ def main() -> None:
 @click.pass_context
 def engine(ctx: click.Context, /, config_file: str | None, **options: Any) -> None:
     """Run the embedded iii engine until SIGINT/SIGTERM."""
+    listener_options = {name: options.pop(name) for name in _LISTENER_OPTIONS}
     if config_file is not None:
         try:
             config = load_config(config_file)
@@ -153,9 +219,21 @@ def engine(ctx: click.Context, /, config_file: str | None, **options: Any) -> No
         }
     else:
         config, explicit = EngineConfig(), options
+    explicit["console_port"] = options["console_port"]  # no config file names a console
+    tracing = explicit.pop("tracing", None)
     for name, value in explicit.items():
         setattr(config, _FIELDS.get(name, name), value)
+    config.tracing = with_console_tracing(tracing, config)
+    _apply_listener_options(config, **listener_options)
     run_coroutine(_serve(Engine(config)))
+
+
+def with_console_tracing(flag: bool | None, config: EngineConfig) -> bool:
+    """``--tracing`` / ``--no-tracing`` when given; else on when the console is served (its
+    waterfalls show the engine's spans), else the config's own setting."""
+    if flag is not None:
+        return flag
+    return config.tracing or config.console_port is not None
 
 
 #: CLI option name -> EngineConfig field, where they differ.
@@ -165,6 +243,77 @@ _FIELDS = {
     "secret_env": "http_functions_secret_env",
     "allow_telemetry_clear": "telemetry_clear",
 }
+
+#: Options that shape the worker listeners rather than set one EngineConfig field.
+_LISTENER_OPTIONS = (
+    "allowed_origins",
+    "handshake_timeout_ms",
+    "rbac_port",
+    "rbac_host",
+    "auth_function",
+    "expose_functions",
+    "middleware_function",
+    "on_function_registration",
+    "on_trigger_registration",
+    "on_trigger_type_registration",
+)
+
+
+def _apply_listener_options(
+    config: EngineConfig,
+    *,
+    allowed_origins: tuple[str, ...],
+    handshake_timeout_ms: int | None,
+    rbac_port: int | None,
+    rbac_host: str | None,
+    auth_function: str | None,
+    expose_functions: tuple[str, ...],
+    middleware_function: str | None,
+    on_function_registration: str | None,
+    on_trigger_registration: str | None,
+    on_trigger_type_registration: str | None,
+) -> None:
+    """``--rbac-port`` and its options add one RBAC listener; ``--allowed-origin`` and
+    ``--handshake-timeout-ms`` (when given) apply to every worker listener (and the origins to
+    the stream socket too)."""
+    rbac_only = {
+        "--rbac-host": rbac_host,
+        "--auth-function": auth_function,
+        "--expose-function": expose_functions,
+        "--middleware-function": middleware_function,
+        "--on-function-registration": on_function_registration,
+        "--on-trigger-registration": on_trigger_registration,
+        "--on-trigger-type-registration": on_trigger_type_registration,
+    }
+    if rbac_port is None:
+        given = [flag for flag, value in rbac_only.items() if value]
+        if given:
+            raise click.BadParameter(f"{given[0]} needs --rbac-port", param_hint=given[0])
+    else:
+        config.worker_listeners.append(
+            WorkerListenerConfig(
+                port=rbac_port,
+                host=rbac_host or config.host,
+                middleware_function_id=middleware_function,
+                rbac=RbacConfig(
+                    auth_function_id=auth_function,
+                    expose_functions=[FunctionFilter(match=glob) for glob in expose_functions],
+                    on_function_registration_function_id=on_function_registration,
+                    on_trigger_registration_function_id=on_trigger_registration,
+                    on_trigger_type_registration_function_id=on_trigger_type_registration,
+                ),
+                name="rbac",
+            )
+        )
+    if handshake_timeout_ms is not None:
+        config.handshake_timeout_ms = handshake_timeout_ms
+        for listener in config.worker_listeners:
+            listener.handshake_timeout_ms = handshake_timeout_ms
+    if allowed_origins:
+        origins = list(allowed_origins)
+        config.allowed_origins = config.stream_allowed_origins = origins
+        for listener in config.worker_listeners:
+            listener.allowed_origins = origins
 
 
 @main.command()
@@ -212,6 +361,12 @@ _FIELDS = {
     help="Embedded engine: keep state, streams and queues in DIR (default: in memory).",
 )
 @_security_options
+@_port_option("--console-port", "3113", "Embedded engine dev console port (0: any; 'off': none).")
+@click.option(
+    "--tracing/--no-tracing",
+    default=None,
+    help="Embedded engine spans (HTTP SERVER, invoke). Default: on with the console.",
+)
 def run(
     app: str,
     engine_url: str | None,
@@ -231,6 +386,8 @@ def run(
     dev: bool,
     secret_env: list[str],
     allow_telemetry_clear: bool,
+    console_port: int | None,
+    tracing: bool | None,
 ) -> None:
     """Run APP (module:attr) under uvicorn, bridged to iii, until SIGINT/SIGTERM.
 
@@ -252,7 +409,9 @@ def run(
         local_development=dev,
         http_functions_secret_env=secret_env,
         telemetry_clear=allow_telemetry_clear,
+        console_port=console_port,
     )
+    engine.tracing = with_console_tracing(tracing, engine)
     run_app(
         RunOptions(
             app=app,
@@ -278,10 +437,15 @@ async def _serve(engine: Engine) -> None:
     await engine.start()
     settle_after_startup()
     click.echo(f"iii engine listening on {engine.url}", err=False)
+    for url in engine.worker_urls[1:]:
+        click.echo(f"iii worker listener on {url}", err=False)
     if engine.http_port is not None:
         click.echo(f"iii HTTP triggers on {engine.http_url}", err=False)
     if engine.stream_port is not None:
         click.echo(f"iii streams on {engine.stream_url}", err=False)
+    console = engine.workers.console if engine.workers is not None else None
+    if console is not None and console.port is not None:
+        click.echo(f"iii console on {console.login_url}", err=False)
     try:
         await stop.wait()
     finally:

@@ -194,6 +194,9 @@ def _announce(engine: Engine) -> None:
     click.echo(f"iii-asgi: engine {engine.url} (workers)")
     if engine.http_port is not None:
         click.echo(f"iii-asgi: engine {engine.http_url} (HTTP triggers: call the app here)")
+    console = engine.workers.console if engine.workers is not None else None
+    if console is not None and console.port is not None:
+        click.echo(f"iii-asgi: console {console.login_url}")
 
 
 def _uvicorn_config(options: RunOptions, app: Any) -> uvicorn.Config:

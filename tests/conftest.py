@@ -1,14 +1,17 @@
-"""Shared fixtures: the embedded engine on an ephemeral port."""
+"""Shared fixtures: the embedded engine on an ephemeral port; the session-end check that no
+process started by a test outlives the run (see ``tests/processes.py``)."""
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from iii_asgi.engine import EngineConfig, EngineThread
+from tests.processes import SESSION_ENV, become_subreaper, leftovers
 
 # Workers initialise OpenTelemetry on connect (one process-wide pipeline with its own /otel
 # socket); the suite runs with it off, and tests/observability turns it on per test.
@@ -46,3 +49,40 @@ def engine_factory() -> Iterator[Callable[..., EngineThread]]:
     yield make
     for thread in started:
         thread.stop()
+
+
+@pytest.fixture
+def engine_url(engine: EngineThread, monkeypatch: pytest.MonkeyPatch) -> EngineThread:
+    """``engine``, which bridged apps made with ``url=None`` connect to (``$III_URL``)."""
+    monkeypatch.setenv("III_URL", engine.url)
+    monkeypatch.setenv("OTEL_ENABLED", "false")
+    return engine
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Mark every process the tests start (``$III_TEST_SESSION``, inherited) and become their
+    subreaper, so the session-end check finds them even when orphaned."""
+    os.environ[SESSION_ENV] = uuid.uuid4().hex
+    become_subreaper()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a process started by a test is still alive (after a short wait for
+    the ones exiting); they are killed and listed."""
+    marker = os.environ.get(SESSION_ENV)
+    if not marker:
+        return
+    remaining = leftovers(marker)
+    if not remaining:
+        return
+    lines = [f"{len(remaining)} process(es) started by the tests outlived them (now killed):"]
+    lines += [f"  {info.describe()}" for info in remaining]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_sep("=", "leftover processes", red=True)
+        for line in lines:
+            reporter.write_line(line, red=True)
+    else:
+        print("\n".join(lines))
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

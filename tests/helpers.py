@@ -3,6 +3,9 @@
 Registrations are fire-and-forget frames, so a call from *another* client may reach the engine
 before the registration does; these helpers retry while the engine answers
 ``function_not_found`` and fail with a clear message when a deadline passes.
+
+The deadlines are safety timeouts, not expectations: they return as soon as the condition holds,
+and only a broken test waits them out, so they are generous (a loaded machine can be slow).
 """
 
 from __future__ import annotations
@@ -16,29 +19,40 @@ from typing import Any
 import iii
 from iii import IIIInvocationError
 
-__all__ = ["CallInThread", "acall_until_found", "call_until_found", "wait_for", "wait_until"]
+__all__ = [
+    "WAIT",
+    "CallInThread",
+    "acall_until_found",
+    "call_until_found",
+    "wait_for",
+    "wait_until",
+]
+
+#: Default safety timeout (seconds) of the helpers below.
+WAIT = 60.0
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> None:
-    """Block until ``predicate()`` is true; ``AssertionError`` after ``timeout`` seconds."""
+def wait_for(predicate: Callable[[], Any], timeout: float = WAIT, interval: float = 0.01) -> None:
+    """Block until ``predicate()`` is true, checking every ``interval`` seconds;
+    ``AssertionError`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
+            raise AssertionError(f"condition not reached in {timeout}s")
+        time.sleep(interval)
 
 
-async def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> None:
+async def wait_until(predicate: Callable[[], Any], timeout: float = WAIT) -> None:
     """Async :func:`wait_for`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():
         if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
+            raise AssertionError(f"condition not reached in {timeout}s")
         await asyncio.sleep(0.01)
 
 
-def call_until_found(client: iii.III, request: dict[str, Any], timeout: float = 5.0) -> Any:
+def call_until_found(client: iii.III, request: dict[str, Any], timeout: float = WAIT) -> Any:
     """``client.trigger(request)``, retried while the function is not registered yet."""
     deadline = time.monotonic() + timeout
     while True:
@@ -50,7 +64,7 @@ def call_until_found(client: iii.III, request: dict[str, Any], timeout: float = 
             time.sleep(0.02)
 
 
-async def acall_until_found(client: iii.III, request: dict[str, Any], timeout: float = 5.0) -> Any:
+async def acall_until_found(client: iii.III, request: dict[str, Any], timeout: float = WAIT) -> Any:
     """``await client.trigger_async(request)``, retried while the function is not registered."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -78,7 +92,7 @@ class CallInThread:
         except BaseException as exc:
             self.errors.append(exc)
 
-    def outcome(self, timeout: float = 10.0) -> BaseException:
+    def outcome(self, timeout: float = WAIT) -> BaseException:
         self.thread.join(timeout)
         assert not self.thread.is_alive(), "the call hung"
         assert self.errors, "the call did not fail"

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import fcntl
 import os
-import queue
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from types import TracebackType
+
+from tests.processes import PATIENCE, Lines, kill_group, popen
+from tests.processes import run as run_process
 
 REPO = Path(__file__).resolve().parents[1]
 REQUIREMENT = "iii-sdk==0.25.0"
@@ -33,7 +34,8 @@ __all__ = ["OfficialProcess", "official_python", "run_official"]
 def official_python() -> Path:
     """Path of a Python that has the official SDK installed (creating the venv if needed).
 
-    Raises ``RuntimeError`` when the venv cannot be created or the install fails.
+    Raises ``subprocess.CalledProcessError`` when the venv cannot be created or the install
+    fails.
     """
     configured = os.environ.get("III_OFFICIAL_PYTHON")
     if configured:
@@ -45,52 +47,51 @@ def official_python() -> Path:
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not marker.exists():
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-            subprocess.run([str(python), "-m", "pip", "install", "-q", REQUIREMENT], check=True)
+            for command in (
+                [sys.executable, "-m", "venv", str(venv)],
+                [str(python), "-m", "pip", "install", "-q", REQUIREMENT],
+            ):
+                result = run_process(command, timeout=900, text=True)
+                if result.returncode != 0:
+                    raise subprocess.CalledProcessError(
+                        result.returncode, command, result.stdout, result.stderr
+                    )
             marker.write_text(REQUIREMENT)
     return python
 
 
 class OfficialProcess:
-    """A running official-SDK script. Its stdout lines (the script's answers) are queued for
-    :meth:`readline`; its stderr (the SDK's logs) is collected apart in ``errors``, so a log line
-    written at the same moment can never split an answer line."""
+    """A running official-SDK script (its own process group). Its stdout lines (the script's
+    answers) are read one by one with :meth:`readline`; its stderr (the SDK's logs) is collected
+    apart in ``errors``, so a log line written at the same moment can never split an answer
+    line. Reader threads own the pipes (see :class:`tests.processes.Lines`)."""
 
     def __init__(self, proc: subprocess.Popen[str]) -> None:
         self.proc = proc
+        #: The stdout lines read so far with :meth:`readline` / :meth:`wait_for`.
         self.lines: list[str] = []
-        self.errors: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._pump, daemon=True)
-        self._reader.start()
-        self._error_reader = threading.Thread(target=self._pump_errors, daemon=True)
-        self._error_reader.start()
+        self._out = Lines(proc.stdout, "official stdout")
+        self._err = Lines(proc.stderr, "official stderr")
 
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def _pump_errors(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.errors.append(line.rstrip("\n"))
+    @property
+    def errors(self) -> list[str]:
+        return self._err.lines
 
     def _output(self) -> str:
         return f"stdout: {self.lines}; stderr (last 20): {self.errors[-20:]}"
 
-    def readline(self, timeout: float = 30.0) -> str | None:
+    def readline(self, timeout: float = PATIENCE) -> str | None:
         """The next output line, or ``None`` at end of output. Raises TimeoutError."""
-        try:
-            line = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            raise TimeoutError(f"no output within {timeout}s; {self._output()}") from None
-        if line is not None:
-            self.lines.append(line)
+        index = len(self.lines)
+        if not self._out.wait(lambda lines: len(lines) > index, timeout):
+            if self._out.ended:
+                return None
+            raise TimeoutError(f"no output within {timeout}s; {self._output()}")
+        line = self._out.lines[index]
+        self.lines.append(line)
         return line
 
-    def wait_for(self, prefix: str, timeout: float = 30.0) -> str:
+    def wait_for(self, prefix: str, timeout: float = PATIENCE) -> str:
         """Read lines until one starts with ``prefix``; returns it. Raises TimeoutError."""
         deadline = time.monotonic() + timeout
         while True:
@@ -100,13 +101,14 @@ class OfficialProcess:
             if line.startswith(prefix):
                 return line
 
-    def wait(self, timeout: float = 30.0) -> int:
+    def wait(self, timeout: float = PATIENCE) -> int:
         return self.proc.wait(timeout)
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+        """End the process group and read the output to its end."""
+        kill_group(self.proc)
+        self._out.join()
+        self._err.join()
 
     def __enter__(self) -> OfficialProcess:
         return self
@@ -118,16 +120,14 @@ class OfficialProcess:
         tb: TracebackType | None,
     ) -> None:
         self.kill()
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def run_official(script: str, url: str, env: dict[str, str] | None = None) -> OfficialProcess:
     """Run ``script`` (Python source) with the official SDK's interpreter.
 
     The environment carries ``III_URL=url`` and ``OTEL_ENABLED=false``; stdout and stderr are
-    read apart (see :class:`OfficialProcess`).
+    read apart (see :class:`OfficialProcess`). The script runs in a new session; leaving the
+    ``with`` block (or :meth:`OfficialProcess.kill`) kills its whole process group.
     """
     full_env = {
         **os.environ,
@@ -137,7 +137,7 @@ def run_official(script: str, url: str, env: dict[str, str] | None = None) -> Of
         **(env or {}),
     }
     full_env.pop("PYTHONPATH", None)
-    proc = subprocess.Popen(
+    proc = popen(
         [str(official_python()), "-c", script],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

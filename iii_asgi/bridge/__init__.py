@@ -3,7 +3,9 @@
 - :class:`IIIBridge` (:mod:`.plugin`): ``IIIBridge(app)``, the one line for FastAPI/Starlette.
 - :class:`IIIMiddleware` (:mod:`.middleware`): the same as a pure ASGI middleware.
 - :mod:`.lifespan`: joining the app's own lifespan; :mod:`.routes`: the route table and path
-  syntax; :mod:`.driver`: engine invocation → ``scope`` / ``receive`` / ``send``;
+  syntax (:mod:`.paths`, :mod:`.walk`); :mod:`.registration`: the table on the engine, kept
+  in step (``bridge.sync()``); :mod:`.driver` (and :mod:`.scope`): engine invocation →
+  ``scope`` / ``receive`` / ``send``;
   :mod:`.dependencies`: ``IIIClient`` and ``Invocation`` for routes.
 """
 
@@ -17,6 +19,7 @@ from .dependencies import (
 )
 from .middleware import IIIMiddleware
 from .plugin import IIIBridge
+from .registration import SyncResult
 from .routes import BridgeRoute, RouteCollisionError, asgi_path, engine_paths, route_options
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "Invocation",
     "InvocationInfo",
     "RouteCollisionError",
+    "SyncResult",
     "asgi_path",
     "bridge_of",
     "engine_paths",

@@ -23,16 +23,20 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from iii import III, InitOptions
 from iii.client import Trigger
 
 from ..worker_app import process_client
-from .driver import drive
+from .driver import ErrorHook, drive
 from .lifespan import join_lifespan
+from .registration import RouteRegistrations, RouteWatch, SyncResult
 from .routes import BridgeRoute, RouteFilter, collect_routes, format_table
+from .telemetry import quiet_framework_telemetry
 
 __all__ = ["IIIBridge", "IIIMiddleware"]
 
@@ -79,6 +83,8 @@ class IIIBridge:
         include_tags / exclude_tags: route tags (FastAPI).
         include_routers / exclude_routers: ``APIRouter`` / ``Router`` objects whose routes to
             keep or drop.
+        include_hidden: bridge the docs (``/docs``, ``/openapi.json``, ...) and every
+            ``include_in_schema=False`` route (default); ``False`` leaves them out.
         drain_timeout: seconds to let in-flight engine invocations finish at shutdown.
         wait_for_engine: at startup, wait (retrying) until the engine is reachable instead of
             failing the startup.
@@ -90,6 +96,8 @@ class IIIBridge:
         enabled: ``False`` leaves the app unbridged (no connection at startup), e.g. for the
             app's own unit tests with ``TestClient``; default from env ``III_BRIDGE``
             (``off``/``false``/``0``/``no`` disable it).
+        framework_telemetry: keep FastAPI's native per-request telemetry on (default from env
+            ``III_FRAMEWORK_TELEMETRY``; off otherwise, see :mod:`iii_asgi.bridge.telemetry`).
     """
 
     def __init__(
@@ -111,6 +119,8 @@ class IIIBridge:
         path_depth: int = 8,
         connect_timeout: float = 10.0,
         enabled: bool | None = None,
+        framework_telemetry: bool | None = None,
+        include_hidden: bool = True,
     ) -> None:
         self.app = app
         self.url = url
@@ -124,6 +134,7 @@ class IIIBridge:
             exclude_tags=exclude_tags,
             include_routers=include_routers,
             exclude_routers=exclude_routers,
+            include_hidden=include_hidden,
         )
         self.drain_timeout = drain_timeout
         self.wait_for_engine = wait_for_engine
@@ -132,19 +143,34 @@ class IIIBridge:
         self.connect_timeout = connect_timeout
         #: ``False``: the app runs unbridged (no connection; e.g. in the app's own unit tests).
         self.enabled = _enabled_from_env() if enabled is None else enabled
+        if self.enabled:
+            quiet_framework_telemetry(app, framework_telemetry)
         #: The route → function → trigger table, filled at startup.
         self.routes: list[BridgeRoute] = []
+        #: Why the last lifespan startup of the bridge failed (``None``: it did not).
+        self.startup_error: str | None = None
         self._client: III | None = None
         self._ready = False
         self._functions: dict[str, _Function] = {}
         self._trigger_specs: list[_TriggerSpec] = []
-        self._triggers: list[Trigger] = []
+        self._triggers: list[Trigger] = []  # of @bridge.trigger / register_trigger
+        self._registrations: RouteRegistrations | None = None
+        self._watch: RouteWatch | None = None
+        self._syncing: asyncio.Task[Any] | None = None
+        self._resync = False
+        self._errors_checked = 0  # of client.registration_errors
         self._target: ASGIApp = app  # what the driver calls: the outermost app
         self._routes_source: Any = app
         self._state: dict[str, Any] | None = None
         self._served_root = ""
+        #: The scope's ``root_path`` when it is not the engine paths' prefix (the test client).
+        self._scope_root: str | None = None
         self._inflight = 0
         self._idle: asyncio.Event | None = None
+        #: The app's running calls for engine requests (past their answer: background work).
+        self._app_tasks: set[asyncio.Task[None]] = set()
+        #: Called with every exception the app raises for an engine request (the test client).
+        self._on_error: ErrorHook | None = None
         self._installed = False
         self._scope_extra = {"iii_bridge": self}
         add_middleware = getattr(app, "add_middleware", None)
@@ -262,6 +288,22 @@ class IIIBridge:
             logger.info("iii bridge disabled (enabled=False or III_BRIDGE=off): not connecting")
             await app(scope, receive, send)
             return
+        self._prepare(scope)
+        await join_lifespan(
+            app, scope, receive, send, on_startup=self._start_recorded, on_shutdown=self.stop
+        )
+
+    async def _start_recorded(self) -> None:
+        self.startup_error = None
+        try:
+            await self.start()
+        except Exception as exc:
+            self.startup_error = f"{type(exc).__name__}: {exc}"
+            raise
+
+    def _prepare(self, scope: Scope) -> None:
+        """Take what the lifespan scope tells: the outermost app, the lifespan state, the
+        root path."""
         self._target = scope.get("app") or self._target
         self._routes_source = _routes_holder(scope.get("app")) or _routes_holder(self.app)
         state = scope.get("state")
@@ -270,7 +312,6 @@ class IIIBridge:
         if root_path is None:
             root_path = scope.get("root_path") or getattr(self.app, "root_path", "") or ""
         self._served_root = root_path.rstrip("/")
-        await join_lifespan(app, scope, receive, send, on_startup=self.start, on_shutdown=self.stop)
 
     # -- startup / shutdown ---------------------------------------------------------------------
 
@@ -281,33 +322,16 @@ class IIIBridge:
         ``wait_for_engine``), :class:`iii.RegistrationRejectedError`, or ``RuntimeError`` when
         the engine refused a function or trigger.
         """
-        routes = getattr(self._routes_source, "routes", None) or []
-        self.routes = collect_routes(
-            routes,
-            route_filter=self.route_filter,
-            root_path=self._served_root,
-            path_depth=self.path_depth,
-        )
+        self._watch = RouteWatch(self._routes_source)
+        self.routes = self._collect()
         self._idle = asyncio.Event()
         self._idle.set()
         client = process_client(self.url, self.options)  # name: <worker_name>:<pid>
         handler = self._route_handler(client.get_address(), self.options.resolved_headers())
+        self._registrations = RouteRegistrations(client, handler)
+        self._errors_checked = 0
+        self._registrations.apply(self.routes)
         self._triggers = []
-        for row in self.routes:
-            client.register_function(
-                row.function_id,
-                handler,
-                description=row.description,
-                metadata={**(row.metadata or {}), "http": {"path": row.path}},
-                request_format=row.request_format,
-                response_format=row.response_format,
-            )
-            for config in row.triggers:
-                self._triggers.append(
-                    client.register_trigger(
-                        {"type": "http", "function_id": row.function_id, "config": config}
-                    )
-                )
         for spec in self._functions.values():
             self._register_function(client, spec)
         for trigger in self._trigger_specs:
@@ -373,7 +397,18 @@ class IIIBridge:
             }
         )
         ours = {row.function_id for row in self.routes} | set(self._functions)
-        errors = [e for e in client.registration_errors if e.get("function_id") in ours]
+        new = client.registration_errors[self._errors_checked :]
+        self._errors_checked = len(client.registration_errors)  # each is reported once
+        errors = [e for e in new if e.get("function_id") in ours]
+        optional = self._registrations.optional_ids() if self._registrations else set()
+        for error in [e for e in errors if e.get("id") in optional]:
+            errors.remove(error)
+            logger.warning(
+                "iii bridge: the engine refused an extra path of %s (a redirect twin or a "
+                "catch-all depth), kept by another route: %s",
+                error["function_id"],
+                error.get("message"),
+            )
         if errors:
             lines = "; ".join(
                 f"{e['kind']} {e['function_id']}: {e.get('code')}: {e.get('message')}"
@@ -381,28 +416,110 @@ class IIIBridge:
             )
             raise RuntimeError(f"the iii engine refused registrations: {lines}")
 
+    async def sync(self) -> SyncResult:
+        """Bring the engine in step with the app's routes now: register the routes added since
+        startup (or the last sync), withdraw the removed ones. The bridge also checks, on the
+        first request after routes were added to the app (its route count, or FastAPI's routes
+        version, changed), and syncs then in the background; routes added inside an already
+        mounted sub-app need this call.
+
+        Raises ``RuntimeError`` before startup, or when the engine refused a registration.
+        """
+        client = self.client
+        assert self._registrations is not None
+        self._watch = RouteWatch(self._routes_source)
+        table = self._collect()
+        result = self._registrations.apply(table)
+        self.routes = table
+        if result:
+            await self._check_registrations(client)
+            logger.info(
+                "iii bridge: routes synced (added %s, removed %s, rebound %s); routes:\n%s",
+                list(result.added),
+                list(result.removed),
+                list(result.rebound),
+                format_table(self.routes),
+            )
+        return result
+
+    def _check_routes(self) -> None:
+        """Per request, cheaply: when the app's routes changed since the last sync, sync in
+        the background."""
+        watch = self._watch
+        if not self._ready or watch is None or not watch.changed():
+            return
+        self._resync = True
+        if self._syncing is None or self._syncing.done():
+            self._syncing = asyncio.get_running_loop().create_task(self._sync_quietly())
+
+    async def _sync_quietly(self) -> None:
+        while self._resync and self._ready:  # a change seen during a sync: once more
+            self._resync = False
+            try:
+                await self.sync()
+            except Exception:
+                logger.exception("iii bridge: syncing the routes failed")
+
+    def _collect(self) -> list[BridgeRoute]:
+        return collect_routes(
+            self._routes_source,
+            route_filter=self.route_filter,
+            root_path=self._served_root,
+            path_depth=self.path_depth,
+            answers_options=_has_cors(self._routes_source),
+        )
+
     async def stop(self) -> None:
-        """Unregister the triggers, drain in-flight invocations, close (the lifespan shutdown
-        calls this before the app's own shutdown)."""
+        """Unregister the triggers, drain in-flight invocations and the app's work past them
+        (background tasks), close (the lifespan shutdown calls this before the app's own
+        shutdown)."""
         client = self._client
         self._ready = False
         if client is None:
             return
+        if self._registrations is not None:
+            self._registrations.unregister_triggers()
         for trigger in self._triggers:
             trigger.unregister()
         self._triggers = []
-        if self._inflight and self._idle is not None:
-            logger.info("iii bridge: draining %d in-flight invocation(s)", self._inflight)
-            try:
-                await asyncio.wait_for(self._idle.wait(), self.drain_timeout)
-            except asyncio.TimeoutError:
-                logger.warning(
-                    "iii bridge: %d invocation(s) still running after %.1fs; cancelling them",
-                    self._inflight,
-                    self.drain_timeout,
-                )
+        if self._syncing is not None:
+            self._syncing.cancel()
+        await self._drain()
         await client.shutdown_async()
         self._client = None
+
+    async def _drain(self) -> None:
+        """Wait up to ``drain_timeout`` for in-flight invocations and the app's calls (their
+        background tasks too); cancel what is left."""
+        if not (self._inflight or self._app_tasks):
+            return
+        logger.info(
+            "iii bridge: draining %d in-flight invocation(s), %d app call(s)",
+            self._inflight,
+            len(self._app_tasks),
+        )
+        try:
+            await asyncio.wait_for(self.settle(), self.drain_timeout)
+        except asyncio.TimeoutError:
+            logger.warning(
+                "iii bridge: %d app call(s) still running after %.1fs; cancelling them",
+                len(self._app_tasks),
+                self.drain_timeout,
+            )
+            for task in list(self._app_tasks):
+                task.cancel()
+            await asyncio.gather(*self._app_tasks, return_exceptions=True)
+
+    async def settle(self) -> None:
+        """Wait until no engine invocation is in flight and every app call it started has
+        ended (background tasks included)."""
+        while self._inflight or self._app_tasks:
+            if self._app_tasks:
+                await asyncio.wait(list(self._app_tasks))
+            elif self._idle is not None:
+                await self._idle.wait()
+            else:
+                await asyncio.sleep(0)
 
     # -- serving --------------------------------------------------------------------------------
 
@@ -411,25 +528,38 @@ class IIIBridge:
 
         Marked ``iii_raw_channel_refs``: the SDK leaves the payload's channel refs as dicts and
         the driver opens them only when the request has a body or the response streams."""
+        trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
         target = self._target
+        proxy: Any = ProxyHeadersMiddleware  # as uvicorn does: X-Forwarded-* of a trusted peer
+        proxied: ASGIApp = proxy(target, trusted)
         state = self._state
-        root_path = self._served_root
+        root_path = self._served_root if self._scope_root is None else self._scope_root
         extra = self._scope_extra
+        client = (urlsplit(engine_url).hostname or "127.0.0.1", 0)
+        tasks = self._app_tasks
+        on_error = self._app_error
 
         async def serve(data: Any) -> Any:
             self._inflight += 1
             idle = self._idle
             if idle is not None:
                 idle.clear()
+            headers = data.get("headers") if isinstance(data, dict) else None
+            forwarded = headers is not None and (
+                "x-forwarded-for" in headers or "x-forwarded-proto" in headers
+            )
             try:
                 return await drive(
-                    target,
+                    proxied if forwarded else target,
                     data,
                     state=state,
                     root_path=root_path,
                     extra_scope=extra,
                     engine_url=engine_url,
                     channel_headers=channel_headers,
+                    client=client,
+                    tasks=tasks,
+                    on_error=on_error,
                 )
             finally:
                 self._inflight -= 1
@@ -438,6 +568,10 @@ class IIIBridge:
 
         serve.iii_raw_channel_refs = True  # type: ignore[attr-defined]
         return serve
+
+    def _app_error(self, exc: BaseException) -> None:
+        if self._on_error is not None:
+            self._on_error(exc)
 
     def _register_function(self, client: III, spec: _Function) -> None:
         client.register_function(
@@ -459,6 +593,15 @@ class IIIBridge:
 
 def _enabled_from_env() -> bool:
     return os.environ.get("III_BRIDGE", "").strip().lower() not in ("off", "false", "0", "no")
+
+
+def _has_cors(app: Any) -> bool:
+    """Whether the app has Starlette's ``CORSMiddleware`` (which answers preflights itself)."""
+    from starlette.middleware.cors import CORSMiddleware
+
+    return any(
+        getattr(m, "cls", None) is CORSMiddleware for m in getattr(app, "user_middleware", ())
+    )
 
 
 def _routes_holder(app: Any) -> Any:
@@ -490,6 +633,8 @@ class IIIMiddleware:
             await self.bridge.lifespan(self.app, scope, receive, send)
             return
         scope["iii_bridge"] = self.bridge
+        if scope["type"] == "http":
+            self.bridge._check_routes()
         await self.app(scope, receive, send)
 
 

@@ -1,35 +1,39 @@
-"""The route table: an app's HTTP routes as iii functions behind ``http`` triggers.
+"""The route table: what an app serves over HTTP as iii functions behind ``http`` triggers.
 
-Every FastAPI ``APIRoute`` and Starlette ``Route`` with ``include_in_schema`` (so not the
-docs/openapi routes) becomes one function; each of its methods one ``http`` trigger. Routers
-included with a prefix and sub-apps or routers under a ``Mount`` are walked with their prefix.
+Everything the app serves becomes a function (:mod:`.walk` finds it): every route (the docs
+and other ``include_in_schema=False`` routes too, unless filtered), every mounted app
+(``StaticFiles``, WSGI, sub-apps) as a catch-all prefix, ``Host`` routes, FastAPI's
+low-priority (``frontend()``) routes. Each function gets one ``http`` trigger per method and
+engine path (:mod:`.paths`): the route's own paths, and its trailing-slash twin when the app
+answers that with a redirect (``redirect_slashes``).
 
-Path syntax (builtins.md §3.3: the engine's parameters are whole ``:name`` segments):
+The engine only picks the function; the ASGI driver rebuilds the concrete path from the
+trigger's template and ``path_params`` and the app routes it itself, so the app's own matching
+order, converters, redirects and 404/405 answers apply to engine requests exactly as to direct
+ones. Two routes of the same method and engine shape (``/a/{x}`` and ``/a/{y:int}``): the
+first in the app's match order takes the engine route (the app still picks the handler);
+twins and low-priority routes come after every regular route.
 
-- ``{id}`` and ``{id:int}`` (any converter but ``path``) ↔ ``:id``;
-- ``{p:path}`` as the last segment, which the engine router cannot express as one route, is
-  expanded to one trigger per depth ``:p``, ``:p__2``, … up to ``path_depth`` segments;
-- a parameter inside a segment (``/{name}.{ext}``) cannot be routed by the engine: the route is
-  skipped with a warning.
-
-The engine only picks the function; the ASGI driver rebuilds the concrete path from the trigger's
-template and ``path_params`` and the app routes it itself, so the app's own matching order,
-converters and 404/405 answers apply to engine requests exactly as to direct ones.
+Function ids are ``<group>::<name>`` (readable); a derived id already taken gets a numeric
+suffix (``items::read_item_2``, logged), deterministic in the app's route order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import inspect
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from starlette.routing import BaseRoute, Host, Mount, Route, Router
+from .paths import DEFAULT_PATH_DEPTH, asgi_path, concrete_path, engine_paths, served_paths, shape
+from .walk import Served, walk
 
 __all__ = [
+    "DEFAULT_PATH_DEPTH",
     "BridgeRoute",
     "RouteCollisionError",
     "RouteFilter",
@@ -43,26 +47,26 @@ __all__ = [
 
 logger = logging.getLogger("iii_asgi.bridge")
 
-_PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z_]+))?\}$")
-_ENGINE_PARAM = re.compile(r"^:([A-Za-z_][A-Za-z0-9_]*)$")
 _SLUG = re.compile(r"[^a-z0-9_.-]+")
-#: Methods the engine's http trigger can mount (builtins.md §3.2); HEAD falls back to GET there.
-_ROUTABLE = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-DEFAULT_PATH_DEPTH = 8
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class RouteCollisionError(RuntimeError):
-    """Two routes derive the same function id, or the same method and engine path shape."""
+    """Two routes were given the same explicit function id (``x-iii`` / ``route_options``).
+    Derived ids never collide: a taken one gets a numeric suffix."""
 
 
 @dataclass(frozen=True)
 class BridgeRoute:
     """One row of the route → function → trigger table.
 
-    ``path``: the app's template, prefixes included (``/todos/{id:int}``); ``methods``: the HTTP
-    methods bound; ``api_paths``: the engine trigger paths (``/todos/:id``, several for a
-    ``{p:path}`` catch-all); ``function_id``: the iii function serving it.
+    ``path``: the app's template, prefixes included (``/todos/{id:int}``; a mounted app or a
+    frontend is ``<prefix>/{path:path}``); ``methods``: the HTTP methods served;
+    ``api_paths``: the engine paths of the route itself (``/todos/:id``, several for a
+    catch-all); ``redirect_paths``: its trailing-slash twins; ``function_id``: the iii function
+    serving it; ``kind``: ``route``, ``mount``, ``host`` or ``frontend``; ``bindings``: the
+    ``(method, api_path)`` pairs it got (an earlier route of the same engine shape keeps its
+    own); ``hidden``: ``include_in_schema=False``.
     """
 
     path: str
@@ -75,23 +79,23 @@ class BridgeRoute:
     metadata: dict[str, Any] | None = None
     request_format: Any = None
     response_format: Any = None
+    redirect_paths: tuple[str, ...] = ()
+    kind: str = "route"
+    bindings: tuple[tuple[str, str], ...] = ()
+    hidden: bool = False
 
     @property
     def triggers(self) -> list[dict[str, str]]:
-        """The ``http`` trigger configs (``{"api_path", "http_method"}``), one per method and
-        engine path."""
-        return [
-            {"api_path": api_path, "http_method": method}
-            for method in self.methods
-            for api_path in self.api_paths
-        ]
+        """The ``http`` trigger configs (``{"api_path", "http_method"}``), one per binding."""
+        return [{"api_path": path, "http_method": method} for method, path in self.bindings]
 
 
 @dataclass
 class RouteFilter:
     """Which routes are bridged: ``include_*`` keep only matches (when given), ``exclude_*``
     drop matches. Paths are ``fnmatch`` patterns on the full template (``/admin/*``); a pattern
-    without wildcards also matches everything under it. Routers match by the routes they hold."""
+    without wildcards also matches everything under it. Routers match by the routes they hold.
+    ``include_hidden=False`` drops the docs and every ``include_in_schema=False`` route."""
 
     include_paths: Sequence[str] | None = None
     exclude_paths: Sequence[str] | None = None
@@ -99,14 +103,15 @@ class RouteFilter:
     exclude_tags: Sequence[str] | None = None
     include_routers: Sequence[Any] | None = None
     exclude_routers: Sequence[Any] | None = None
-    _include_endpoints: set[Any] = field(default_factory=set, init=False, repr=False)
-    _exclude_endpoints: set[Any] = field(default_factory=set, init=False, repr=False)
+    include_hidden: bool = True
+    _include_members: set[Any] = field(default_factory=set, init=False, repr=False)
+    _exclude_members: set[Any] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._include_endpoints = _router_endpoints(self.include_routers or ())
-        self._exclude_endpoints = _router_endpoints(self.exclude_routers or ())
+        self._include_members = _router_members(self.include_routers or ())
+        self._exclude_members = _router_members(self.exclude_routers or ())
 
-    def accepts(self, path: str, tags: Iterable[str], endpoint: Any) -> bool:
+    def accepts(self, path: str, tags: Iterable[str], route: Any) -> bool:
         tag_set = set(tags)
         if self.include_paths is not None and not _path_matches(path, self.include_paths):
             return False
@@ -116,19 +121,28 @@ class RouteFilter:
             return False
         if self.exclude_tags and tag_set & set(self.exclude_tags):
             return False
-        if self.include_routers is not None and endpoint not in self._include_endpoints:
+        if self.include_routers is not None and not _member(route, self._include_members):
             return False
-        return not (self.exclude_routers and endpoint in self._exclude_endpoints)
+        return not (self.exclude_routers and _member(route, self._exclude_members))
 
 
-def _router_endpoints(routers: Iterable[Any]) -> set[Any]:
-    endpoints: set[Any] = set()
+def _router_members(routers: Iterable[Any]) -> set[Any]:
+    """The endpoints and route object ids a router holds (through its includes and mounts)."""
+    members: set[Any] = set()
     for router in routers:
-        for _, route in _walk(getattr(router, "routes", ()), ""):
-            endpoint = getattr(route, "endpoint", None)
+        for served in walk(router):
+            members.add(id(getattr(served.route, "original_route", served.route)))
+            endpoint = getattr(served.route, "endpoint", None)
             if endpoint is not None:
-                endpoints.add(endpoint)
-    return endpoints
+                members.add(endpoint)
+    return members
+
+
+def _member(route: Any, members: set[Any]) -> bool:
+    if id(getattr(route, "original_route", route)) in members:
+        return True
+    endpoint = getattr(route, "endpoint", None)
+    return endpoint is not None and endpoint in members
 
 
 def _path_matches(path: str, patterns: Iterable[str]) -> bool:
@@ -172,120 +186,7 @@ def route_options(
     return decorate
 
 
-# -- path syntax ------------------------------------------------------------------------------
-
-
-def engine_paths(path: str, depth: int = DEFAULT_PATH_DEPTH) -> list[str] | None:
-    """The engine trigger paths for an app path template, or ``None`` when the engine cannot
-    route it (a parameter inside a segment, or ``{x:path}`` before the last segment).
-
-    >>> engine_paths("/todos/{id:int}")
-    ['/todos/:id']
-    >>> engine_paths("/files/{p:path}", depth=2)
-    ['/files/:p', '/files/:p/:p__2']
-    """
-    segments = path.split("/")[1:]
-    out: list[str] = []
-    for index, segment in enumerate(segments):
-        if "{" not in segment and "}" not in segment:
-            out.append(segment)
-            continue
-        match = _PARAM.match(segment)
-        if match is None:
-            return None
-        name, convertor = match.groups()
-        if convertor == "path":
-            if index != len(segments) - 1:
-                return None
-            head = "/" + "/".join(out) if out else ""
-            return [
-                head + "".join(f"/:{name}" if i == 1 else f"/:{name}__{i}" for i in range(1, n + 1))
-                for n in range(1, depth + 1)
-            ]
-        out.append(f":{name}")
-    return ["/" + "/".join(out)]
-
-
-def asgi_path(api_path: str) -> str:
-    """The other direction: ``/todos/:id`` → ``/todos/{id}`` (expanded catch-all parameters
-    ``:p__2`` … fold back into ``{p:path}``)."""
-    segments = api_path.split("/")[1:]
-    out: list[str] = []
-    for segment in segments:
-        match = _ENGINE_PARAM.match(segment)
-        if match is None:
-            out.append(segment)
-            continue
-        name = match.group(1)
-        base, _, level = name.rpartition("__")
-        if base and level.isdigit():
-            out[-1] = "{" + base + ":path}"
-            continue
-        out.append("{" + name + "}")
-    return "/" + "/".join(out)
-
-
-def concrete_path(api_path: str, path_params: Mapping[str, Any]) -> str:
-    """The request's URL path (still percent-encoded) from the trigger template and the
-    payload's ``path_params`` (builtins.md §3.5: the engine sends the template, not the URL)."""
-    if ":" not in api_path:
-        return api_path if api_path.startswith("/") else "/" + api_path
-    parts = api_path.lstrip("/").split("/")
-    for index, segment in enumerate(parts):
-        if segment.startswith(":"):
-            value = path_params.get(segment[1:])
-            parts[index] = value if isinstance(value, str) else str(value or "")
-    return "/" + "/".join(parts)
-
-
-# -- collecting -------------------------------------------------------------------------------
-
-
-def _walk(routes: Sequence[Any], prefix: str) -> Iterator[tuple[str, Any]]:
-    """``(full path, route-like)`` for every HTTP route, through included routers and mounts."""
-    for item in _flatten(routes):
-        if isinstance(item, Mount):
-            sub_routes = getattr(item, "routes", None) or []
-            if not sub_routes:
-                logger.warning(
-                    "iii bridge: mount %r holds a plain ASGI app without routes; not bridged",
-                    prefix + item.path,
-                )
-            yield from _walk(sub_routes, prefix + item.path)
-        elif isinstance(item, Host):
-            logger.warning("iii bridge: host route %r is not bridged", item.host)
-        elif isinstance(item, Router):
-            yield from _walk(item.routes, prefix)
-        elif isinstance(getattr(item, "original_route", item), Route):
-            yield prefix + item.path, item
-
-
-def _flatten(routes: Sequence[Any]) -> Iterator[Any]:
-    """FastAPI ≥ 0.16x keeps included routers as one lazy entry; expand it to route contexts
-    (``path`` with prefixes, the route's attributes). Older versions copy routes already."""
-    try:
-        from fastapi.routing import iter_route_contexts
-    except ImportError:  # older FastAPI, or none
-        yield from routes
-        return
-    for route in routes:
-        if isinstance(route, (Mount, Host, Router)) or type(route).__name__ != "_IncludedRouter":
-            yield route
-        else:
-            yield from iter_route_contexts([route])
-
-
-def _methods(route: Any) -> tuple[str, ...]:
-    methods: set[str] | None = route.methods
-    if methods is None:  # an HTTPEndpoint class: the methods it implements
-        endpoint = route.endpoint
-        methods = {
-            m for m in _ROUTABLE if inspect.isclass(endpoint) and hasattr(endpoint, m.lower())
-        }
-    wanted = {m.upper() for m in methods}
-    if "GET" in wanted:
-        wanted.discard("HEAD")  # the engine sends HEAD to the GET route
-    return tuple(m for m in (*_ROUTABLE, "HEAD") if m in wanted)
+# -- one route's attributes -------------------------------------------------------------------
 
 
 def _slug(text: str) -> str:
@@ -351,101 +252,180 @@ def _options(route: Any) -> dict[str, Any]:
     return options
 
 
+def _tags(route: Any) -> tuple[str, ...]:
+    return tuple(
+        str(t.value if hasattr(t, "value") else t) for t in (getattr(route, "tags", None) or ())
+    )
+
+
+# -- the table --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    served: Served
+    path: str
+    tags: tuple[str, ...]
+    options: dict[str, Any]
+    paths: list[str]
+    twins: list[str]
+    function_id: str = ""
+    bindings: list[tuple[str, str]] = field(default_factory=list)
+
+
 def collect_routes(
-    routes: Sequence[BaseRoute],
+    routes: Any,
     *,
     route_filter: RouteFilter | None = None,
     root_path: str = "",
     path_depth: int = DEFAULT_PATH_DEPTH,
+    answers_options: bool = False,
 ) -> list[BridgeRoute]:
-    """The route table of an app's ``routes`` (see the module docstring).
+    """The route table of an app, a router, or a list of routes (see the module docstring;
+    FastAPI's low-priority routes are found only from the app or its router).
 
-    Raises :class:`RouteCollisionError` when two routes derive the same function id, or two
-    bridged routes have the same method and engine path shape (which the engine refuses).
+    ``answers_options``: the app answers ``OPTIONS`` on every path itself (it has
+    ``CORSMiddleware``: its preflight answers), so every route gets an ``OPTIONS`` trigger.
+
+    Raises :class:`RouteCollisionError` when two routes are given the same explicit function
+    id.
     """
     route_filter = route_filter or RouteFilter()
     root_path = root_path.rstrip("/")
-    table: list[BridgeRoute] = []
+    entries: list[_Entry] = []
+    for served in walk(routes):
+        if answers_options and "OPTIONS" not in served.methods:
+            served = dataclasses.replace(served, methods=(*served.methods, "OPTIONS"))
+        entry = _entry(served, route_filter, root_path, path_depth)
+        if entry is not None:
+            entries.append(entry)
+    _assign_ids(entries, root_path)
+    _bind(entries)
+    return [_row(entry) for entry in entries]
+
+
+def _entry(
+    served: Served, route_filter: RouteFilter, root_path: str, path_depth: int
+) -> _Entry | None:
+    route = served.route
+    if not getattr(route, "include_in_schema", True) and not route_filter.include_hidden:
+        return None
+    options = _options(route)
+    if options.get("enabled", True) is False:
+        return None
+    tags = _tags(route)
+    full_path = root_path + served.path
+    if not route_filter.accepts(full_path, tags, route):
+        return None
+    paths = served_paths(full_path, path_depth)
+    if paths is None:
+        logger.warning(
+            "iii bridge: route %s %s has a parameter the engine cannot route (only whole "
+            "`{name}` segments and a trailing `{name:path}`); not bridged",
+            "/".join(served.methods),
+            full_path,
+        )
+        return None
+    own, twins = paths
+    return _Entry(served, full_path, tags, options, own, twins if served.redirects else [])
+
+
+def _assign_ids(entries: list[_Entry], root_path: str) -> None:
+    """Explicit ids first (a duplicate is an error), then derived ones, suffixed when taken."""
     owners: dict[str, str] = {}
-    shapes: dict[tuple[str, str], str] = {}
-    for path, route in _walk(routes, ""):
-        if not getattr(route, "include_in_schema", True):
-            continue
-        options = _options(route)
-        if options.get("enabled", True) is False:
-            continue
-        tags = tuple(
-            str(t.value if hasattr(t, "value") else t) for t in (getattr(route, "tags", None) or ())
-        )
-        full_path = root_path + path
-        if not route_filter.accepts(full_path, tags, getattr(route, "endpoint", None)):
-            continue
-        methods = _methods(route)
-        api_paths = engine_paths(full_path, path_depth)
-        if not methods:
-            continue
-        if api_paths is None:
-            logger.warning(
-                "iii bridge: route %s %s has a parameter the engine cannot route (only whole "
-                "`{name}` segments and a trailing `{name:path}`); not bridged",
-                "/".join(methods),
-                full_path,
-            )
-            continue
-        catch_all = len(api_paths) > 1
-        kept: list[str] = []
-        for api_path in api_paths:
-            shape = re.sub(r":[^/]+", ":", api_path)
-            taken = [shapes.get((m, shape)) for m in methods]
-            if any(taken):
-                if catch_all:
-                    continue  # an earlier route already serves this depth; the app decides
+    for entry in entries:
+        explicit = entry.options.get("function_id")
+        if explicit:
+            if explicit in owners:
                 raise RouteCollisionError(
-                    f"route {full_path!r} ({'/'.join(methods)}) has the same engine path shape "
-                    f"as route {next(t for t in taken if t)!r}; the engine cannot tell them "
-                    "apart. Exclude one (include/exclude filters or x-iii enabled=False)."
+                    f"routes {owners[explicit]!r} and {entry.path!r} are both given iii "
+                    f"function id {explicit!r}"
                 )
-            kept.append(api_path)
-        for method in methods:
-            for api_path in kept:
-                shapes[(method, re.sub(r":[^/]+", ":", api_path))] = full_path
-        name = getattr(route, "name", None)
-        function_id = options.get("function_id") or (
-            f"{_default_group(full_path, tags, root_path)}::{_slug(name or 'route')}"
-        )
-        if function_id in owners:
-            raise RouteCollisionError(
-                f"routes {owners[function_id]!r} and {full_path!r} both map to iii function "
-                f"{function_id!r}; give one a distinct name (name=...) or set "
-                'openapi_extra={"x-iii": {"function_id": ...}}'
+            owners[explicit] = entry.path
+            entry.function_id = explicit
+    for entry in entries:
+        if entry.function_id:
+            continue
+        name = entry.served.name
+        base = f"{_default_group(entry.path, entry.tags, root_path)}::{_slug(name or 'route')}"
+        function_id, n = base, 2
+        while function_id in owners:
+            function_id, n = f"{base}_{n}", n + 1
+        if function_id != base:
+            logger.info(
+                "iii bridge: %s derives function id %r, taken by %s: served as %r",
+                entry.path,
+                base,
+                owners[base],
+                function_id,
             )
-        owners[function_id] = full_path
-        request_format, response_format = _formats(route)
-        metadata = options.get("metadata")
-        table.append(
-            BridgeRoute(
-                path=full_path,
-                methods=methods,
-                api_paths=tuple(kept),
-                function_id=function_id,
-                name=name,
-                tags=tags,
-                description=options.get("description") or _description(route),
-                metadata=dict(metadata) if isinstance(metadata, Mapping) else None,
-                request_format=request_format,
-                response_format=response_format,
+        owners[function_id] = entry.path
+        entry.function_id = function_id
+
+
+def _bind(entries: list[_Entry]) -> None:
+    """Give each ``(method, engine shape)`` to the first entry that serves it, in the app's
+    match order: regular routes, then their redirect twins, then low-priority routes."""
+    claimed: dict[tuple[str, str], _Entry] = {}
+    for low in (False, True):
+        for twin in (False, True):
+            for entry in entries:
+                if entry.served.low_priority is not low:
+                    continue
+                for api_path in entry.twins if twin else entry.paths:
+                    key = shape(api_path)
+                    for method in entry.served.methods:
+                        if (method, key) not in claimed:
+                            claimed[(method, key)] = entry
+                            entry.bindings.append((method, api_path))
+    for entry in entries:
+        if not entry.bindings:
+            logger.info(
+                "iii bridge: %s %s: every engine path is served by an earlier route of the "
+                "same shape (the app still picks the handler)",
+                "/".join(entry.served.methods),
+                entry.path,
             )
-        )
-    return table
+
+
+def _row(entry: _Entry) -> BridgeRoute:
+    served = entry.served
+    route = served.route
+    order = {m: i for i, m in enumerate(served.methods)}
+    position = {p: i for i, p in enumerate(entry.paths + entry.twins)}
+    bindings = sorted(entry.bindings, key=lambda b: (order[b[0]], position[b[1]]))
+    bound = {path for _, path in bindings}
+    request_format, response_format = _formats(route) if served.kind == "route" else (None, None)
+    metadata = entry.options.get("metadata")
+    return BridgeRoute(
+        path=entry.path,
+        methods=served.methods,
+        api_paths=tuple(p for p in entry.paths if p in bound),
+        function_id=entry.function_id,
+        name=served.name,
+        tags=entry.tags,
+        description=entry.options.get("description") or _description(route),
+        metadata=dict(metadata) if isinstance(metadata, Mapping) else None,
+        request_format=request_format,
+        response_format=response_format,
+        redirect_paths=tuple(p for p in entry.twins if p in bound),
+        kind=served.kind,
+        bindings=tuple(bindings),
+        hidden=not getattr(route, "include_in_schema", True),
+    )
 
 
 def format_table(table: Sequence[BridgeRoute]) -> str:
     """The startup log's route → function → trigger table, one line per method (a catch-all's
-    deeper engine paths are counted, not listed)."""
+    other engine paths and the redirect twins are counted, not listed)."""
     lines = []
     for row in table:
-        extra = len(row.api_paths) - 1
-        api_path = row.api_paths[0] + (f" (+{extra} deeper)" if extra else "")
         for method in row.methods:
-            lines.append(f"  {method:<7} {row.path:<40} -> {row.function_id:<32} http {api_path}")
+            paths = [path for m, path in row.bindings if m == method]
+            if not paths:
+                where = "(served by an earlier route)"
+            else:
+                extra = len(paths) - 1
+                where = "http " + paths[0] + (f" (+{extra})" if extra else "")
+            lines.append(f"  {method:<7} {row.path:<40} -> {row.function_id:<32} {where}")
     return "\n".join(lines) if lines else "  (no routes bridged)"

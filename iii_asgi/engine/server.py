@@ -17,10 +17,12 @@ from typing import Any
 
 import uvicorn
 
+from .adapters import Backends
 from .config.engine import EngineConfig
+from .console import Console
 from .core.engine import EngineCore
 from .core.worker import BuiltinWorker, Listener
-from .storage import Storage, create_storage
+from .storage import Storage
 from .workers.cron.worker import Cron
 from .workers.exec.worker import ExecWorker
 from .workers.http.app import HttpApp
@@ -42,9 +44,11 @@ logger = logging.getLogger("iii_asgi.engine")
 @dataclass
 class EngineWorkers:
     """The built-in workers of one engine, by config name (``iii-`` dropped, ``-`` as ``_``),
-    and the storage the state, stream and queue workers share."""
+    their adapters (``backends``: local or Redis, per worker) and the engine's local storage
+    (``storage``: the state, stream and queue workers' store unless their adapter is Redis)."""
 
     storage: Storage
+    backends: Backends
     http_functions: HttpFunctions
     state: StateWorker
     observability: ObservabilityWorker
@@ -55,10 +59,13 @@ class EngineWorkers:
     http: HttpWorker | None
     worker_manager: WorkerManager
     exec: ExecWorker | None = None
+    #: The dev console (not a config.yaml worker), with ``console_port``.
+    console: Console | None = None
 
     def all(self) -> list[BuiltinWorker]:
         """Every worker, in installation order."""
         workers: list[BuiltinWorker | None] = [
+            self.console,
             self.http_functions,
             self.state,
             self.observability,
@@ -75,27 +82,31 @@ class EngineWorkers:
 
 def compose(config: EngineConfig) -> tuple[EngineCore, EngineWorkers]:
     """Build the core and install every built-in worker ``config`` enables (the ``http``
-    trigger type only with an ``http_port``)."""
+    trigger type only with an ``http_port``), each on the adapter its config names."""
     core = EngineCore(config)
     observability = ObservabilityWorker(core)
-    storage = create_storage(config.data_dir)
+    backends = Backends(config)
+    state, stream = backends.state, backends.stream
     http_functions = HttpFunctions(config)
     if config.http_functions_enabled:
         core.function_preparer = http_functions
     telemetry = TelemetryEndpoint(observability.store.ingest, observability.serve_socket)
     workers = EngineWorkers(
-        storage=storage,
+        storage=backends.local.storage,
+        backends=backends,
         http_functions=http_functions,
-        state=StateWorker(core, storage),
+        state=StateWorker(core, state.storage, state.events("state")),
         observability=observability,
-        stream=StreamWorker(core, storage),
-        queue=Queues(core, storage),
-        pubsub=PubSub(core),
-        cron=Cron(core),
+        stream=StreamWorker(core, stream.storage, stream.events("stream")),
+        queue=Queues(core, backends.queue.storage, backends.queue.queue_cluster()),
+        pubsub=PubSub(core, backends.pubsub.events("pubsub")),
+        cron=Cron(core, backends.cron.cron_lock(config.cron_lock_ttl_ms)),
         http=HttpWorker(core) if config.http_port is not None else None,
         worker_manager=WorkerManager(core, telemetry),
         exec=ExecWorker(core) if config.exec_commands else None,
     )
+    if config.console_port is not None:
+        workers.console = Console(core, workers)
     for worker in workers.all():
         core.add_worker(worker)
     return core, workers
@@ -148,6 +159,21 @@ class Engine:
         return self._bound("worker")
 
     @property
+    def worker_urls(self) -> list[str]:
+        """``ws://host:port`` of every worker listener, in ``EngineConfig.listener_configs()``
+        order: the main one first, then each of ``worker_listeners`` (e.g. the RBAC port).
+        Raises ``RuntimeError`` when not started."""
+        if self.workers is None or self.port is None:
+            raise RuntimeError("engine is not started")
+        urls = []
+        for worker_listener in self.workers.worker_manager.worker_listeners:
+            port = self._bound(worker_listener.name)
+            if port is None:
+                raise RuntimeError("engine is not started")
+            urls.append(_url("ws", worker_listener.config.host, port))
+        return urls
+
+    @property
     def http_port(self) -> int | None:
         """The HTTP trigger port (``None`` until started or without one)."""
         return self._bound("http")
@@ -186,6 +212,21 @@ class Engine:
             raise RuntimeError("the stream socket is not running")
         return _url("ws", self.config.stream_host, self.stream_port)
 
+    @property
+    def console_port(self) -> int | None:
+        """The dev console's port (``None`` until started, without one, or when its port could
+        not be bound)."""
+        return self._bound("console")
+
+    @property
+    def console_url(self) -> str:
+        """``http://host:port/`` of the dev console (docs/console.md); raises
+        ``RuntimeError`` when it is not served. Its actions need the token in
+        ``engine.workers.console.login_url``."""
+        if self.console_port is None:
+            raise RuntimeError("the console is not running")
+        return _url("http", self.config.host, self.console_port) + "/"
+
     def uvicorn_config(self, listener: Listener) -> uvicorn.Config:
         """The uvicorn config serving ``listener`` (its options over the engine's common ones:
         no lifespan, no access log, the engine's log level and graceful-shutdown timeout)."""
@@ -203,16 +244,17 @@ class Engine:
         """Build the engine, open its storage, start the core and workers, then serve every
         listener (the worker socket first); returns when all are listening. Raises
         ``RuntimeError`` when a port cannot be bound (everything started is stopped) and
-        :class:`~iii_asgi.engine.storage.StorageError` when the store cannot be opened."""
+        :class:`~iii_asgi.engine.storage.StorageError` when a store cannot be opened (e.g.
+        Redis is unreachable)."""
         if self._started:
             raise RuntimeError("engine already started")
         self.core, self.workers = core, workers = compose(self.config)
         try:
-            await workers.storage.open()
+            await workers.backends.open()
             await core.start()
         except Exception:
             await core.shutdown()
-            await workers.storage.close()
+            await workers.backends.close()
             raise
         self._started = True
         for worker in reversed(workers.all()):  # the worker manager is last: served first
@@ -235,6 +277,15 @@ class Engine:
         while not server.started:
             if task.done():
                 exc = task.exception() if not task.cancelled() else None
+                if not listener.required:
+                    logger.warning(
+                        "%s not served: cannot listen on %s:%s (%s)",
+                        listener.name,
+                        listener.host,
+                        listener.port,
+                        exc,
+                    )
+                    return
                 await self.stop()
                 raise RuntimeError(
                     f"engine failed to start on {listener.host}:{listener.port}"
@@ -248,18 +299,20 @@ class Engine:
         if not self._started or self.core is None or self.workers is None:
             return
         self._started = False
-        serving = [x for x in self.listeners.values() if x.name != "worker"]
-        worker = self.listeners.get("worker")
+        names = {wl.name for wl in self.workers.worker_manager.worker_listeners}
+        serving = [x for x in self.listeners.values() if x.name not in names]
+        worker_sockets = [x for x in self.listeners.values() if x.name in names]
         self.listeners = {}
         for listener in serving:
             listener.server.should_exit = True  # stop accepting; requests in flight end below
         await self.core.shutdown()  # in-flight calls fail (invocation_stopped), channels close
-        await self.workers.storage.close()
+        await self.workers.backends.close()
         for listener in serving:
             await _finish(listener)
-        if worker is not None:
-            worker.server.should_exit = True
-            await _finish(worker)
+        for listener in worker_sockets:
+            listener.server.should_exit = True
+        for listener in worker_sockets:
+            await _finish(listener)
 
     async def serve_forever(self) -> None:
         """Start, then wait until uvicorn stops (e.g. after ``stop()`` or a signal)."""
@@ -315,12 +368,20 @@ class EngineThread:
         return self.engine.port
 
     @property
+    def worker_urls(self) -> list[str]:
+        return self.engine.worker_urls
+
+    @property
     def http_url(self) -> str:
         return self.engine.http_url
 
     @property
     def stream_url(self) -> str:
         return self.engine.stream_url
+
+    @property
+    def console_url(self) -> str:
+        return self.engine.console_url
 
     def start(self) -> EngineThread:
         loop = _new_loop()

@@ -96,11 +96,19 @@ def serve(app: Any, **options: Any) -> Iterator[UvicornThread]:
 
 
 def wait_routes(
-    engine: EngineThread, count: int, prefix: str | None = None, timeout: float = 10.0
+    engine: EngineThread, count: int | Any, prefix: str | None = None, timeout: float = 10.0
 ) -> None:
     """Block until the engine mounts ``count`` http routes (only those whose function id
-    starts with ``prefix``, when given: tests sharing an engine bridge several apps)."""
+    starts with ``prefix``, when given: tests sharing an engine bridge several apps).
+    ``count`` may be a started ``IIIBridge``: every trigger of its table (with ``prefix``)."""
     import time
+
+    if not isinstance(count, int):
+        count = sum(
+            len(row.triggers)
+            for row in count.routes
+            if prefix is None or row.function_id.startswith(prefix)
+        )
 
     app = engine.engine.http_app
     assert app is not None
@@ -114,6 +122,17 @@ def wait_routes(
         if time.monotonic() > deadline:
             raise AssertionError(f"{mounted()} routes mounted, expected {count}")
         time.sleep(0.01)
+
+
+def bridge_in(app: Any) -> Any:
+    """The ``IIIBridge`` of a started Starlette app that added ``IIIMiddleware`` itself."""
+    from iii_asgi import IIIMiddleware
+
+    layer = app.middleware_stack
+    while layer is not None and not isinstance(layer, IIIMiddleware):
+        layer = getattr(layer, "app", None)
+    assert layer is not None, "no IIIMiddleware in the app's middleware stack"
+    return layer.bridge
 
 
 def comparable(response: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:

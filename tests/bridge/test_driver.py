@@ -61,6 +61,7 @@ async def test_driver_scope_carries_trace_context_query_and_state() -> None:
         },
         "method": "POST",
         "body": {"a": [1, 2.5, "ü"]},
+        "client": {"host": "10.0.0.9", "port": 5555},
     }
     token = enter_invocation(
         InvocationContext(
@@ -81,14 +82,23 @@ async def test_driver_scope_carries_trace_context_query_and_state() -> None:
     }
     headers = seen["headers"]
     assert (b"traceparent", TRACEPARENT.encode()) in headers
-    assert (b"baggage", b"k=v") in headers
+    # only the client's own baggage reaches the app; the invocation's is in the extension
+    assert not [h for h in headers if h[0] == b"baggage"]
+    assert seen["extensions"]["iii"] == {
+        "function_id": "items::create",
+        "invocation_id": "inv-1",
+        "worker_id": None,
+        "route": "/items/:id",
+        "traceparent": TRACEPARENT,
+        "baggage": "k=v",
+    }
     assert [h for h in headers if h[0] == b"traceparent"] == [
         (b"traceparent", TRACEPARENT.encode())
     ]
     assert seen["path"] == "/items/a/b" and seen["raw_path"] == b"/items/a%2Fb"
     assert seen["query_string"] == b"tag=x&tag=y+z&q=1"
     assert seen["server"] == ("example.org", 3111)
-    assert seen["client"] == ("10.0.0.7", 0)
+    assert seen["client"] == ("10.0.0.9", 5555)  # X-Forwarded-For: the bridge's proxy layer
     assert seen["state"] == {"pool": 1}
     body = '{"a":[1,2.5,"ü"]}'.encode()
     assert seen["request"] == {"type": "http.request", "body": body, "more_body": False}
@@ -263,14 +273,15 @@ def test_upload_cut_short_is_a_disconnect_not_a_short_body(module_engine: Engine
         seen.append(f"body {size}")
         return {"size": size}
 
-    IIIBridge(app, url=module_engine.url)
+    bridge = IIIBridge(app, url=module_engine.url)
     with serve(app):
-        wait_routes(module_engine, 1, prefix="upload-raw::")
+        wait_routes(module_engine, bridge, prefix="upload-raw::")
         host, port = module_engine.http_url.rsplit("/", 1)[1].split(":")
         with socket.create_connection((host, int(port))) as sock:
             sock.sendall(
-                b"POST /upload-raw HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream"
-                b"\r\ncontent-length: 1000000\r\n\r\n" + b"x" * 1000
+                b"POST /upload-raw HTTP/1.1\r\nhost: localhost\r\n"
+                b"content-type: application/octet-stream\r\n"
+                b"content-length: 1000000\r\n\r\n" + b"x" * 1000
             )
             wait_for(lambda: seen == ["first chunk"], timeout=15)
         # the client is gone with 999 000 bytes unsent: the app must not see a complete body

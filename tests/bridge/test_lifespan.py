@@ -47,7 +47,7 @@ def test_order_and_state(module_engine: EngineThread, caplog: pytest.LogCaptureF
     with serve(app) as server:
         assert box[0].ready
         events.append("serving")
-        wait_routes(module_engine, 1)
+        wait_routes(module_engine, box[0])
         with httpx.Client(timeout=10) as client:
             direct = client.get(server.url + "/pool").json()
             via_engine = client.get(module_engine.http_url + "/pool").json()
@@ -127,7 +127,7 @@ def test_wait_for_engine_waits(engine_factory: Any) -> None:
         engine = engine_factory(port=port)
         starting.join(20)
         assert server.server.started and bridge.ready
-        wait_routes(engine, 1)
+        wait_routes(engine, bridge)
         assert httpx.get(engine.http_url + "/ping", timeout=10).json() == {"pong": True}
     finally:
         server.stop()
@@ -155,7 +155,7 @@ def test_drain_completes_in_flight_request_before_user_shutdown(
 
     bridge = IIIBridge(app, url=module_engine.url, drain_timeout=30)
     server = UvicornThread(app).start()
-    wait_routes(module_engine, 1)
+    wait_routes(module_engine, bridge)
     results: list[httpx.Response] = []
     caller = threading.Thread(
         target=lambda: results.append(httpx.get(module_engine.http_url + "/slow", timeout=30))
@@ -190,11 +190,11 @@ def test_second_process_with_the_same_routes_stands_by_and_takes_over(
         return app
 
     first, second = make("first"), make("second")
-    IIIBridge(first, url=module_engine.url)
+    owner = IIIBridge(first, url=module_engine.url)
     standby = IIIBridge(second, url=module_engine.url)
     server_one = UvicornThread(first).start()
     try:
-        wait_routes(module_engine, 1, prefix="owner::")
+        wait_routes(module_engine, owner, prefix="owner::")
         with serve(second):
             assert standby.ready  # a standby is not a failed startup
             assert "owner::owner" in standby.client.standby_functions
@@ -221,7 +221,7 @@ def test_drain_timeout_bounds_shutdown(module_engine: EngineThread) -> None:
 
     bridge = IIIBridge(app, url=module_engine.url, drain_timeout=0.2)
     server = UvicornThread(app).start()
-    wait_routes(module_engine, 1, prefix="stuck::")
+    wait_routes(module_engine, bridge, prefix="stuck::")
     results: list[httpx.Response] = []
     caller = threading.Thread(
         target=lambda: results.append(httpx.get(module_engine.http_url + "/stuck", timeout=30))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -96,12 +97,16 @@ def fastapi_app() -> tuple[FastAPI, APIRouter, APIRouter]:
 
 
 def ids(table: list[Any]) -> dict[str, str]:
-    return {row.path: row.function_id for row in table}
+    return {row.path: row.function_id for row in table if not row.hidden}
+
+
+DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
 def test_defaults_overrides_and_descriptions() -> None:
     app, _, _ = fastapi_app()
     table = collect_routes(app.routes)
+    assert {row.path for row in table if row.hidden} == DOCS
     assert ids(table) == {
         "/api/todos/{id}": "todos::get_todo",
         "/api/todos": "todo.create",
@@ -115,8 +120,10 @@ def test_defaults_overrides_and_descriptions() -> None:
     assert rows["/api/todos"].description == "Create a todo."
     assert rows["/health"].description == "Health check"
     assert rows["/api/todos/{id}"].triggers == [
-        {"api_path": "/api/todos/:id", "http_method": "GET"}
+        {"api_path": "/api/todos/:id", "http_method": "GET"},
+        {"api_path": "/api/todos/:id/", "http_method": "GET"},  # the redirect twin
     ]
+    assert rows["/api/todos/{id}"].redirect_paths == ("/api/todos/:id/",)
     assert "todos::get_todo" in format_table(table)
 
 
@@ -124,9 +131,13 @@ def test_defaults_overrides_and_descriptions() -> None:
     ("options", "expected"),
     [
         ({"include_paths": ["/api"]}, {"/api/todos/{id}", "/api/todos"}),
-        ({"exclude_paths": ["/api/*", "/health", "/metrics"]}, {"/admin/stats"}),
+        ({"exclude_paths": ["/api/*", "/health", "/metrics"]}, {"/admin/stats", *DOCS}),
         ({"include_tags": ["todos"]}, {"/api/todos/{id}", "/api/todos"}),
-        ({"exclude_tags": ["todos"]}, {"/admin/stats", "/health", "/metrics"}),
+        ({"exclude_tags": ["todos"]}, {"/admin/stats", "/health", "/metrics", *DOCS}),
+        (
+            {"include_hidden": False},
+            {"/api/todos/{id}", "/api/todos", "/admin/stats", "/health", "/metrics"},
+        ),
     ],
 )
 def test_filters(options: dict[str, Any], expected: set[str]) -> None:
@@ -140,25 +151,51 @@ def test_router_filters() -> None:
     only_admin = collect_routes(app.routes, route_filter=RouteFilter(include_routers=[admin]))
     assert {row.path for row in only_admin} == {"/admin/stats"}
     no_todos = collect_routes(app.routes, route_filter=RouteFilter(exclude_routers=[todos]))
-    assert {row.path for row in no_todos} == {"/admin/stats", "/health", "/metrics"}
+    assert {row.path for row in no_todos} == {"/admin/stats", "/health", "/metrics", *DOCS}
 
 
-def test_function_id_collision_is_a_clear_error() -> None:
+def test_same_derived_function_id_gets_a_numeric_suffix(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="iii_asgi.bridge")
     app = FastAPI()
 
-    @app.get("/a/x", name="same", tags=["t"])
+    @app.get("/items/0", name="read_item")
+    def zero() -> None:
+        return None
+
+    @app.get("/items/1", name="read_item")
     def one() -> None:
         return None
 
-    @app.get("/b/x", name="same", tags=["t"])
+    @app.get(
+        "/items/2", name="read_item", openapi_extra={"x-iii": {"function_id": "items::read_item"}}
+    )
     def two() -> None:
         return None
 
-    with pytest.raises(RouteCollisionError, match=r"'/a/x' and '/b/x' both map to .*t::same"):
+    assert ids(collect_routes(app.routes)) == {
+        "/items/0": "items::read_item_2",  # the explicit id wins its name; derived ones follow
+        "/items/1": "items::read_item_3",
+        "/items/2": "items::read_item",
+    }
+    assert "served as 'items::read_item_3'" in caplog.text
+
+
+def test_the_same_explicit_function_id_twice_is_an_error() -> None:
+    app = FastAPI()
+
+    @app.get("/a/x", openapi_extra={"x-iii": {"function_id": "t::same"}})
+    def one() -> None:
+        return None
+
+    @app.get("/b/x", openapi_extra={"x-iii": {"function_id": "t::same"}})
+    def two() -> None:
+        return None
+
+    with pytest.raises(RouteCollisionError, match=r"'/a/x' and '/b/x' are both given .*t::same"):
         collect_routes(app.routes)
 
 
-def test_engine_shape_collision_is_a_clear_error() -> None:
+def test_same_shape_routes_follow_first_match_order() -> None:
     app = FastAPI()
 
     @app.get("/items/{id:int}")
@@ -169,8 +206,39 @@ def test_engine_shape_collision_is_a_clear_error() -> None:
     def by_name(name: str) -> None:
         return None
 
-    with pytest.raises(RouteCollisionError, match="same engine path shape"):
-        collect_routes(app.routes)
+    @app.post("/items/{name}")
+    def post(name: str) -> None:
+        return None
+
+    rows = {row.function_id: row for row in collect_routes(app.routes)}
+    assert rows["items::by_id"].bindings == (("GET", "/items/:id"), ("GET", "/items/:id/"))
+    assert rows["items::by_name"].bindings == ()  # the app picks by_name for /items/abc
+    assert rows["items::post"].bindings == (("POST", "/items/:name"), ("POST", "/items/:name/"))
+    assert "(served by an earlier route)" in format_table(list(rows.values()))
+
+
+def test_twins_follow_redirect_slashes() -> None:
+    app = FastAPI(redirect_slashes=False)
+
+    @app.get("/a")
+    def a() -> None:
+        return None
+
+    assert collect_routes(app).pop().triggers == [{"api_path": "/a", "http_method": "GET"}]
+    on = FastAPI()
+
+    @on.get("/a/")
+    def slash() -> None:
+        return None
+
+    @on.get("/a")
+    def bare() -> None:
+        return None
+
+    rows = {row.function_id: row for row in collect_routes(on) if not row.hidden}
+    # each is the other's twin: the routes themselves win, no redirect path is left
+    assert rows["a::slash"].bindings == (("GET", "/a/"),)
+    assert rows["a::bare"].bindings == (("GET", "/a"),)
 
 
 def test_catch_all_leaves_depths_taken_by_earlier_routes() -> None:
@@ -184,11 +252,22 @@ def test_catch_all_leaves_depths_taken_by_earlier_routes() -> None:
     def rest(p: str) -> None:
         return None
 
-    rows = collect_routes(app.routes, path_depth=3)
+    rows = collect_routes(app.routes, path_depth=3, route_filter=RouteFilter(include_hidden=False))
     table = {row.path: row for row in rows}
-    assert "http /files/:p/:p__2 (+1 deeper)" in format_table(rows)
+    assert "http /files/ (+6)" in format_table(rows)
     assert table["/files/{name}"].api_paths == ("/files/:name",)
-    assert table["/files/{p:path}"].api_paths == ("/files/:p/:p__2", "/files/:p/:p__2/:p__3")
+    # an empty path, each depth with and without a trailing slash, but /files/:p (taken)
+    assert table["/files/{p:path}"].api_paths == (
+        "/files/",
+        "/files/:p/",
+        "/files/:p/:p__2",
+        "/files/:p/:p__2/",
+        "/files/:p/:p__2/:p__3",
+        "/files/:p/:p__2/:p__3/",
+    )
+    assert table["/files/{p:path}"].redirect_paths == ("/files",)
+    # /files/:name/ (a twin) comes after every route's own paths: the catch-all has it
+    assert table["/files/{name}"].redirect_paths == ()
 
 
 async def hello(request: Request) -> JSONResponse:
@@ -223,7 +302,7 @@ def test_starlette_routes_mounts_and_root_path() -> None:
         ]
     )
     table = {row.path: row for row in collect_routes(app.routes, root_path="/api")}
-    assert {path: row.function_id for path, row in table.items()} == {
+    assert {path: row.function_id for path, row in table.items() if not row.hidden} == {
         "/api/hello": "greet::hello",
         "/api/items": "items::items",
         "/api/v1/users/{id:int}": "v1::user",

@@ -4,6 +4,7 @@ collisions, client disconnects and backpressure on streams."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 from collections.abc import AsyncIterator
@@ -26,7 +27,7 @@ from iii_asgi.bridge import bridge_of
 from iii_asgi.engine import EngineThread
 from tests.helpers import call_until_found, wait_for
 
-from .support import UvicornThread, both, comparable, serve, wait_routes
+from .support import UvicornThread, both, bridge_in, comparable, serve, wait_routes
 
 
 async def hello(request: Request) -> JSONResponse:
@@ -82,7 +83,7 @@ def starlette_app(url: str) -> Starlette:
 def starlette_server(module_engine: EngineThread) -> Any:
     app = starlette_app(module_engine.url)
     with serve(app) as server:
-        wait_routes(module_engine, 8)
+        wait_routes(module_engine, bridge_in(app))
         yield server
 
 
@@ -155,31 +156,36 @@ def test_root_path_prefixes_engine_routes(module_engine: EngineThread) -> None:
 
     bridge = IIIBridge(app, url=module_engine.url, root_path="/api")
     with serve(app, root_path="/api") as server, httpx.Client(timeout=10) as http:
-        assert bridge.routes[0].api_paths == ("/api/where",)
-        wait_routes(module_engine, 1, prefix="where::")
+        assert {row.path: row.api_paths for row in bridge.routes}["/api/where"] == ("/api/where",)
+        wait_routes(module_engine, bridge, prefix="where::")
         direct = http.get(server.url + "/where")
         via_engine = http.get(module_engine.http_url + "/api/where")
         assert direct.json() == {"url": "/api/where", "root": "/api"}
         assert comparable(via_engine) == comparable(direct)
 
 
-def test_collision_fails_startup(module_engine: EngineThread, caplog: Any) -> None:
+def test_same_derived_function_id_gets_a_suffix(module_engine: EngineThread, caplog: Any) -> None:
+    caplog.set_level(logging.INFO, logger="iii_asgi.bridge")
     app = FastAPI()
 
     @app.get("/a", name="dup")
-    def a() -> None:
-        return None
+    def a() -> str:
+        return "a"
 
     @app.get("/a/b", name="dup")
-    def b() -> None:
-        return None
+    def b() -> str:
+        return "b"
 
-    IIIBridge(app, url=module_engine.url)
-    server = UvicornThread(app)
-    with pytest.raises(RuntimeError, match="did not start"):
-        server.start()
-    server.stop()
-    assert any("both map to iii function 'a::dup'" in r.getMessage() for r in caplog.records)
+    bridge = IIIBridge(app, url=module_engine.url)
+    with serve(app), httpx.Client(timeout=10) as http:
+        assert [row.function_id for row in bridge.routes if row.path.startswith("/a")] == [
+            "a::dup",
+            "a::dup_2",
+        ]
+        wait_routes(module_engine, bridge, prefix="a::")
+        assert http.get(module_engine.http_url + "/a").json() == "a"
+        assert http.get(module_engine.http_url + "/a/b").json() == "b"
+    assert any("served as 'a::dup_2'" in r.getMessage() for r in caplog.records)
 
 
 def test_raw_asgi_app_gets_the_bridges_own_lifespan(module_engine: EngineThread) -> None:
@@ -230,9 +236,9 @@ def test_stream_backpressure_and_client_disconnect(module_engine: EngineThread) 
 
         return StreamingResponse(chunks(), media_type="application/octet-stream")
 
-    IIIBridge(app, url=module_engine.url)
+    bridge = IIIBridge(app, url=module_engine.url)
     with serve(app):
-        wait_routes(module_engine, 1, prefix="firehose::")
+        wait_routes(module_engine, bridge, prefix="firehose::")
         host, port = module_engine.http_url.rsplit("/", 1)[1].split(":")
         # A raw socket with a small receive buffer: a client that reads one chunk and stops.
         sock = socket.socket()

@@ -3,15 +3,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +16,15 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.helpers import wait_for
+from tests.processes import PATIENCE, Lines, kill_group, popen
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 class Running:
-    """``python -m iii_asgi run ...`` in a subprocess; its stdout lines are collected."""
+    """``python -m iii_asgi run ...`` in a subprocess (its own process group); its stdout lines
+    are collected by a reader thread."""
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         environment = {
@@ -34,80 +35,51 @@ class Running:
             **(env or {}),
         }
         environment.pop("III_URL", None) if "III_URL" not in (env or {}) else None
-        self.process = subprocess.Popen(
+        self.process = popen(
             [sys.executable, "-m", "iii_asgi", "run", *args, "--log-level", "warning"],
             cwd=ROOT,
             env=environment,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            start_new_session=True,  # its own process group, killed by the fixture
         )
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self._output = Lines(self.process.stdout, "iii-asgi run")
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            with self._changed:
-                self.lines.append(line.rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
+    def wait_for(self, pattern: str, timeout: float = PATIENCE) -> re.Match[str]:
         """The first output line matching ``pattern``; fails with the output so far."""
-        regex = re.compile(pattern)
-        with self._changed:
-            found = self._changed.wait_for(
-                lambda: (
-                    any(regex.search(line) for line in self.lines)
-                    or self.process.poll() is not None
-                ),
-                timeout,
-            )
-            for line in self.lines:
-                match = regex.search(line)
-                if match:
-                    return match
-        output = "\n".join(self.lines)
-        raise AssertionError(f"no line matching {pattern!r} (found={found}):\n{output}")
+        return self._output.wait_for(pattern, timeout)
 
-    def stop(self, sig: int = signal.SIGINT, timeout: float = 20.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
+    def wait_exit(self, timeout: float = PATIENCE) -> int:
+        """The exit code once the process has exited and its output has been read."""
         try:
             code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError("iii-asgi run did not stop:\n" + "\n".join(self.lines)) from None
-        self._reader.join(5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+            raise AssertionError(f"iii-asgi run did not exit:\n{self.output}") from None
+        self.close()
         return code
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = PATIENCE) -> int:
+        """Send ``sig`` to the process; its exit code once it and its group have ended."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.wait_exit(timeout)
+
+    def close(self) -> None:
+        """End the process group (whatever is left of it) and read the output to its end."""
+        kill_group(self.process)
+        self._output.join()
 
     @property
     def output(self) -> str:
-        return "\n".join(self.lines)
+        return self._output.text
 
 
 @pytest.fixture
 def running() -> Iterator[list[Running]]:
     started: list[Running] = []
-    try:
-        yield started
-    finally:
-        for proc in started:
-            try:
-                if proc.process.poll() is None:
-                    proc.process.kill()
-                proc.stop()
-            finally:
-                with contextlib.suppress(ProcessLookupError):  # reload/workers children, if any
-                    os.killpg(proc.process.pid, signal.SIGKILL)
+    yield started
+    for proc in started:
+        proc.close()
 
 
 EPHEMERAL = (
@@ -133,7 +105,7 @@ def test_run_worker_app_on_the_embedded_engine(running: list[Running], sig: int)
     proc = Running("tests.workers.math_worker:app", *EPHEMERAL)
     running.append(proc)
     engine_http, app_url = _urls(proc)
-    with httpx.Client(timeout=10) as http:
+    with httpx.Client(timeout=60) as http:
         assert http.get(f"{app_url}/healthz").json() == {"status": "ok"}
         ready = http.get(f"{app_url}/readyz")
         assert ready.status_code == 200, ready.text
@@ -147,13 +119,15 @@ def test_run_worker_app_on_the_embedded_engine(running: list[Running], sig: int)
 
 def _get_until_routed(http: httpx.Client, url: str) -> Any:
     """GET ``url`` until the route is registered (registrations are fire-and-forget)."""
-    deadline = time.monotonic() + 10
-    while True:
-        response = http.get(url)
-        if response.status_code != 404 or time.monotonic() > deadline:
-            assert response.status_code == 200, response.text
-            return response.json()
-        time.sleep(0.05)
+    last: list[httpx.Response] = []
+
+    def routed() -> bool:
+        last[:] = [http.get(url)]
+        return last[0].status_code != 404
+
+    wait_for(routed, PATIENCE, interval=0.05)
+    assert last[0].status_code == 200, last[0].text
+    return last[0].json()
 
 
 def test_run_reports_a_busy_engine_port(running: list[Running]) -> None:
@@ -175,8 +149,7 @@ def test_run_reports_a_busy_engine_port(running: list[Running]) -> None:
             "0",
         )
         running.append(proc)
-        code = proc.process.wait(30)
-    proc.stop()
+        code = proc.wait_exit()
     assert code != 0
     assert "Is another engine running?" in proc.output
 
@@ -184,8 +157,7 @@ def test_run_reports_a_busy_engine_port(running: list[Running]) -> None:
 def test_run_with_an_unimportable_app_fails(running: list[Running]) -> None:
     proc = Running("tests.workers.no_such_module:app", *EPHEMERAL)
     running.append(proc)
-    assert proc.process.wait(30) != 0
-    proc.stop()
+    assert proc.wait_exit() != 0
     assert "cannot import module 'tests.workers.no_such_module'" in proc.output
     assert "engine" not in proc.output  # checked before any engine started
 
@@ -196,8 +168,7 @@ def test_run_with_an_app_failing_at_import_stops_the_engine(
     (tmp_path / "broken_app.py").write_text("raise RuntimeError('broken at import')\n")
     proc = Running("broken_app:app", "--app-dir", str(tmp_path), *EPHEMERAL)
     running.append(proc)
-    assert proc.process.wait(30) != 0
-    proc.stop()
+    assert proc.wait_exit() != 0
     assert "broken at import" in proc.output
     assert "the app did not start" in proc.output
     assert "engine stopped" in proc.output
@@ -207,7 +178,7 @@ def test_run_the_fastapi_example_through_the_engine(running: list[Running]) -> N
     proc = Running("examples.todo_app:app", *EPHEMERAL, env={"OTEL_ENABLED": "true"})
     running.append(proc)
     engine_http, app_url = _urls(proc)
-    with httpx.Client(timeout=10) as http:
+    with httpx.Client(timeout=60) as http:
         created = http.post(f"{engine_http}/todos", json={"title": "via the engine"})
         assert created.status_code == 201, created.text
         one = http.get(f"{engine_http}/todos/1")
@@ -249,16 +220,22 @@ def test_reload_restarts_the_app_but_not_the_engine(running: list[Running], tmp_
     running.append(proc)
     engine_ws = proc.wait_for(r"engine (ws://\S+) \(workers")[1]
     engine_http = proc.wait_for(r"engine (http://\S+) \(HTTP triggers")[1]
-    with httpx.Client(timeout=10) as http:
+    with httpx.Client(timeout=60) as http:
         assert _get_until_routed(http, f"{engine_http}/version") == {"version": 1}
         module.write_text(RELOADABLE.format(version=2))
-        deadline = time.monotonic() + 30
-        while True:  # the reloaded app registers again with the same engine
-            response = http.get(f"{engine_http}/version")
-            if response.status_code == 200 and response.json() == {"version": 2}:
-                break
-            assert time.monotonic() < deadline, proc.output
-            time.sleep(0.1)
+        proc.wait_for(r"detected changes in .*reloadable\.py")  # uvicorn's reloader saw it
+
+        def reloaded() -> bool:  # the reloaded app registers again with the same engine
+            try:
+                response = http.get(f"{engine_http}/version")
+            except httpx.TimeoutException:  # the old app went away mid-request: ask again
+                return False
+            return response.status_code == 200 and response.json() == {"version": 2}
+
+        try:
+            wait_for(reloaded, PATIENCE, interval=0.1)
+        except AssertionError:
+            raise AssertionError(f"the reloaded app never answered:\n{proc.output}") from None
     assert proc.output.count("(workers)") == 1  # one engine for the whole run
     assert engine_ws in proc.output
     assert proc.stop(signal.SIGINT) == 0, proc.output
@@ -273,7 +250,7 @@ def test_run_against_a_running_engine(running: list[Running], engine: Any, how: 
     running.append(proc)
     proc.wait_for(rf"using the engine at {re.escape(engine.url)}")
     proc.wait_for(r"app (http://\S+) \(direct\)")
-    with httpx.Client(timeout=10) as http:
+    with httpx.Client(timeout=60) as http:
         assert _get_until_routed(http, f"{engine.http_url}/pid") == {"pid": proc.process.pid}
     assert proc.stop(signal.SIGINT) == 0, proc.output
     assert "(workers)" not in proc.output  # no embedded engine was started
@@ -299,7 +276,7 @@ def test_run_a_factory_unbridged_app_gets_bridged(running: list[Running], tmp_pa
     proc = Running("factory_app:create", "--factory", "--app-dir", str(tmp_path), *EPHEMERAL)
     running.append(proc)
     engine_http, _ = _urls(proc)
-    with httpx.Client(timeout=10) as http:
+    with httpx.Client(timeout=60) as http:
         assert _get_until_routed(http, f"{engine_http}/made") == {"by": "factory"}
     assert proc.stop(signal.SIGTERM) == 0, proc.output
 

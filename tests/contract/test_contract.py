@@ -9,108 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.contract import edge_app
+from tests.contract.compare import Call, compare
 from tests.workers.servers import serve
-
-#: Per-hop headers: how each server frames and stamps a response, not what the app said.
-PER_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "te",
-        "trailer",
-        "upgrade",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "date",
-        "server",
-    }
-)
-
-
-@dataclass
-class Call:
-    method: str
-    path: str
-    json: Any = None
-    content: bytes | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    #: headers that legitimately differ between the two sides (compared separately)
-    ignore: tuple[str, ...] = ()
-    #: the engine answers this one itself (a method no trigger serves: its router's 405, with
-    #: ``allow`` but an empty body, builtins.md §3.3): compare status and ``allow`` only
-    engine_answers: bool = False
-
-    def __str__(self) -> str:
-        return f"{self.method} {self.path}"
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-    raw_headers: httpx.Headers
-
-
-async def _send(http: httpx.AsyncClient, base: str, call: Call) -> Answer:
-    kwargs: dict[str, Any] = {"headers": call.headers}
-    if call.json is not None:
-        kwargs["json"] = call.json
-    if call.content is not None:
-        kwargs["content"] = call.content
-    response = await http.request(call.method, base + call.path, **kwargs)
-    headers = sorted(
-        (name.lower(), value)
-        for name, value in response.headers.multi_items()
-        if name.lower() not in PER_HOP and name.lower() not in call.ignore
-    )
-    return Answer(response.status_code, headers, response.content, response.headers)
-
-
-async def _run(app: Any, calls: list[Call], engine: Any, via_engine: bool) -> list[Answer]:
-    async with serve(app) as direct, httpx.AsyncClient(timeout=20) as http:
-        base = engine.http_url if via_engine else direct
-        return [await _send(http, base, call) for call in calls]
-
-
-def _framing_free(answer: Answer, other: Answer) -> list[tuple[str, str]]:
-    """``content-length`` is framing when the other side streamed (chunked) the same body."""
-    if any(n == "content-length" for n, _ in other.headers):
-        return answer.headers
-    return [(n, v) for n, v in answer.headers if n != "content-length"]
-
-
-async def _compare(app: Any, calls: list[Call], engine: Any) -> list[tuple[Answer, Answer]]:
-    direct = await _run(app, calls, engine, via_engine=False)
-    through = await _run(app, calls, engine, via_engine=True)
-    pairs = list(zip(direct, through, strict=True))
-    for call, (d, e) in zip(calls, pairs, strict=True):
-        assert e.status == d.status, f"{call}: status {e.status} via engine, {d.status} direct"
-        if call.engine_answers:
-            assert e.raw_headers.get("allow") == d.raw_headers.get("allow"), call
-            continue
-        assert e.body == d.body, (
-            f"{call}: body differs\nengine: {e.body[:300]!r}\ndirect: {d.body[:300]!r}"
-        )
-        assert _framing_free(e, d) == _framing_free(d, e), f"{call}: headers differ"
-    return pairs
-
-
-@pytest.fixture
-def engine_url(engine: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The bridged apps connect to the test engine through ``$III_URL`` (url=None)."""
-    monkeypatch.setenv("III_URL", engine.url)
-    monkeypatch.setenv("OTEL_ENABLED", "false")
-    return engine
-
 
 TODO_CALLS = [
     Call("GET", "/todos"),
@@ -140,13 +45,21 @@ TODO_CALLS = [
     Call("DELETE", "/todos/2"),
     Call("GET", "/todos"),
     Call("HEAD", "/todos"),
+    # the docs (include_in_schema=False routes are bridged too)
+    Call("GET", "/openapi.json"),
+    Call("GET", "/docs"),
+    Call("GET", "/docs/oauth2-redirect"),
+    Call("GET", "/redoc"),
+    # redirect_slashes: the app's own 307 (its location names each side's host)
+    Call("GET", "/todos/", ignore=("location",)),
+    Call("GET", "/todos/1/", ignore=("location",)),
 ]
 
 
 async def test_todo_app_routes_answer_the_same(engine_url: Any) -> None:
     from examples.todo_app import app, bridge
 
-    pairs = await _compare(app, TODO_CALLS, engine_url)
+    pairs = await compare(app, TODO_CALLS, engine_url)
     by_call = dict(zip(map(str, TODO_CALLS), pairs, strict=False))
     direct, through = by_call["GET /todos/1"]
     assert (direct.raw_headers["x-served-by"], through.raw_headers["x-served-by"]) == (
@@ -204,7 +117,7 @@ EDGE_CALLS = [
 async def test_edge_routes_answer_the_same(engine_url: Any) -> None:
     app, _bridge, gate = edge_app.make_app()
     gate.opened.set()
-    await _compare(app, [*EDGE_CALLS, Call("GET", "/edge/gated")], engine_url)
+    await compare(app, [*EDGE_CALLS, Call("GET", "/edge/gated")], engine_url)
 
 
 STARLETTE_CALLS = [
@@ -222,7 +135,7 @@ STARLETTE_CALLS = [
 async def test_starlette_app_routes_answer_the_same(engine_url: Any) -> None:
     from examples.starlette_app import app
 
-    await _compare(app, STARLETTE_CALLS, engine_url)
+    await compare(app, STARLETTE_CALLS, engine_url)
 
 
 async def test_stream_reaches_the_client_before_the_generator_finishes(engine_url: Any) -> None:

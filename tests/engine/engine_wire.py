@@ -27,9 +27,14 @@ class Wire:
         self.hello = hello
 
     @classmethod
-    async def connect(cls, url: str, **register: Any) -> Wire:
-        """Connect; with keyword arguments also send ``engine::workers::register`` (void)."""
-        ws = await websockets.connect(url, max_size=2**26, compression=None)
+    async def connect(
+        cls, url: str, *, headers: dict[str, str] | None = None, **register: Any
+    ) -> Wire:
+        """Connect (``headers`` go with the upgrade request); with keyword arguments also send
+        ``engine::workers::register`` (void)."""
+        ws = await websockets.connect(
+            url, max_size=2**26, compression=None, additional_headers=headers
+        )
         hello = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
         assert hello["type"] == "workerregistered", hello
         wire = cls(ws, hello)

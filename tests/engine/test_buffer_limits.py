@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import websockets
 from engine_wire import Wire
-from limits_support import peer
+from socket_limits_support import peer
 from test_socket_limits import STEADY_RATE, STEADY_SECONDS, assert_steady
 
 from iii_asgi.engine import EngineThread, QueueConfig

@@ -15,6 +15,7 @@ import websockets
 from engine_wire import Wire
 
 from iii_asgi.engine import Engine, EngineConfig, EngineThread
+from tests.processes import PATIENCE, Lines, started
 
 
 async def test_async_engine_start_stop() -> None:
@@ -52,27 +53,23 @@ ENGINE_CLI = (sys.executable, "-m", "iii_asgi", "engine")
 
 
 def test_cli_prints_url_and_stops_on_sigterm() -> None:
-    proc = subprocess.Popen(
+    with started(
         [*ENGINE_CLI, "--port", "0", "--http-port", "0", "--stream-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = re.search(r"ws://127\.0\.0\.1:\d+", line)
-        assert match, line
+    ) as proc:
+        out = Lines(proc.stdout, "engine stdout")
+        Lines(proc.stderr, "engine stderr")
+        url = out.wait_for(r"ws://127\.0\.0\.1:\d+").group(0)
 
         async def probe() -> None:
-            async with websockets.connect(match.group(0)) as ws:
+            async with websockets.connect(url) as ws:
                 assert "workerregistered" in str(await ws.recv())
 
         asyncio.run(probe())
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
-        rest = proc.stdout.read()
-        assert "iii streams on ws://127.0.0.1:" in rest and "stopped" in rest
-    finally:
-        proc.kill()
+        assert proc.wait(PATIENCE) == 0
+        out.join()
+        assert "iii streams on ws://127.0.0.1:" in out.text and "stopped" in out.text

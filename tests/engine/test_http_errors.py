@@ -267,7 +267,27 @@ async def test_global_middleware_runs_by_priority(engine_factory: Any) -> None:
     assert order == ["first", "second", "first"]
 
 
-async def test_cors_permissive_by_default(engine: EngineThread) -> None:
+async def test_no_cors_headers_by_default(engine: EngineThread) -> None:
+    """Issue 12: without ``http_cors`` the port sends no CORS headers, 404s included, and a
+    preflight is an ordinary OPTIONS request (the real engine is permissive here)."""
+    async with worker(engine) as w:
+        route(w, "c::fn", lambda d: {"body": 1}, "/c", "PATCH")
+        await routed(engine)
+        async with http(engine) as c:
+            origin = {"Origin": "https://a.example"}
+            ask = {**origin, "Access-Control-Request-Method": "PATCH"}
+            pre = await c.options("/c", headers=ask)
+            assert pre.status_code == 405 and pre.headers["allow"] == "PATCH"
+            actual = await c.patch("/c", headers=origin)
+            missing = await c.get("/zzz", headers=origin)
+            assert actual.json() == 1 and missing.status_code == 404
+            for r in (pre, actual, missing):
+                assert not [h for h in r.headers if h.startswith("access-control-")], r.headers
+
+
+async def test_cors_permissive_when_configured_empty(engine_factory: Any) -> None:
+    """``CorsConfig()`` (config file ``cors: {}``) is the real engine's permissive layer."""
+    engine = engine_factory(http_cors=CorsConfig())
     async with worker(engine) as w:
         route(w, "c::fn", lambda d: {"body": 1}, "/c", "PATCH")
         await routed(engine)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 
 import pytest
 from http_support import http, routed
-from official import official_python, run_official
+from official import run_official
 
 from iii_asgi.engine import EngineThread
+from tests.helpers import WAIT
+
+pytestmark = pytest.mark.usefixtures("official_sdk")
 
 WORKER = r"""
 import time
@@ -51,18 +53,10 @@ time.sleep(120)
 """
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _official_sdk() -> None:
-    try:
-        official_python()
-    except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.fail(f"the official iii-sdk venv is not available: {exc}")
-
-
 async def test_official_worker_serves_http(engine: EngineThread) -> None:
     with run_official(WORKER, engine.url) as proc:
         await asyncio.to_thread(proc.wait_for, "READY")
-        await routed(engine, 4, timeout=10)
+        await routed(engine, 4, timeout=WAIT)
         async with http(engine) as c:
             up = await c.post("/upload", content=b"hello stream")
             assert up.status_code == 201

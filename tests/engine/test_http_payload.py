@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from typing import Any
 
 from http_support import http, route, routed, worker
@@ -65,7 +66,9 @@ async def test_exact_payload_fields(engine: EngineThread) -> None:
         "trigger",
         "request_body",
         "response",
+        "client",  # beyond §3.5: the HTTP peer, for the ASGI bridge's request.client
     ]
+    assert got["client"] == {"host": "127.0.0.1", "port": got["client"]["port"]}
     assert raw["body"] is None and raw["query_params"] == {} and raw["path"] == "raw"
     assert raw["raw"] == b"" and raw["method"] == "GET"
 
@@ -123,6 +126,37 @@ async def test_large_upload_streams_through_the_channel(engine: EngineThread) ->
     assert max(sizes) <= 64 * 1024
 
 
+async def test_large_json_bodies_reach_the_worker_as_sent(engine: EngineThread) -> None:
+    """Bodies from 64 KiB are put into the invocation frame as the client sent them (validated,
+    not re-encoded): the worker parses the same value, whatever the headers and query hold;
+    non-strict JSON (NaN) and invalid JSON take the usual path."""
+    from iii_asgi.engine.core import invocation
+
+    seen: list[Any] = []
+
+    def handler(data: dict[str, Any]) -> Any:
+        seen.append(data["body"])
+        return {"body": "ok"}
+
+    value = {"text": 'é€😀 " \\ \u0000' * 5000, "n": [1, 2.5, -3e300, 10**30], "t": True}
+    sent = json.dumps(value, indent=1).encode()  # pretty-printed: whitespace survives
+    assert len(sent) > 64 * 1024
+    placeholder = invocation._RAW_BODY[1:-1]
+    async with worker(engine) as w:
+        route(w, "p::json", handler, "/json", "POST")
+        await routed(engine)
+        async with http(engine) as c:
+            headers = {"content-type": "application/json", "x-trick": placeholder}
+            r = await c.post("/json", content=sent, headers=headers, params={"q": placeholder})
+            assert r.json() == "ok"
+            padding = b" " * 70_000
+            r = await c.post("/json", content=b"[NaN]" + padding, headers=headers)
+            r = await c.post("/json", content=b"[1," + padding, headers=headers)
+    assert seen[0] == value
+    assert seen[1][0] != seen[1][0]  # NaN: parsed and encoded again, as for small bodies
+    assert seen[2] is None  # invalid JSON: body null (builtins.md §3.6)
+
+
 async def test_body_over_the_limit_is_413(engine_factory: Any) -> None:
     engine = engine_factory(http_max_body_bytes=1000)
     calls: list[Any] = []
@@ -171,7 +205,7 @@ async def test_body_sent_after_a_pause_arrives_whole(engine: EngineThread) -> No
         ):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(
-                b"POST /late HTTP/1.1\r\nhost: x\r\ncontent-type: "
+                b"POST /late HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: "
                 + content_type
                 + b"\r\ncontent-length: "
                 + str(len(body)).encode()

@@ -189,3 +189,34 @@ async def test_stream_ends_when_the_handler_fails_mid_stream(engine: EngineThrea
     r = await get_routed(engine, "s::broken", handler, "/broken")
     assert r.status_code == 200  # the head went out with the first body frame
     assert r.content == b"partial," * 10_000
+
+
+async def test_streamed_headers_lists_and_declared_length(engine: EngineThread) -> None:
+    """Beyond §3.8 (the real engine skips non-string values): a list sets repeated header
+    lines; a numeric content-length frames the streamed body (a bad one is dropped)."""
+
+    async def handler(data: dict[str, Any]) -> None:
+        res = data["response"]
+        headers = {"set-cookie": "b=2", "content-length": "6", "x-bad-length": "1"}
+        await res.send_message_async(json.dumps({"type": "set_headers", "headers": headers}))
+        repeated = {"set-cookie": ["a=1", "b=2", 3], "vary": []}
+        await res.send_message_async(json.dumps({"type": "set_headers", "headers": repeated}))
+        await res.write(b"abc")
+        await res.write(b"def")
+        await res.close_async()
+
+    r = await get_routed(engine, "s::listed", handler, "/listed")
+    assert r.content == b"abcdef"
+    assert r.headers.get_list("set-cookie") == ["a=1", "b=2"]
+    assert r.headers["content-length"] == "6" and "transfer-encoding" not in r.headers
+    assert "vary" not in r.headers
+
+    async def bad(data: dict[str, Any]) -> None:
+        res = data["response"]
+        headers = {"content-length": "six", "transfer-encoding": "gzip"}
+        await res.send_message_async(json.dumps({"type": "set_headers", "headers": headers}))
+        await res.write(b"abcdef")
+        await res.close_async()
+
+    r = await get_routed(engine, "s::bad-length", bad, "/bad-length")
+    assert r.content == b"abcdef" and r.headers["transfer-encoding"] == "chunked"

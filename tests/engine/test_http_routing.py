@@ -167,3 +167,21 @@ async def test_routes_are_owner_checked(engine: EngineThread) -> None:
     await routed(engine, 1)
     await second.close()
     await routed(engine, 0)
+
+
+async def test_empty_segments_reach_a_parameter_only_as_a_fallback(engine: EngineThread) -> None:
+    """``/files//home/x`` (Starlette's ``{p:path}`` takes it) reaches an expanded catch-all;
+    a route that matches without an empty parameter wins; a trailing empty one never
+    matches."""
+    async with worker(engine) as w:
+        route(w, "r::deep", echo, "/files/:p/:p__2/:p__3")
+        route(w, "r::one", echo, "/users/:id")
+        route(w, "r::literal", echo, "/a//b")
+        await routed(engine, 3)
+        async with http(engine) as c:
+            deep = await c.get("/files//home/x")
+            assert deep.json()["params"] == {"p": "", "p__2": "home", "p__3": "x"}
+            assert (await c.head("/files//home/x")).status_code == 200
+            assert (await c.get("/a//b")).json()["path"] == "/a//b"
+            assert (await c.get("/users/")).status_code == 404
+            assert (await c.get("/files/a//")).status_code == 404

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
-from official import official_python, run_official
+from official import run_official
 
 from iii_asgi.engine import EngineThread
+
+pytestmark = pytest.mark.usefixtures("official_sdk")
 
 SERVER = r"""
 import time
@@ -73,19 +74,10 @@ print("DONE", flush=True)
 """
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _official_sdk() -> None:
-    try:
-        official_python()
-    except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.fail(f"official iii-sdk venv unavailable: {exc}")
-
-
 def tagged(line: str) -> object:
     return json.loads(line.split(" ", 1)[1])
 
 
-@pytest.mark.timeout(90)
 def test_official_sdk_end_to_end(engine: EngineThread) -> None:
     with run_official(SERVER, engine.url) as server:
         server.wait_for("READY")

@@ -13,6 +13,8 @@ from engine_wire import Wire
 from iii_asgi.engine import EngineThread
 from iii_asgi.engine.config.queue import QueueConfig, queue_configs_from_mapping
 
+pytestmark = pytest.mark.adapters
+
 ENQ = {"type": "enqueue", "queue": "default"}
 
 

@@ -18,63 +18,58 @@ import pytest
 
 from iii import InitOptions, ReconnectionConfig, TriggerAction, register_worker
 from tests.helpers import call_until_found, wait_for
+from tests.processes import PATIENCE, Lines, kill_group, popen
 
 REPO = Path(__file__).resolve().parents[2]
 TOTAL = 1000
 
 
 class EngineProcess:
-    """``python -m iii_asgi engine`` in a subprocess; ``url`` read from its banner line."""
+    """``python -m iii_asgi engine`` in a subprocess (its own process group); ``url`` read from
+    its banner line."""
 
     def __init__(self, data_dir: Path, port: int = 0) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.log_path = data_dir / f"engine-{port}.log"
-        self.log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop/kill)
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "iii_asgi",
-                "engine",
-                "--port",
-                str(port),
-                "--http-port",
-                "off",
-                "--stream-port",
-                "off",
-                "--data-dir",
-                str(data_dir),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-            env=env,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if "listening on ws://" not in line:
-            self.proc.wait(10)
-            self.log.close()
-            raise AssertionError(f"engine did not start: {line!r}\n{self.log_path.read_text()}")
-        self.url = line.split("listening on ", 1)[1].strip()
+        with open(self.log_path, "w") as log:
+            self.proc = popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "iii_asgi",
+                    "engine",
+                    "--port",
+                    str(port),
+                    "--http-port",
+                    "off",
+                    "--stream-port",
+                    "off",
+                    "--data-dir",
+                    str(data_dir),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                env=env,
+            )
+        self.out = Lines(self.proc.stdout, "engine stdout")
+        try:
+            banner = self.out.wait_for(r"listening on (ws://\S+)")
+        except AssertionError as exc:
+            self.stop()
+            log_text = self.log_path.read_text()
+            raise AssertionError(f"engine did not start: {exc}\n{log_text}") from None
+        self.url = banner[1]
         self.port = int(self.url.rsplit(":", 1)[1])
 
     def kill(self) -> None:
+        """SIGKILL the engine (no shutdown at all) and wait for it."""
         self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self.log.close()
+        self.proc.wait(PATIENCE)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        kill_group(self.proc)
+        self.out.join()
 
 
 @pytest.fixture
@@ -124,7 +119,7 @@ def test_sigkill_while_processing_loses_no_message(
                 }
             )
         go.set()
-        wait_for(lambda: len(processed) >= 100, timeout=15)
+        wait_for(lambda: len(processed) >= 100)
         first.kill()
         done_before = len(processed)
         assert done_before < TOTAL, "everything was processed before the kill"
@@ -132,7 +127,7 @@ def test_sigkill_while_processing_loses_no_message(
 
         second = EngineProcess(tmp_path, first.port)
         engines.append(second)
-        wait_for(lambda: len(processed) == TOTAL, timeout=20)
+        wait_for(lambda: len(processed) == TOTAL, timeout=PATIENCE)
         assert processed == set(range(TOTAL))
         stats = caller.trigger(
             {"function_id": "engine::queue::topic_stats", "payload": {"topic": "default"}}
@@ -145,7 +140,6 @@ def test_sigkill_while_processing_loses_no_message(
                 )["depth"]
                 == 0
             ),
-            timeout=5,
         )
         assert calls >= TOTAL  # at least once; redeliveries after the kill are allowed
         print(f"handler calls: {calls}")

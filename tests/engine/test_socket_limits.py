@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from limits_peers import rss_mb
-from limits_support import Peer, engine_process, peer
+from socket_limits_support import Peer, engine_process, peer
 
 from iii import III, TriggerActionVoid
 from iii.errors import IIIInvocationError

@@ -4,7 +4,6 @@ restart on the same ``--data-dir`` (a real engine process)."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -14,31 +13,29 @@ from pathlib import Path
 
 from engine_wire import Wire
 
+from tests.processes import PATIENCE, Lines, kill_group, started
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
 def engine_process(*options: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """``iii-asgi engine --port 0 <options>`` in a subprocess; yields it and its worker URL."""
-    proc = subprocess.Popen(
+    """``iii-asgi engine --port 0 <options>`` in a subprocess (its own process group); yields it
+    and its worker URL. The group is killed on exit."""
+    with started(
         [sys.executable, "-m", "iii_asgi", "engine", "--port", "0", *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        match = re.search(r"ws://\S+", line)
-        assert match, f"engine did not start: {line!r}"
-        yield proc, match.group(0)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    ) as proc:
+        out = Lines(proc.stdout, "engine")
+        try:
+            url = out.wait_for(r"ws://\S+").group(0)
+            yield proc, url
+        finally:
+            kill_group(proc)
+            out.join()
 
 
 async def test_state_survives_sigkill(tmp_path: Path) -> None:
@@ -58,7 +55,7 @@ async def test_state_survives_sigkill(tmp_path: Path) -> None:
         item = {"stream_name": "todo", "group_id": "inbox", "item_id": "t1"}
         await wire.result("stream::set", {**item, "data": {"title": "milk"}})
         proc.send_signal(signal.SIGKILL)  # no shutdown: only what was committed survives
-        proc.wait(10)
+        proc.wait(PATIENCE)
         await wire.close()
     config = tmp_path / "config.yaml"  # restart through a config file: no http/stream workers
     config.write_text(f"storage:\n  data_dir: {data}\nworkers: []\n")

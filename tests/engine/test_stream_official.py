@@ -50,7 +50,6 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.timeout(90)
 async def test_official_custom_stream(engine: EngineThread) -> None:
     watcher = await Wire.connect(engine.url, name="watcher")
     await watcher.send({"type": "registerfunction", "id": "on::mem"})
@@ -67,7 +66,7 @@ async def test_official_custom_stream(engine: EngineThread) -> None:
     with run_official(SCRIPT, engine.url) as official:
         official.wait_for("READY")
         functions = engine.core.registry.functions
-        await wait_until(lambda: ("default", "stream::list_groups(mem)") in functions, 20)
+        await wait_until(lambda: ("default", "stream::list_groups(mem)") in functions)
         wire = await Wire.connect(engine.url)
         item = {"stream_name": "mem", "group_id": "g", "item_id": "a"}
         first = await wire.result("stream::set", {**item, "data": {"n": 1}})

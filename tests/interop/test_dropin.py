@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -25,6 +24,7 @@ import iii
 from iii_asgi.engine import EngineThread
 from tests.helpers import acall_until_found
 from tests.official import OfficialProcess, official_python
+from tests.processes import kill_group, popen
 
 pytestmark = pytest.mark.interop
 
@@ -35,22 +35,19 @@ def start_worker(python: str, engine: EngineThread) -> OfficialProcess:
     """Run ``dropin_worker.py`` with ``python`` in a new session (``III_URL`` = the engine)."""
     env = {**os.environ, "III_URL": engine.url, "OTEL_ENABLED": "false", "PYTHONUNBUFFERED": "1"}
     env.pop("PYTHONPATH", None)
-    proc = subprocess.Popen(
+    proc = popen(
         [python, str(WORKER)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
         cwd="/",  # never import this repository's iii from the working directory
-        start_new_session=True,
     )
     return OfficialProcess(proc)
 
 
 def stop_worker(worker: OfficialProcess) -> None:
-    if worker.proc.poll() is None:
-        os.killpg(worker.proc.pid, signal.SIGKILL)
-        worker.proc.wait(10)
+    kill_group(worker.proc)
     for stream in (worker.proc.stdout, worker.proc.stderr):
         if stream is not None:
             stream.close()

@@ -17,13 +17,16 @@ import pytest
 import iii
 from iii import IIIInvocationError, InitOptions
 from iii_asgi.engine import EngineThread
-from tests.helpers import acall_until_found
+from tests.helpers import WAIT, acall_until_found
 from tests.official import run_official
+from tests.processes import PATIENCE
 
 pytestmark = pytest.mark.interop
 
 
-async def call_until_found(client: iii.III, request: dict[str, Any], timeout: float = 20) -> Any:
+async def call_until_found(
+    client: iii.III, request: dict[str, Any], timeout: float = PATIENCE
+) -> Any:
     """The official worker starts in a subprocess: allow it more time to register."""
     return await acall_until_found(client, request, timeout)
 
@@ -151,7 +154,7 @@ async def test_official_sdk_calls_our_functions(engine: EngineThread) -> None:
         assert lines["SYNC"] == {"ok": 42}
         assert lines["ASYNC"] == {"ok": {"hello": "o"}}
         assert lines["VOID"] == {"ok": None}
-        await asyncio.wait_for(recorded.wait(), 10)
+        await asyncio.wait_for(recorded.wait(), WAIT)
         assert lines["FAIL"]["code"] == "invocation_failed"
         assert "missing thing" in lines["FAIL"]["message"] and lines["FAIL"]["stack"]
         assert lines["MISSING"]["code"] == "function_not_found"
@@ -183,7 +186,7 @@ async def test_channels_both_directions(engine: EngineThread) -> None:
             await channel.writer.write(b"hello" + b"x" * 99_995)
             await channel.writer.send_message("from-ours")
             await channel.writer.close()
-            result = await asyncio.wait_for(call, 20)
+            result = await asyncio.wait_for(call, WAIT)
             assert result == {"size": 100_000, "texts": ["from-ours"], "head": "hello"}
 
             # official writes, ours reads
@@ -198,7 +201,7 @@ async def test_channels_both_directions(engine: EngineThread) -> None:
                     }
                 )
             )
-            body = await asyncio.wait_for(channel.reader.read_all(), 20)
+            body = await asyncio.wait_for(channel.reader.read_all(), WAIT)
             assert await written == "written"
             assert body == b"y" * 70000 and texts == ["from-official"]
         finally:
@@ -265,6 +268,6 @@ async def test_official_worker_reconnects_after_engine_restart(
             await asyncio.to_thread(engine.stop)
             await asyncio.to_thread(engine_factory, port=port)
             # the official SDK reconnects with ~1 s backoff and replays its functions
-            assert await call_until_found(client, add, timeout=30) == 3
+            assert await call_until_found(client, add) == 3
         finally:
             await client.shutdown_async()

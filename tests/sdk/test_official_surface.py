@@ -14,8 +14,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.official import official_python
+from tests.processes import run as run_process
 
 SURFACE = json.loads((Path(__file__).parent / "official_surface.json").read_text())
 MODULES: dict[str, list[str]] = SURFACE["modules"]
@@ -182,23 +181,9 @@ PROBE = textwrap.dedent(
 def _run(python: str, script: str) -> Any:
     env = {**os.environ, "OTEL_ENABLED": "false"}
     env.pop("PYTHONPATH", None)
-    proc = subprocess.Popen(
-        [python, "-c", script],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd="/",
-        start_new_session=True,
-    )
-    try:
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-    assert proc.returncode == 0, err
-    return json.loads(out)
+    done = run_process([python, "-c", script], text=True, env=env, cwd="/", timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 @pytest.mark.interop

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
 import sys
 import textwrap
 import threading
 import time
+from subprocess import PIPE
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ import iii
 from iii import IIIInvocationError, InitOptions, ReconnectionConfig, register_worker
 from iii_asgi.engine import EngineConfig, EngineThread
 from tests.helpers import CallInThread, call_until_found, wait_for
+from tests.processes import Lines, kill_group, popen
 
 FAST_RECONNECT = ReconnectionConfig(initial_delay_ms=50, max_delay_ms=200, jitter_factor=0.1)
 
@@ -67,11 +68,16 @@ WORKER_SCRIPT = textwrap.dedent(
     """
     import sys, time
     from iii import register_worker, InitOptions
+
+    def slow(data):
+        print("slow started", flush=True)
+        time.sleep(300)
+
     client = register_worker(sys.argv[1], InitOptions(worker_name="doomed"))
-    client.register_function("doomed::slow", lambda d: time.sleep(30))
+    client.register_function("doomed::slow", slow)
     client.register_function("doomed::ready", lambda d: "ready")
     print("registered", flush=True)
-    time.sleep(60)
+    time.sleep(600)
     """
 )
 
@@ -80,19 +86,20 @@ def test_worker_killed_mid_call_gives_invocation_stopped(engine: Any, tmp_path: 
     script = tmp_path / "doomed.py"
     script.write_text(WORKER_SCRIPT)
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.Popen([sys.executable, str(script), engine.url], env=env)
+    proc = popen([sys.executable, str(script), engine.url], env=env, stdout=PIPE, text=True)
+    out = Lines(proc.stdout, "doomed worker")
     caller = register_worker(engine.url)
     try:
-        assert call_until_found(caller, {"function_id": "doomed::ready"}, 20) == "ready"
+        assert call_until_found(caller, {"function_id": "doomed::ready"}) == "ready"
         call = CallInThread(caller, {"function_id": "doomed::slow", "payload": {}})
-        time.sleep(0.3)
+        out.wait_for("slow started")  # the call is in the worker: kill it there
         proc.kill()
         error = call.outcome()
         assert isinstance(error, IIIInvocationError)
         assert error.code == "invocation_stopped"
     finally:
-        proc.kill()
-        proc.wait()
+        kill_group(proc)
+        out.join()
         caller.shutdown()
 
 

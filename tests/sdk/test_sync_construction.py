@@ -3,9 +3,6 @@ handlers served after the script's main code returned (issue 14)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -18,6 +15,7 @@ from iii import InitOptions
 from iii._threads import HandlerPool
 from iii_asgi.engine import EngineThread
 from tests.helpers import call_until_found
+from tests.processes import kill_group, popen
 
 
 def test_iii_used_from_sync_code_connects_on_its_own_loop_thread(engine: EngineThread) -> None:
@@ -73,12 +71,11 @@ SCRIPT = textwrap.dedent(
 
 
 def test_sync_handlers_are_served_after_main_returns(engine: EngineThread) -> None:
-    proc = subprocess.Popen(
+    proc = popen(
         [sys.executable, "-c", SCRIPT, engine.url],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        start_new_session=True,
     )
     caller = iii.register_worker(engine.url, InitOptions(worker_name="caller"))
     try:
@@ -92,8 +89,7 @@ def test_sync_handlers_are_served_after_main_returns(engine: EngineThread) -> No
         assert proc.poll() is None
     finally:
         caller.shutdown()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_group(proc)
         proc.communicate(timeout=30)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 import iii
+from tests.processes import PATIENCE, Lines, kill_group, popen
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_FLAGS = ("--workers", "2", "--port", "0", "--engine-port", "0", "--engine-http-port", "0")
@@ -37,7 +38,7 @@ async def test_two_uvicorn_workers_one_owner_one_standby(engine: Any) -> None:
         "OTEL_ENABLED": "false",
     }
     command = [sys.executable, "-m", "uvicorn", "tests.workers.math_worker:app", "--workers", "2"]
-    supervisor = subprocess.Popen(
+    supervisor = popen(
         [*command, "--host", "127.0.0.1", "--port", "0", "--log-level", "warning"],
         cwd=ROOT,
         env=env,
@@ -45,6 +46,7 @@ async def test_two_uvicorn_workers_one_owner_one_standby(engine: Any) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
+    stderr = Lines(supervisor.stderr, "uvicorn stderr")
     client = iii.III(engine.url)
     await client.connect()
     try:
@@ -54,9 +56,9 @@ async def test_two_uvicorn_workers_one_owner_one_standby(engine: Any) -> None:
             seen["pids"] = await _math_workers(client)
             return len(seen["pids"]) == 2
 
-        await _until(two_workers, timeout=60)
+        await _until(two_workers)
         pids: set[int] = seen["pids"]
-        async with httpx.AsyncClient(timeout=10) as http:
+        async with httpx.AsyncClient(timeout=60) as http:
 
             async def routed() -> bool:
                 seen["owner"] = await _pid_through_engine(http, engine.http_url)
@@ -75,10 +77,10 @@ async def test_two_uvicorn_workers_one_owner_one_standby(engine: Any) -> None:
                 seen["now"] = await _pid_through_engine(http, engine.http_url)
                 return seen["now"] == standby
 
-            await _until(taken_over, timeout=30)
+            await _until(taken_over)
             assert await client.trigger_async(add) == 42
             # uvicorn replaces the killed process; the newcomer stands by, the owner stays
-            await _until(two_workers, timeout=60)
+            await _until(two_workers)
             assert standby in seen["pids"] and owner not in seen["pids"]
             assert await _pid_through_engine(http, engine.http_url) == standby
         assert supervisor.poll() is None, "the uvicorn supervisor died"
@@ -87,24 +89,25 @@ async def test_two_uvicorn_workers_one_owner_one_standby(engine: Any) -> None:
         try:
             code = _interrupt(supervisor)
         finally:
-            _, errors = supervisor.communicate()
+            stderr.join()
+    errors = stderr.text
     assert code == 0, errors
     assert "Traceback" not in errors, errors
 
 
 def _interrupt(supervisor: subprocess.Popen[str]) -> int:
-    """SIGINT the supervisor (a graceful stop) and return its exit code; killed when it has not
-    stopped within 30 s (the ``TimeoutExpired`` then propagates)."""
+    """SIGINT the supervisor (a graceful stop) and return its exit code. Its process group is
+    killed afterwards whatever happened (``AssertionError`` when it did not stop in time)."""
     supervisor.send_signal(signal.SIGINT)
     try:
-        return supervisor.wait(30)
+        return supervisor.wait(PATIENCE)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the supervisor did not stop within {PATIENCE}s") from None
     finally:
-        if supervisor.poll() is None:
-            supervisor.kill()
-            supervisor.wait()
+        kill_group(supervisor)
 
 
-async def _until(check: Any, timeout: float = 10.0) -> None:
+async def _until(check: Any, timeout: float = PATIENCE) -> None:
     import asyncio
 
     loop = asyncio.get_running_loop()
@@ -122,7 +125,7 @@ async def test_iii_asgi_run_workers_2_bridged_routes_stand_by(tmp_path: Path) ->
     env.pop("III_URL", None)
     log = tmp_path / "run.log"
     with log.open("w") as out:
-        supervisor = subprocess.Popen(
+        supervisor = popen(
             [sys.executable, "-m", "iii_asgi", "run", "tests.workers.pid_app:app", *RUN_FLAGS],
             cwd=ROOT,
             env=env,
@@ -140,7 +143,7 @@ async def test_iii_asgi_run_workers_2_bridged_routes_stand_by(tmp_path: Path) ->
                         urls[kind] = line.split()[2]
             return len(urls) == 2
 
-        await _until(announced, timeout=30)
+        await _until(announced)
         client = iii.III(urls["ws"])
         await client.connect()
         try:
@@ -155,24 +158,24 @@ async def test_iii_asgi_run_workers_2_bridged_routes_stand_by(tmp_path: Path) ->
                 }
                 return len(seen["pids"]) == 2
 
-            await _until(two_apps, timeout=60)
-            async with httpx.AsyncClient(timeout=10) as http:
+            await _until(two_apps)
+            async with httpx.AsyncClient(timeout=60) as http:
 
                 async def routed() -> bool:
                     seen["owner"] = await _pid_through_engine(http, urls["http"])
                     return seen["owner"] is not None
 
-                await _until(routed, timeout=30)
+                await _until(routed)
                 owner = seen["owner"]
                 (standby,) = seen["pids"] - {owner}
-                await _until(lambda: _logged(log, "stands by"), timeout=30)  # the other one
+                await _until(lambda: _logged(log, "stands by"))  # the other one
                 os.kill(owner, signal.SIGKILL)
 
                 async def taken_over() -> bool:
                     seen["now"] = await _pid_through_engine(http, urls["http"])
                     return seen["now"] == standby
 
-                await _until(taken_over, timeout=30)
+                await _until(taken_over)
             assert supervisor.poll() is None, log.read_text()
         finally:
             await client.shutdown_async()

@@ -9,6 +9,15 @@ Example ``config.yaml``::
     workers:
       - name: iii-worker-manager
         config: {host: 127.0.0.1, port: 49134}
+      - name: iii-worker-manager#rbac          # a further listener (docs/rbac.md)
+        config:
+          port: 49135
+          middleware_function_id: auth::middleware
+          allowed_origins: ["https://app.example"]
+          rbac:
+            auth_function_id: auth::check
+            expose_functions: ['match("api::public::*")', {metadata: {public: true}}]
+            on_function_registration_function_id: auth::on-function
       - name: iii-http
         config:
           host: 127.0.0.1
@@ -17,6 +26,9 @@ Example ``config.yaml``::
           concurrency_request_limit: 1024
           cors: {allowed_origins: ["https://app.example"], allowed_methods: [GET, POST]}
           middleware: [{function_id: auth::check, phase: preHandler, priority: 0}]
+          allowed_hosts: [app.example]      # iii-asgi extensions from here (HTTP_LIMITS)
+          max_header_bytes: 65536
+          body_budget_bytes: 67108864
       - name: iii-stream
         config: {host: 127.0.0.1, port: 3112, auth_function: auth::stream}
       - name: iii-state
@@ -35,8 +47,8 @@ Rules (§13.1–§13.2):
   variable without a default is an error; ``__III_ENGINE_VERSION__`` as a default expands to the
   iii-asgi version.
 * Unknown top-level keys, unknown worker names and unknown keys of a worker's ``config`` are
-  errors (:class:`ConfigError`), and so are features this engine does not have (RBAC, redis
-  adapters...). ``modules:`` is merged into ``workers:``.
+  errors (:class:`ConfigError`), and so are features this engine does not have (RBAC, the
+  ``bridge`` and ``rabbitmq`` adapters...). ``modules:`` is merged into ``workers:``.
 * With a config file, exactly the listed workers run: no ``iii-http`` entry means no HTTP trigger
   server (``http_port=None``), no ``iii-stream`` entry no stream socket (``stream_port=None``),
   no ``iii-http-functions`` entry no HTTP-invoked functions (``http_functions_enabled=False``).
@@ -44,8 +56,16 @@ Rules (§13.1–§13.2):
   (``configuration``, ``iii-worker-manager``, ``iii-engine-functions``, ``iii-observability``,
   ``iii-telemetry``) may be listed; their blocks are ignored, except worker-manager's and
   ``iii-observability``'s ``allow_clear`` (iii-asgi extension: ``EngineConfig.telemetry_clear``).
-* A worker may be listed once (the embedded engine runs one instance of each); listing both an
-  old and a new name (``iii-http`` and ``http``) is an error.
+* ``name#instance`` names an instance (``iii-worker-manager#rbac``). ``iii-worker-manager``
+  may be listed any number of times (§13.3): the first entry is the main listener
+  (``EngineConfig.host`` / ``port`` / ``rbac`` / ``middleware_function_id`` /
+  ``handshake_timeout_ms`` / ``allowed_origins``), each further one (``port`` required) becomes
+  a :class:`~.worker_manager.WorkerListenerConfig` in ``EngineConfig.worker_listeners``; an
+  ``rbac`` block takes the real engine's keys (``auth_function_id``, ``expose_functions``,
+  ``on_function_registration_function_id``, ``on_trigger_registration_function_id``,
+  ``on_trigger_type_registration_function_id``). Any other worker may be listed once (the
+  embedded engine runs one instance of each); listing both an old and a new name (``iii-http``
+  and ``http``) is an error.
 * Storage: ``storage: {data_dir: PATH}``, or a state/stream ``adapter`` of kind ``kv`` with
   ``store_method: file_based`` and a ``file_path``: its directory becomes the data directory (the
   embedded engine keeps one SQLite file there, ``iii.sqlite3``). Conflicting directories are an
@@ -63,11 +83,12 @@ Rules (§13.1–§13.2):
 
 * Queues (``iii-queue`` / ``queue``, §7.2): ``queue_configs: {name: {max_retries, concurrency,
   type, message_group_field, backoff_ms, poll_interval_ms, max_depth}}`` become
-  :attr:`EngineConfig.queues` (``default`` is always added); ``adapter`` may only be
-  ``builtin`` (a ``file_based`` store's ``file_path`` directory becomes the data directory).
-  ``iii-pubsub`` / ``pubsub`` and ``iii-cron`` / ``cron`` accept only an ``adapter`` block of the
-  in-process kinds (``local``/``memory``, ``kv``). Queue, pubsub and cron are always available.
-"""
+  :attr:`EngineConfig.queues` (``default`` is always added). Queue, pubsub and cron are always
+  available.
+
+* Adapters (``adapter: {name, config}``; :class:`~.adapters.AdapterConfig`), per worker:
+
+  ==================  ==========================  ==================================="""
 
 from __future__ import annotations
 
@@ -81,8 +102,10 @@ from typing import Any
 
 import yaml
 
+from .adapters import REDIS, AdapterConfig
 from .engine import CorsConfig, EngineConfig, HttpMiddleware
 from .queue import queue_configs_from_mapping
+from .worker_manager import RbacConfig, WorkerListenerConfig
 
 __all__ = ["ALIASES", "WORKERS", "ConfigError", "config_from_mapping", "expand_env", "load_config"]
 
@@ -98,6 +121,7 @@ class Loading:
     config: EngineConfig
     data_dirs: dict[str, str] = field(default_factory=dict)  # data dir -> where it came from
     listed: set[str] = field(default_factory=set)  # canonical names of listed workers
+    instance: str | None = None  # the `#instance` part of the entry being applied
     base_dir: Path | None = None  # the config file's folder (None: the working directory)
 
 
@@ -181,16 +205,18 @@ def config_from_mapping(data: Any, base_dir: Path | None = None) -> EngineConfig
         name = entry.get("name")
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{where}.name must be a non-empty string")
-        canonical = ALIASES.get(name, name)
+        base, _, instance = name.partition("#")
+        canonical = ALIASES.get(base, base)
         if canonical not in WORKERS:
             raise ConfigError(f"{where}: worker {name!r} is not provided by the embedded engine")
         if entry.get("image") is not None:
             raise ConfigError(f"{where}: 'image' is not allowed for the built-in worker {name!r}")
-        if canonical in loading.listed:
+        if canonical in loading.listed and canonical not in REPEATABLE:
             raise ConfigError(f"{where}: worker {name!r} is listed twice")
-        loading.listed.add(canonical)
+        loading.instance = instance or None
         block = entry.get("config") or {}
         WORKERS[canonical](_mapping(block, f"{where}.config"), loading, f"{where}.config")
+        loading.listed.add(canonical)
     if "iii-http" not in loading.listed:
         config.http_port = None
     if "iii-stream" not in loading.listed:
@@ -272,23 +298,50 @@ def _data_dir(loading: Loading, path: str, where: str) -> None:
     loading.data_dirs.setdefault(normal, where)
 
 
-def _adapter(value: Any, loading: Loading, where: str) -> None:
-    """A state/stream ``adapter`` block: only ``kv``; ``file_based`` selects the data dir."""
+def _adapter(
+    value: Any, loading: Loading, where: str, option: str, local: tuple[str, ...] = ("kv",)
+) -> dict[str, Any]:
+    """An ``adapter`` block: ``redis`` sets ``EngineConfig.<option>`` (and returns its
+    ``config``); a ``local`` kind keeps the engine's store (``kv``/``builtin`` with ``file_based``
+    select the data directory); any other name is an error."""
     block = _mapping(value, where, {"name", "config"})
-    name = block.get("name", "kv")
-    if name != "kv":
-        raise ConfigError(f"{where}.name {name!r} is not supported (only 'kv')")
-    options = _mapping(
-        block.get("config") or {},
-        f"{where}.config",
-        {"store_method", "file_path", "save_interval_ms", "channel_size"},
-    )
-    method = options.get("store_method", "in_memory")
-    if method == "file_based":
-        file_path = _str(options.get("file_path", "./data/store"), f"{where}.config.file_path")
-        _data_dir(loading, os.path.dirname(file_path) or ".", f"{where}.config.file_path")
-    elif method != "in_memory":
-        raise ConfigError(f"{where}.config.store_method must be 'in_memory' or 'file_based'")
+    name = block.get("name", local[0])
+    options = _mapping(block.get("config") or {}, f"{where}.config")
+    if name == REDIS:
+        return _redis(options, loading, f"{where}.config", option)
+    if name not in local:
+        kinds = ", ".join(map(repr, (*local, REDIS)))
+        raise ConfigError(
+            f"{where}.name {name!r} is not provided by the embedded engine (only {kinds})"
+        )
+    if name in ("kv", "builtin"):
+        keys = {"store_method", "file_path", "save_interval_ms", "channel_size"}
+        _mapping(options, f"{where}.config", keys | {"lock_ttl_ms", "lock_index"})
+        method = options.get("store_method", "in_memory")
+        if method == "file_based":
+            file_path = _str(options.get("file_path", "./data/store"), f"{where}.config.file_path")
+            _data_dir(loading, os.path.dirname(file_path) or ".", f"{where}.config.file_path")
+        elif method != "in_memory":
+            raise ConfigError(f"{where}.config.store_method must be 'in_memory' or 'file_based'")
+    return {}
+
+
+#: Keys of a ``redis`` adapter's ``config`` beyond ``redis_url`` / ``key_prefix``, per option.
+_REDIS_EXTRA = {"queue_adapter": {"visibility_timeout_ms"}, "cron_adapter": {"lock_ttl_ms"}}
+
+
+def _redis(options: dict[str, Any], loading: Loading, where: str, option: str) -> dict[str, Any]:
+    _mapping(options, where, {"redis_url", "key_prefix"} | _REDIS_EXTRA.get(option, set()))
+    adapter = AdapterConfig(REDIS)
+    if "redis_url" in options:
+        adapter.redis_url = _str(options["redis_url"], f"{where}.redis_url")
+    if options.get("key_prefix") is not None:
+        prefix = options["key_prefix"]
+        if not isinstance(prefix, str):
+            raise ConfigError(f"{where}.key_prefix must be a string")
+        adapter.key_prefix = prefix
+    setattr(loading.config, option, adapter)
+    return options
 
 
 # -- worker blocks ------------------------------------------------------------------------------
@@ -308,12 +361,52 @@ SOCKET_LIMITS = (
 )
 
 
+_WORKER_MANAGER_KEYS = {
+    "host",
+    "port",
+    "handshake_timeout_ms",
+    "middleware_function_id",
+    "rbac",
+    "allowed_origins",
+}
+
+
 def _worker_manager(block: dict[str, Any], loading: Loading, where: str) -> None:
-    _mapping(block, where, {"host", "port", "handshake_timeout_ms", *SOCKET_LIMITS})
+    """The first entry configures the main listener; each further one adds a listener."""
+    _mapping(block, where, {*_WORKER_MANAGER_KEYS, *SOCKET_LIMITS})
     config = loading.config
-    _address(block, config, where, "host", "port")
+    if "iii-worker-manager" not in loading.listed:
+        _address(block, config, where, "host", "port")
+        listener = WorkerListenerConfig(port=config.port, host=config.host)
+    else:
+        if "port" not in block:
+            raise ConfigError(f"{where}.port is required for a further iii-worker-manager")
+        listener = WorkerListenerConfig(port=_port(block["port"], f"{where}.port"))
+        if "host" in block:
+            listener.host = _str(block["host"], f"{where}.host")
+        listener.name = loading.instance or str(len(config.worker_listeners) + 1)
+        config.worker_listeners.append(listener)
     if "handshake_timeout_ms" in block:
-        _int(block["handshake_timeout_ms"], f"{where}.handshake_timeout_ms")
+        listener.handshake_timeout_ms = _int(
+            block["handshake_timeout_ms"], f"{where}.handshake_timeout_ms", 1
+        )
+    if block.get("middleware_function_id") is not None:
+        listener.middleware_function_id = _str(
+            block["middleware_function_id"], f"{where}.middleware_function_id"
+        )
+    if block.get("rbac") is not None:
+        try:
+            listener.rbac = RbacConfig.from_mapping(_mapping(block["rbac"], f"{where}.rbac"))
+        except ValueError as exc:
+            raise ConfigError(f"{where}.rbac: {exc}") from None
+    if "allowed_origins" in block:
+        listener.allowed_origins = _strings(block["allowed_origins"], f"{where}.allowed_origins")
+    if listener.name is None:  # the main listener: its options live on EngineConfig
+        config.handshake_timeout_ms = listener.handshake_timeout_ms
+        config.middleware_function_id = listener.middleware_function_id
+        config.rbac = listener.rbac
+        config.allowed_origins = listener.allowed_origins
+
     _socket_limits(block, config, where)
 
 
@@ -328,9 +421,33 @@ def _socket_limits(block: dict[str, Any], config: EngineConfig, where: str) -> N
         setattr(config, key, _int(value, f"{where}.{key}", 1))
 
 
+#: iii-asgi's own ``iii-http`` keys (the real engine has no such bounds) -> (EngineConfig field,
+#: minimum). Each is a positive integer; ``max_connections`` may also be null (derived).
+HTTP_LIMITS: dict[str, tuple[str, int]] = {
+    "max_body_bytes": ("http_max_body_bytes", 0),
+    "body_budget_bytes": ("http_body_budget_bytes", 1),
+    "max_header_bytes": ("http_max_header_bytes", 1024),
+    "max_request_line_bytes": ("http_max_request_line_bytes", 256),
+    "max_headers": ("http_max_headers", 1),
+    "header_timeout_ms": ("http_header_timeout_ms", 1),
+    "body_timeout_ms": ("http_body_timeout_ms", 1),
+    "keep_alive_timeout_ms": ("http_keep_alive_timeout_ms", 1),
+    "max_connections": ("http_max_connections", 1),
+}
+_HTTP_KEYS = {
+    "host",
+    "port",
+    "default_timeout",
+    "concurrency_request_limit",
+    "cors",
+    "middleware",
+    "allowed_hosts",
+    *HTTP_LIMITS,
+}
+
+
 def _http(block: dict[str, Any], loading: Loading, where: str) -> None:
-    keys = {"host", "port", "default_timeout", "concurrency_request_limit", "cors", "middleware"}
-    _mapping(block, where, keys)
+    _mapping(block, where, _HTTP_KEYS)
     config = loading.config
     _address(block, config, where, "http_host", "http_port")
     if "default_timeout" in block:
@@ -341,6 +458,11 @@ def _http(block: dict[str, Any], loading: Loading, where: str) -> None:
         config.http_concurrency_limit = _int(
             block["concurrency_request_limit"], f"{where}.concurrency_request_limit"
         )
+    for key, (name, minimum) in HTTP_LIMITS.items():
+        if block.get(key) is not None:
+            setattr(config, name, _int(block[key], f"{where}.{key}", minimum))
+    if block.get("allowed_hosts") is not None:
+        config.http_allowed_hosts = _strings(block["allowed_hosts"], f"{where}.allowed_hosts")
     if block.get("cors") is not None:
         cors = _mapping(block["cors"], f"{where}.cors", {"allowed_origins", "allowed_methods"})
         config.http_cors = CorsConfig(
@@ -369,14 +491,18 @@ def _signed(value: Any, where: str) -> int:
 
 
 def _stream(block: dict[str, Any], loading: Loading, where: str) -> None:
-    _mapping(block, where, {"host", "port", "auth_function", "adapter"})
+    _mapping(block, where, {"host", "port", "auth_function", "adapter", "allowed_origins"})
     config = loading.config
     config.stream_port = 3112  # listed: the real engine's default port
     _address(block, config, where, "stream_host", "stream_port")
     if block.get("auth_function") is not None:
         config.stream_auth_function = _str(block["auth_function"], f"{where}.auth_function")
     if block.get("adapter") is not None:
-        _adapter(block["adapter"], loading, f"{where}.adapter")
+        _adapter(block["adapter"], loading, f"{where}.adapter", "stream_adapter")
+    if "allowed_origins" in block:
+        config.stream_allowed_origins = _strings(
+            block["allowed_origins"], f"{where}.allowed_origins"
+        )
 
 
 def _state(block: dict[str, Any], loading: Loading, where: str) -> None:
@@ -389,7 +515,7 @@ def _state(block: dict[str, Any], loading: Loading, where: str) -> None:
     if block.get("max_value_bytes") is not None:
         config.state_max_value_bytes = _int(block["max_value_bytes"], f"{where}.max_value_bytes")
     if block.get("adapter") is not None:
-        _adapter(block["adapter"], loading, f"{where}.adapter")
+        _adapter(block["adapter"], loading, f"{where}.adapter", "state_adapter")
 
 
 def _queue(block: dict[str, Any], loading: Loading, where: str) -> None:
@@ -400,25 +526,28 @@ def _queue(block: dict[str, Any], loading: Loading, where: str) -> None:
         raise ConfigError(f"{where}.queue_configs: {exc}") from None
     adapter = block.get("adapter")
     if adapter is not None:
-        options = _mapping(adapter, f"{where}.adapter", {"name", "config"})
-        if options.get("name", "builtin") != "builtin":
-            raise ConfigError(f"{where}.adapter.name must be 'builtin' (the only one here)")
-        kv = {"name": "kv", "config": options.get("config") or {}}
-        _adapter(kv, loading, f"{where}.adapter")
+        at = f"{where}.adapter"
+        redis = _adapter(adapter, loading, at, "queue_adapter", ("builtin",))
+        if "visibility_timeout_ms" in redis:
+            timeout = _int(redis["visibility_timeout_ms"], f"{at}.config.visibility_timeout_ms", 1)
+            loading.config.queue_visibility_timeout_ms = timeout
 
 
-def _local_adapter(*kinds: str) -> WorkerHandler:
-    def handler(block: dict[str, Any], loading: Loading, where: str) -> None:
-        _mapping(block, where, {"adapter"})
-        adapter = block.get("adapter")
-        if adapter is not None:
-            name = _mapping(adapter, f"{where}.adapter", {"name", "config"}).get("name")
-            if name not in kinds:
-                raise ConfigError(
-                    f"{where}.adapter.name {name!r} is not supported (only {', '.join(kinds)})"
-                )
+def _pubsub(block: dict[str, Any], loading: Loading, where: str) -> None:
+    _mapping(block, where, {"adapter"})
+    if block.get("adapter") is not None:
+        at = f"{where}.adapter"
+        _adapter(block["adapter"], loading, at, "pubsub_adapter", ("local", "memory"))
 
-    return handler
+
+def _cron(block: dict[str, Any], loading: Loading, where: str) -> None:
+    _mapping(block, where, {"adapter"})
+    if block.get("adapter") is not None:
+        at = f"{where}.adapter"
+        redis = _adapter(block["adapter"], loading, at, "cron_adapter", ("kv", "memory"))
+        if "lock_ttl_ms" in redis:
+            ttl = _int(redis["lock_ttl_ms"], f"{at}.config.lock_ttl_ms", 1)
+            loading.config.cron_lock_ttl_ms = ttl
 
 
 def _http_functions(block: dict[str, Any], loading: Loading, where: str) -> None:
@@ -474,8 +603,8 @@ WORKERS: dict[str, WorkerHandler] = {
     "iii-stream": _stream,
     "iii-state": _state,
     "iii-queue": _queue,
-    "iii-pubsub": _local_adapter("local", "memory"),
-    "iii-cron": _local_adapter("kv", "memory"),
+    "iii-pubsub": _pubsub,
+    "iii-cron": _cron,
     "iii-http-functions": _http_functions,
     "iii-exec": _exec,
     "configuration": _ignored,
@@ -483,6 +612,9 @@ WORKERS: dict[str, WorkerHandler] = {
     "iii-observability": _observability,
     "iii-telemetry": _ignored,
 }
+
+#: Workers that may be listed more than once (each ``iii-worker-manager`` is one listener).
+REPEATABLE = frozenset({"iii-worker-manager"})
 
 #: Newer (standalone worker) names -> the canonical name (§13.1, §3.14, §7.7).
 ALIASES: dict[str, str] = {

@@ -47,8 +47,9 @@ class QueueConfig:
         message_group_field: required for ``fifo``: the key of the message ``data`` that must be
             present and non-null at enqueue time (validated only, as in the engine).
         backoff_ms: retry delay base, in milliseconds: ``backoff_ms × 2^(attempt−1)``.
-        poll_interval_ms: accepted for compatibility; this engine's consumers are event-driven
-            and never poll.
+        poll_interval_ms: in process the consumers are event-driven and never poll; with the
+            Redis queue adapter, how often they also look for what other engines left due
+            (delayed retries, expired leases); the smallest of the named queues' counts.
         max_depth: most messages the queue holds (waiting, in delivery or in backoff; dead
             letters not counted); an enqueue beyond it fails with ``enqueue_error``
             ``queue_full: Queue '<name>' is full (<n> messages, max_depth <n>)``. ``None``: no

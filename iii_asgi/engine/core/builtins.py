@@ -307,7 +307,8 @@ class Builtins:
     async def functions_list(self, ctx: CallContext, data: Any) -> Any:
         """List functions: {search?, prefix?, worker?, workers?, include_internal?}.
 
-        → ``{functions: [FunctionSummary]}``.
+        → ``{functions: [FunctionSummary]}``; a caller with an RBAC session sees only the
+        functions it may call (protocol.md §8.3).
         """
         args = _parse(
             "engine::functions::list",
@@ -324,9 +325,12 @@ class Builtins:
         workers = set(args.get("workers") or [])
         if args.get("worker"):
             workers.add(args["worker"])
+        session = ctx.caller.session if ctx.caller is not None else None
         ranked: list[tuple[int, str, str, FunctionEntry]] = []
         for entry in self.registry.functions.values():
             if not args.get("include_internal") and _is_internal(entry.function_id, entry.metadata):
+                continue
+            if session is not None and not session.allows(entry.function_id, entry.namespace):
                 continue
             if prefix and not entry.function_id.startswith(prefix):
                 continue
@@ -382,10 +386,17 @@ class Builtins:
         )
         namespace = args.get("namespace")
         ids = args.get("function_ids")
+        session = ctx.caller.session if ctx.caller is not None else None
         if ids is None:
             if args.get("function_id") is None:
                 raise _bad(fid, "expected `function_id` or `function_ids`")
-            return self.function_detail(self._find_function(args["function_id"], namespace))
+            entry = self._find_function(args["function_id"], namespace)
+            if session is not None and not session.allows(entry.function_id, entry.namespace):
+                raise InvocationError(
+                    "FORBIDDEN",
+                    f"function '{entry.function_id}' not allowed (add to rbac.expose_functions)",
+                )
+            return self.function_detail(entry)
         if len(ids) > MAX_INFO_BATCH or not all(isinstance(i, str) for i in ids):
             raise InvocationError(
                 "INVALID_ARGUMENTS", f"function_ids must be at most {MAX_INFO_BATCH} strings"
@@ -393,9 +404,14 @@ class Builtins:
         out: list[dict[str, Any]] = []
         for function_id in ids:
             try:
-                out.append(self.function_detail(self._find_function(function_id, namespace)))
+                entry = self._find_function(function_id, namespace)
             except InvocationError:
                 out.append({"function_id": function_id, "error": "not_found"})
+                continue
+            if session is not None and not session.allows(entry.function_id, entry.namespace):
+                out.append({"function_id": function_id, "error": "forbidden"})
+            else:
+                out.append(self.function_detail(entry))
         return {"functions": out}
 
     # -- engine::workers::* ------------------------------------------------------------------
@@ -597,10 +613,14 @@ class Builtins:
         trigger_namespace = args.get("trigger_namespace")
         if trigger_namespace is not None and not trigger_namespace.strip():
             raise InvocationError("INVALID_NAMESPACE", "trigger_namespace must not be blank")
+        function_id: str = args["function_id"]
+        session = ctx.caller.session if ctx.caller is not None else None
+        if session is not None and session.prefix:  # protocol.md §8.6
+            function_id = f"{session.prefix}::{function_id}"
         trigger = Trigger(
             str(uuid.uuid4()),
             args["trigger_type"],
-            args["function_id"],
+            function_id,
             config=args.get("config"),
             metadata=args.get("metadata"),
             trigger_namespace=trigger_namespace,

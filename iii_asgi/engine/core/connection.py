@@ -22,12 +22,16 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from iii.protocol import Frame, ProtocolError, decode, encode
 
 from ..types import Receive, Send
 from .budget import FrameAccount
+from .logs import RateLimitedLogger, truncate
+
+if TYPE_CHECKING:
+    from .session import Session
 
 __all__ = [
     "BACKPRESSURE",
@@ -39,6 +43,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("iii_asgi.engine")
+_failures = RateLimitedLogger(logger)
 
 #: ``(connection, frame, raw text or bytes)``; awaited for every decoded frame, in order.
 Dispatch = Callable[["WorkerConnection", Frame, "str | bytes"], Awaitable[None]]
@@ -77,6 +82,8 @@ class WorkerConnection:
     ``queue_size`` / ``queue_bytes`` bound the outbound queue (``EngineConfig.
     outbound_queue_size`` / ``outbound_queue_bytes``); ``account`` is the socket's share of the
     engine's frame budget (``None``: outbound bytes are bounded by ``queue_bytes`` only).
+    ``session`` holds the access rules of a connection on an RBAC or middleware listener
+    (protocol.md §8, :class:`~.session.Session`); ``None`` on a trusted listener.
     """
 
     def __init__(
@@ -87,6 +94,7 @@ class WorkerConnection:
         queue_bytes: int,
         account: FrameAccount | None = None,
         ip_address: str | None = None,
+        session: Session | None = None,
     ) -> None:
         self.worker_id = str(uuid.uuid4())
         self.reattach_token = str(uuid.uuid4())
@@ -106,6 +114,7 @@ class WorkerConnection:
         self.registered = False
         self.connected_at_ms = int(time.time() * 1000)
         self.ip_address = ip_address
+        self.session = session
         self.alive = True
         self.evicted = False
         self.torn_down = asyncio.Event()
@@ -123,7 +132,9 @@ class WorkerConnection:
         self.on_telemetry: Callable[[bytes], Any] | None = None
 
     def __repr__(self) -> str:
-        return f"<WorkerConnection {self.worker_id} name={self.name!r} ns={self.namespace!r}>"
+        name = None if self.name is None else truncate(self.name, 100)
+        namespace = None if self.namespace is None else truncate(self.namespace, 100)
+        return f"<WorkerConnection {self.worker_id} name={name!r} ns={namespace!r}>"
 
     @property
     def display_name(self) -> str:
@@ -322,6 +333,12 @@ class WorkerConnection:
                 try:
                     await dispatch(self, frame, raw)
                 except Exception:
-                    logger.exception("error handling %s frame from %r", frame.get("type"), self)
+                    _failures.error(
+                        "frame_failed",
+                        "error handling %s frame from %r",
+                        truncate(frame.get("type"), 100),
+                        self,
+                        exc_info=True,
+                    )
             elif kind == "websocket.disconnect":
                 return

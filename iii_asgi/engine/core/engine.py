@@ -25,6 +25,7 @@ from .connection import WorkerConnection
 from .discovery import EventTriggerProvider, poll_functions
 from .errors import InvocationError
 from .invocation import Invoker
+from .logs import RateLimitedLogger, truncate
 from .ownership import FORBIDDEN, Refusal, function_refusal, trigger_type_refusal
 from .registry import (
     DEFAULT_NAMESPACE,
@@ -42,6 +43,8 @@ from .worker import BuiltinWorker, FunctionGuard, FunctionPreparer
 __all__ = ["EngineCore"]
 
 logger = logging.getLogger("iii_asgi.engine")
+#: Warnings about a worker's bad input: rate-limited per log site, long fields truncated.
+bad_input = RateLimitedLogger(logger)
 
 #: Frames queued while a connection's namespace is not known yet (§1.5).
 BUFFERED = frozenset(
@@ -296,14 +299,19 @@ class EngineCore:
         else:
             handler = self._other.get(kind)
             if handler is None:
-                logger.warning("ignoring %r frame from %r: not handled by this engine", kind, conn)
+                bad_input.warning(
+                    "unknown_frame",
+                    "ignoring %r frame from %r: not handled by this engine",
+                    truncate(kind, 100),
+                    conn,
+                )
             else:
                 await handler(conn, frame)
 
     async def bad_frame(self, conn: WorkerConnection, raw: str | bytes, exc: ProtocolError) -> None:
         """Log a frame that failed to decode; answer a malformed ``invokefunction`` that carried
         an ``invocation_id`` with ``deserialization_error`` so its caller does not time out."""
-        logger.warning("dropping malformed frame from %r: %s", conn, exc)
+        bad_input.warning("bad_frame", "dropping malformed frame from %r: %s", conn, truncate(exc))
         if exc.invocation_id is None:
             return
         try:
@@ -360,6 +368,12 @@ class EngineCore:
         return refusal
 
     async def _register_function(self, conn: WorkerConnection, frame: Frame) -> None:
+        local_id: str = frame["id"]
+        if conn.session is not None:  # §8.5, §8.6: hook, prefix, or refused
+            checked = await conn.session.register_function(conn, frame)
+            if checked is None:
+                return
+            frame = checked
         function_id: str = frame["id"]
         namespace = self._namespace(conn)
         refusal = self.function_refusal(conn, namespace, function_id)
@@ -400,6 +414,7 @@ class EngineCore:
                 request_format=frame.get("request_format"),
                 response_format=frame.get("response_format"),
                 metadata=frame.get("metadata"),
+                local_id=local_id,
             )
         )
         conn.functions.add((namespace, function_id))
@@ -419,7 +434,14 @@ class EngineCore:
     async def _reject_function(
         self, conn: WorkerConnection, namespace: str, function_id: str, refusal: Refusal
     ) -> None:
-        logger.warning("%r may not register %s in %s: %s", conn, function_id, namespace, refusal)
+        bad_input.warning(
+            "function_conflict",
+            "%r may not register %s in %s: %s",
+            conn,
+            truncate(function_id, 200),
+            truncate(namespace, 100),
+            refusal,
+        )
         await conn.send(
             {
                 "type": "registrationrejected",
@@ -431,9 +453,22 @@ class EngineCore:
         )
 
     async def _unregister_function(self, conn: WorkerConnection, frame: Frame) -> None:
-        key = (self._namespace(conn), frame["id"])
+        namespace = self._namespace(conn)
+        function_id: str = frame["id"]
+        if conn.session is not None:
+            function_id = self._registered_id(conn, namespace, function_id)
+        key = (namespace, function_id)
         if self.registry.remove_function(*key, conn):
             conn.functions.discard(key)
+
+    def _registered_id(self, conn: WorkerConnection, namespace: str, local_id: str) -> str:
+        """The id ``conn`` registered ``local_id`` under (renamed by a hook, prefixed, §8.6)."""
+        for space, function_id in conn.functions:
+            entry = self.registry.functions.get((space, function_id))
+            if space == namespace and entry is not None and entry.local_id == local_id:
+                return function_id
+        prefix = conn.session.prefix if conn.session is not None else None
+        return f"{prefix}::{local_id}" if prefix else local_id
 
     async def _register_trigger(self, conn: WorkerConnection, frame: Frame) -> None:
         namespace = frame.get("namespace")
@@ -444,6 +479,11 @@ class EngineCore:
             blank = error_body("INVALID_NAMESPACE", "namespace must not be blank")
             await self._trigger_error(conn, frame, blank)
             return
+        if conn.session is not None:  # §8.5: allowed types, hook, prefix, target check
+            checked = await conn.session.register_trigger(conn, frame)
+            if checked is None:
+                return
+            frame = checked
         trigger = Trigger(
             frame["id"],
             frame["trigger_type"],
@@ -481,8 +521,18 @@ class EngineCore:
     async def _register_trigger_type(self, conn: WorkerConnection, frame: Frame) -> None:
         namespace = frame.get("namespace")
         if namespace is not None and (not isinstance(namespace, str) or not namespace.strip()):
-            logger.warning("registertriggertype %s from %r: invalid namespace", frame["id"], conn)
+            bad_input.warning(
+                "trigger_type_namespace",
+                "registertriggertype %s from %r: invalid namespace",
+                truncate(frame["id"], 200),
+                conn,
+            )
             return
+        if conn.session is not None:  # §8.5: allow_trigger_type_registration, hook
+            checked = await conn.session.register_trigger_type(conn, frame)
+            if checked is None:
+                return
+            frame = checked
         namespace = namespace or self._namespace(conn)
         refusal = trigger_type_refusal(self.registry, conn, namespace, frame["id"])
         if refusal is not None:

@@ -50,7 +50,9 @@ class FunctionEntry:
     a ``handler`` for in-process functions (engine built-ins). An HTTP-invoked function has
     both: ``handler`` executes it, ``owner`` only owns it (removal, conflicts). ``inline``
     built-ins run inside the caller's read loop (ordering-sensitive ones such as
-    ``engine::workers::register``)."""
+    ``engine::workers::register``). ``local_id`` is the id the owner registered it under and
+    is sent in ``invokefunction`` (protocol.md §8.6: without the session's prefix, and the id
+    as sent when a registration hook renamed it); it defaults to ``function_id``."""
 
     function_id: str
     namespace: str
@@ -61,6 +63,11 @@ class FunctionEntry:
     response_format: Any = None
     metadata: Any = None
     inline: bool = False
+    local_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.local_id:
+            self.local_id = self.function_id
 
     @property
     def in_process(self) -> bool:

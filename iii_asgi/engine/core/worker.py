@@ -72,13 +72,16 @@ class FunctionPreparer(Protocol):
 @dataclass
 class Listener:
     """One port a worker serves: an ASGI ``app`` on ``host``:``port`` (0 or ``None``: any free
-    port), served by uvicorn with ``options`` (``uvicorn.Config`` keyword arguments)."""
+    port), served by uvicorn with ``options`` (``uvicorn.Config`` keyword arguments). When a
+    ``required`` listener cannot bind its port the engine stops; any other is logged and
+    skipped (``bound_port`` stays ``None``)."""
 
     name: str
     app: ASGIApp
     host: str
     port: int | None
     options: dict[str, Any] = field(default_factory=dict)
+    required: bool = True
     #: Set to the bound port once serving.
     bound_port: int | None = None
     #: Set once serving (the uvicorn server and its task), for the server module.

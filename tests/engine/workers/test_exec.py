@@ -37,11 +37,12 @@ WORKER = textwrap.dedent(
 
 
 def _alive(pid: int) -> bool:
+    """Running (a zombie is not: the test session reaps re-parented children late)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _pid_from_route(base: str, not_pid: int | None = None, timeout: float = 60.0) -> int:

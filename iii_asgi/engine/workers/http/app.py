@@ -1,24 +1,22 @@
 """The HTTP trigger server as a raw ASGI application (builtins.md §3.4–§3.11).
 
-Per request, in order: CORS preflight, route match (404 / 405), 413 on a declared oversize body,
-global middleware, the two channels (request body: the engine writes; response: the engine
-reads), the body (parsed when the content-type contains ``application/json``), the condition,
-the route's middleware, then the call, raced against the response channel: a non-null result
-before any body frame is a buffered response (§3.7); a body frame first starts a streamed one
-(§3.8). ``http_default_timeout_ms`` bounds everything up to the response head (504, empty
-body); a client that goes away cancels the wait. Both channels are deleted when the request
-ends.
+Per request, in order: the ``Host`` check (400, when allowed hosts apply), CORS preflight,
+route match (404 / 405), 413 on a declared oversize body, the body (whole when the
+content-type contains ``application/json``, else its first part; bytes charged to the body
+budget, 503 when they do not fit), a request slot (``http_concurrency_limit``), global
+middleware, the two channels (request body: the engine writes; response: the engine reads),
+the condition, the route's middleware, then the call, raced against the response channel
+(:mod:`.respond`). ``http_default_timeout_ms`` bounds everything up to the response head (504,
+empty body); a client that goes away cancels the wait. Both channels are deleted when the
+request ends.
 
-A streamed response ends when the function's writer closes, or — beyond the real engine, which
-waits for the writer for ever (§3.8) — once the invocation has finished (returned or failed)
-and the writer has then been quiet for :data:`DRAIN_S`: what was written is delivered, then the
-body ends. The same applies before the first body frame when the function returned ``null``
-after attaching the writer (an empty body with the status and headers it set). A function that
-returns ``null`` without ever attaching the writer still gets the 504 (§3.8).
+The body arrives before the slot is taken (the real engine reads it after global middleware,
+inside its concurrency limit), so clients that send slowly never hold a slot: 1,024 slow
+uploads cannot keep a health check waiting. Middleware still never sees the body.
 
 Cost per request is kept low: no task is started for a request whose body arrived whole, the
 client is watched for a disconnect only once the request has run for :data:`WATCH_AFTER_S`
-(or when a stream starts), and the concurrency limit is a counter.
+(or when a stream starts), and the concurrency limit and the body budget are counters.
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ import asyncio
 import logging
 from collections import deque
 from typing import Any
-from urllib.parse import parse_qsl
 
 import pydantic_core
 
@@ -35,39 +32,33 @@ from iii.protocol import CHANNEL_CHUNK_SIZE
 
 from ...config.engine import EngineConfig
 from ...core.channels import Channel, ChannelStore
-from ...core.errors import InvocationError
 from ...core.invocation import Invoker
+from ...core.logs import RateLimitedLogger, truncate
 from ...types import Message, Receive, Scope, Send
+from .budget import BodyBudget
 from .calls import outcome, start_call
 from .cors import Cors
-from .responses import (
-    Headers,
-    apply_control,
-    buffered,
-    envelope,
-    result_headers,
-    send_bytes,
-    send_json,
-    status_code,
-)
+from .hosts import allowed_hosts
+from .request import headers_of, last, put_frames, query_of, queued_bytes
+from .request import json_body as parse_json
+from .respond import Responder
+from .responses import Headers, envelope, result_headers, send_bytes, send_json, status_code
 from .routing import Route, Router
 from .tracing import traced
 
 __all__ = ["HttpApp"]
 
 logger = logging.getLogger("iii_asgi.engine.http")
+_bad_requests = RateLimitedLogger(logger)
 
 _NOT_FOUND = envelope("NOT_FOUND", "Not Found")
 _CONDITION_NOT_MET = {**envelope("CONDITION_NOT_MET", "Request condition not met"), "skipped": True}
 _TOO_LARGE = envelope("PAYLOAD_TOO_LARGE", "Request body too large")
+_HOST_NOT_ALLOWED = envelope("HOST_NOT_ALLOWED", "Host not allowed")
 _MIDDLEWARE_TIMEOUT = envelope("MIDDLEWARE_TIMEOUT", "Middleware timeout")
 _JSON_CT = (b"content-type", b"application/json")
+_RETRY = [(b"retry-after", b"1")]
 
-#: After the invocation finished, a streamed response ends once its writer has been quiet this
-#: long (seconds): frames the function wrote before returning travel on another socket than
-#: its result and may arrive after it, late by as much as the worker's event loop stalls (a
-#: blocking call in some handler, a busy machine), so this is generous.
-DRAIN_S = 1.0
 #: A request still running after this long (seconds) starts watching its client for a
 #: disconnect; faster ones never pay for a watcher task.
 WATCH_AFTER_S = 0.1
@@ -87,11 +78,13 @@ class HttpApp:
         self.invoker = invoker
         self.channels = channels
         self.cors = Cors(config.http_cors) if config.http_cors is not None else None
+        self.hosts = allowed_hosts(config)
         self.timeout_s = config.http_default_timeout_ms / 1000
         self.max_body = config.http_max_body_bytes
+        self.budget = BodyBudget(config.http_body_budget_bytes)
         self.limit = max(1, config.http_concurrency_limit)
         self.active = 0
-        self._waiting: deque[asyncio.Future[None]] = deque()
+        self.waiting: deque[asyncio.Future[None]] = deque()
         self.tracer = invoker.tracer
         self.middleware = [
             m.function_id
@@ -102,36 +95,29 @@ class HttpApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return  # served with lifespan="off"; no WebSocket routes here
-        loop = asyncio.get_running_loop()
-        if self.active < self.limit and not self._waiting:
-            self.active += 1
-        else:
-            await self._slot(loop)
-        try:
-            exchange = _Exchange(self, loop, scope, receive, send)
-            if self.tracer is None:
-                await exchange.run()
-            else:  # a SERVER span per request (docs/observability.md)
-                await traced(self.tracer, exchange)
-        finally:
-            self._release()
+        exchange = _Exchange(self, asyncio.get_running_loop(), scope, receive, send)
+        if self.tracer is None:
+            await exchange.run()
+        else:  # a SERVER span per request (docs/observability.md)
+            await traced(self.tracer, exchange)
 
-    async def _slot(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Wait for a request slot (``http_concurrency_limit`` in flight, first come first
-        served); a released slot is handed over without ``active`` dropping."""
+    async def acquire(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait for a request slot (``http_concurrency_limit`` in flight), first come first
+        served; a released slot is handed over without ``active`` dropping. (The exchange
+        takes a free slot itself, without calling this.)"""
         waiter = loop.create_future()
-        self._waiting.append(waiter)
+        self.waiting.append(waiter)
         try:
             await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
-                self._release()  # handed a slot, then cancelled: pass it on
-            elif waiter in self._waiting:
-                self._waiting.remove(waiter)
+                self.release()  # handed a slot, then cancelled: pass it on
+            elif waiter in self.waiting:
+                self.waiting.remove(waiter)
             raise
 
-    def _release(self) -> None:
-        waiting = self._waiting
+    def release(self) -> None:
+        waiting = self.waiting
         while waiting:
             waiter = waiting.popleft()
             if not waiter.done():
@@ -140,57 +126,14 @@ class HttpApp:
         self.active -= 1
 
 
-def _headers(scope: Scope) -> dict[str, Any]:
-    """Lower-case name → value; a repeated header becomes a list; non-UTF-8 values are ``""``."""
-    headers: dict[str, Any] = {}
-    for raw_name, raw_value in scope["headers"]:
-        name = raw_name.decode("latin-1").lower()
-        try:
-            value = raw_value.decode()
-        except UnicodeDecodeError:
-            value = ""
-        _add_value(headers, name, value)
-    return headers
-
-
-def _query(scope: Scope) -> dict[str, Any]:
-    query: dict[str, Any] = {}
-    raw = scope.get("query_string")
-    if not raw:
-        return query
-    for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
-        _add_value(query, name, value)
-    return query
-
-
-def _add_value(into: dict[str, Any], name: str, value: str) -> None:
-    """One value per name; a repeated name becomes a list in arrival order (builtins.md §3.5)."""
-    old = into.get(name)
-    if old is None:
-        into[name] = value
-    elif type(old) is list:
-        old.append(value)
-    else:
-        into[name] = [old, value]
-
-
-def _last(value: Any) -> str | None:
-    last: str | None = value[-1] if type(value) is list else value
-    return last
-
-
-def _frames(channel: Channel, body: bytes) -> None:
-    for start in range(0, len(body), CHANNEL_CHUNK_SIZE):
-        channel.put_nowait((False, body[start : start + CHANNEL_CHUNK_SIZE]))
-
-
-class _Exchange:
+class _Exchange(Responder):
     """One request/response."""
 
     __slots__ = (
         "app",
         "baggage",
         "body_read",
+        "charged",
         "cors_headers",
         "deadline",
         "done",
@@ -200,11 +143,12 @@ class _Exchange:
         "receive",
         "receiver",
         "req_channel",
+        "reserving",
         "resp_channel",
         "route",
         "scope",
         "send",
-        "started",
+        "slotted",
         "task",
         "timer",
         "traceparent",
@@ -235,10 +179,14 @@ class _Exchange:
         # Only one reader of ``receive`` at a time: the body first, then the watcher.
         self.body_read = False
         self.watch_wanted = False
-        self.reason: str | None = None  # why the task was cancelled: timeout, gone, too_large
+        # Why the task was cancelled: timeout, gone, too_large, budget.
+        self.reason: str | None = None
         self.started = False  # response head sent
         self.done = False
         self.in_middleware = False
+        self.charged = 0  # body bytes charged to the budget
+        self.reserving = False  # waiting for the body budget
+        self.slotted = False  # holds a request slot
         self.route: Route | None = None
         self.traceparent: str | None = None  # set by traced() when tracing, else the header's
         self.baggage: str | None = None
@@ -251,16 +199,24 @@ class _Exchange:
         method: str = scope["method"]
         raw_path = scope.get("raw_path")
         path: str = raw_path.decode("latin-1") if raw_path else scope["path"]
-        headers = _headers(scope)
+        headers = headers_of(scope)
+        if app.hosts is not None:
+            host = last(headers.get("host"))
+            if host is not None and not app.hosts(host):
+                _bad_requests.warning(
+                    "http_host", "HTTP 400: Host %s not allowed", truncate(host, 200)
+                )
+                await send_json(self.send, 400, _HOST_NOT_ALLOWED)
+                return
         if app.tracer is None:  # pass the client's trace context on (protocol.md §3.6)
-            self.traceparent = _last(headers.get("traceparent"))
-            self.baggage = _last(headers.get("baggage"))
+            self.traceparent = last(headers.get("traceparent"))
+            self.baggage = last(headers.get("baggage"))
         if app.cors is not None:
-            origin = _last(headers.get("origin"))
+            origin = last(headers.get("origin"))
             if origin is not None:
-                wanted = _last(headers.get("access-control-request-method"))
+                wanted = last(headers.get("access-control-request-method"))
                 if method == "OPTIONS" and wanted is not None:
-                    requested = _last(headers.get("access-control-request-headers"))
+                    requested = last(headers.get("access-control-request-headers"))
                     await send_bytes(self.send, 200, app.cors.preflight(origin, requested), b"")
                     return
                 self.cors_headers = app.cors.simple(origin)
@@ -273,8 +229,9 @@ class _Exchange:
                 await send_json(self.send, 404, _NOT_FOUND, self.cors_headers)
             return
         self.route = found[0]
-        length = _last(headers.get("content-length"))
-        if length is not None and length.isdigit() and int(length) > app.max_body:
+        length = last(headers.get("content-length"))
+        declared = int(length) if length is not None and length.isdigit() else None
+        if declared is not None and declared > app.max_body:
             await send_json(self.send, 413, _TOO_LARGE, self.cors_headers)
             return
         loop = self.loop
@@ -285,7 +242,7 @@ class _Exchange:
         else:
             self.timer = loop.call_later(app.timeout_s, self._cancel, "timeout")
         try:
-            await self._handle(method, route_found=found, headers=headers)
+            await self._handle(method, found, headers, declared)
         except asyncio.CancelledError:
             reason = self.reason
             if reason is None:
@@ -294,21 +251,39 @@ class _Exchange:
             if uncancel is not None:
                 uncancel()
             if not self.started:
-                if reason == "timeout" and self.in_middleware:
-                    await send_json(self.send, 504, _MIDDLEWARE_TIMEOUT, self.cors_headers)
-                elif reason == "timeout":
-                    await self._respond(504, [], b"")
-                elif reason == "too_large":
-                    await send_json(self.send, 413, _TOO_LARGE, self.cors_headers)
+                await self._cancelled(reason)
         except _Abort:
             pass
         finally:
             self.done = True
             self.timer.cancel()
+            if self.slotted:
+                app.release()
+            if self.charged:
+                app.budget.release(self.charged)
             if self.req_channel is not None:
                 app.channels.delete(self.req_channel.id)
             if self.resp_channel is not None:
                 app.channels.delete(self.resp_channel.id)
+
+    async def _cancelled(self, reason: str) -> None:
+        """Answer a request cancelled for ``reason`` before its response started."""
+        if reason == "timeout" and self.in_middleware:
+            await send_json(self.send, 504, _MIDDLEWARE_TIMEOUT, self.cors_headers)
+        elif reason == "timeout" and self.reserving:
+            await self._over_budget()
+        elif reason == "timeout":
+            await self._respond(504, [], b"")
+        elif reason == "too_large":
+            await send_json(self.send, 413, _TOO_LARGE, self.cors_headers)
+        elif reason == "budget":
+            await self._over_budget()
+
+    async def _over_budget(self) -> None:
+        message = "Too many request body bytes in flight; retry later"
+        error = envelope("BODY_BUDGET_EXCEEDED", message, with_id=True)
+        extra = [*_RETRY, *self.cors_headers] if self.cors_headers else list(_RETRY)
+        await send_json(self.send, 503, error, extra)
 
     def _slow(self) -> None:
         """The request outlived :data:`WATCH_AFTER_S`: watch the client, time out the rest."""
@@ -344,11 +319,29 @@ class _Exchange:
     # -- pipeline (§3.4) -----------------------------------------------------------------------
 
     async def _handle(
-        self, method: str, route_found: tuple[Route, dict[str, str]], headers: dict[str, Any]
+        self,
+        method: str,
+        found: tuple[Route, dict[str, str]],
+        headers: dict[str, Any],
+        declared: int | None,
     ) -> None:
         app = self.app
-        route, path_params = route_found
-        query = _query(self.scope)
+        route, path_params = found
+        query = query_of(self.scope)
+        content_type = last(headers.get("content-type"))
+        json_body = content_type is not None and "application/json" in content_type
+        data: bytes | bytearray
+        if json_body:
+            data = await self._read_body(declared)
+            self._body_read()
+            more = False
+        else:
+            data, more = await self._first_message()
+        if app.active < app.limit and not app.waiting:  # the body is here: a request slot
+            app.active += 1
+        else:
+            await app.acquire(self.loop)
+        self.slotted = True
         if app.middleware:
             request = {
                 "path_params": path_params,
@@ -363,20 +356,17 @@ class _Exchange:
         req.writer_attached = True  # the engine holds the sender
         resp = self.resp_channel = channels.create(key=req.key)
         resp.reader_attached = True  # the engine holds the receiver
-        content_type = _last(headers.get("content-type"))
+        put_frames(req, data)
         body: Any = None
-        if content_type is not None and "application/json" in content_type:
-            data = await self._read_body()
-            self._body_read()
-            _frames(req, data)
-            req.finish_writer()
-            if data:
-                try:
-                    body = pydantic_core.from_json(data)
-                except ValueError:
-                    body = None
+        raw: str | None = None  # the JSON text of a large body, sent to workers as it is
+        if more:  # the receiver reads the rest (with the channel's backpressure), then watches
+            self.receiver = self.loop.create_task(self._receiver(req, len(data)))
+            self.receiver.add_done_callback(_quiet)
         else:
-            await self._first_chunk(req)
+            req.finish_writer()
+            self._body_read()
+            if json_body:
+                body, raw = parse_json(data)
         payload: dict[str, Any] = {
             "query_params": query,
             "path_params": path_params,
@@ -387,7 +377,7 @@ class _Exchange:
             "trigger": {"type": "http", "path": route.template, "method": route.method},
         }
         if route.condition_function_id is not None:
-            met = await self._condition(route, dict(payload))
+            met = await self._condition(route, dict(payload), raw)
             if met is False:
                 await send_json(self.send, 422, _CONDITION_NOT_MET, self.cors_headers)
                 return
@@ -402,6 +392,11 @@ class _Exchange:
                 await self._middleware(function_id, route.namespace, request)
         payload["request_body"] = req.ref("read")
         payload["response"] = resp.ref("write")
+        client = self.scope.get("client")
+        if client:  # beyond §3.5: the HTTP peer (the ASGI bridge's ``request.client``)
+            payload["client"] = {"host": client[0], "port": client[1]}
+        if self.scope.get("scheme", "http") != "http":  # beyond §3.5 too: https
+            payload["scheme"] = self.scope["scheme"]
         call = await start_call(
             app.invoker,
             route.function_id,
@@ -410,29 +405,67 @@ class _Exchange:
             route.metadata,
             self.traceparent,
             self.baggage,
+            raw,
         )
+        del payload, data, body, raw  # a large body is in the frame now: not held twice
         await self._respond_to(call, resp)
 
-    async def _read_body(self) -> bytes:
-        """The whole request body (JSON requests); 413 past ``http_max_body_bytes``."""
-        chunks: list[bytes] = []
+    # -- the request body (charged to the body budget) -----------------------------------------
+
+    async def _read_body(self, declared: int | None) -> bytes | bytearray:
+        """The whole request body (JSON requests); 413 past ``http_max_body_bytes``. A
+        declared length is reserved from the body budget first (waiting for it); the bytes of
+        a chunked body are charged as they come (503 when they do not fit). A body in several
+        messages is copied into one buffer as they come (not joined at the end: one copy of a
+        large body at once held the event loop for ~10 ms)."""
+        budget = self.app.budget
+        if declared:
+            self.reserving = True
+            try:
+                await budget.reserve(declared)
+            except ValueError:
+                await self._over_budget()
+                raise _Abort from None
+            self.reserving = False
+            self.charged = declared
+        buffer: bytearray | None = None
         size = 0
         while True:
             message = await self.receive()
             if message["type"] == "http.disconnect":
                 raise _Abort
-            chunk = message.get("body", b"")
+            chunk: bytes = message.get("body", b"")
+            start = size
             size += len(chunk)
             if size > self.app.max_body:
                 await send_json(self.send, 413, _TOO_LARGE, self.cors_headers)
                 raise _Abort
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+            if size > self.charged and not self._charge(size):
+                await self._over_budget()
+                raise _Abort
+            more = message.get("more_body", False)
+            if buffer is None:
+                if not more:
+                    return chunk  # the whole body in one message: no copy
+                buffer = bytearray(declared) if declared else bytearray()
+            if declared:
+                buffer[start:size] = chunk
+            else:
+                buffer += chunk
+            if not more:
+                return buffer
 
-    async def _first_chunk(self, channel: Channel) -> None:
-        """Copy the body's first message into ``channel``: the whole body, most of the time;
-        otherwise a receiver task streams the rest (with the channel's backpressure)."""
+    def _charge(self, total: int) -> bool:
+        """Hold ``total`` body bytes in all (more or fewer than now); False when they do not
+        fit the budget."""
+        if not self.app.budget.charge(total - self.charged):
+            return False
+        self.charged = total
+        return True
+
+    async def _first_message(self) -> tuple[bytes, bool]:
+        """The body's first message (the whole body, most of the time) and whether more
+        follows; charged to the budget."""
         message = await self.receive()
         if message["type"] != "http.request":
             raise _Abort  # the client is gone already
@@ -440,17 +473,15 @@ class _Exchange:
         if len(chunk) > self.app.max_body:
             await send_json(self.send, 413, _TOO_LARGE, self.cors_headers)
             raise _Abort
-        _frames(channel, chunk)
-        if message.get("more_body", False):  # the receiver reads the rest, then watches
-            self.receiver = self.loop.create_task(self._receiver(channel, len(chunk)))
-            self.receiver.add_done_callback(_quiet)
-        else:
-            channel.finish_writer()
-            self._body_read()
+        if chunk and not self._charge(len(chunk)):
+            await self._over_budget()
+            raise _Abort
+        return chunk, message.get("more_body", False)
 
     async def _receiver(self, channel: Channel | None, size: int = 0) -> None:
         """Copy the rest of the body into ``channel`` (when given), then wait for the client
-        to go away and cancel the request if it is still running."""
+        to go away and cancel the request if it is still running. The bytes waiting in the
+        channel stay charged to the budget."""
         message: Message
         if channel is not None:
             while True:
@@ -463,6 +494,10 @@ class _Exchange:
                 if size > self.app.max_body:
                     channel.finish_writer()
                     self._cancel("too_large")
+                    return
+                if not self._charge(queued_bytes(channel) + len(chunk)):
+                    channel.finish_writer()
+                    self._cancel("budget")
                     return
                 for start in range(0, len(chunk), CHANNEL_CHUNK_SIZE):
                     if not await channel.put((False, chunk[start : start + CHANNEL_CHUNK_SIZE])):
@@ -479,21 +514,7 @@ class _Exchange:
 
     # -- functions around the handler ----------------------------------------------------------
 
-    async def _failed(self, exc: BaseException) -> None:
-        if isinstance(exc, InvocationError):
-            await send_json(
-                self.send, 500, envelope(exc.code, exc.message, with_id=True), self.cors_headers
-            )
-        else:
-            logger.error("HTTP request failed", exc_info=exc)
-            await send_json(
-                self.send,
-                500,
-                envelope("INTERNAL_ERROR", "internal server error", with_id=True),
-                self.cors_headers,
-            )
-
-    async def _condition(self, route: Route, payload: dict[str, Any]) -> Any:
+    async def _condition(self, route: Route, payload: dict[str, Any], raw: str | None) -> Any:
         assert route.condition_function_id is not None
         call = await start_call(
             self.app.invoker,
@@ -503,6 +524,7 @@ class _Exchange:
             route.metadata,
             self.traceparent,
             self.baggage,
+            raw,
         )
         try:
             await call
@@ -538,101 +560,6 @@ class _Exchange:
             status = status_code(response.get("status_code"))
             await send_bytes(self.send, status, [_JSON_CT, *extra], body, self.cors_headers)
             raise _Abort
-
-    # -- the response (§3.7, §3.8) -------------------------------------------------------------
-
-    async def _respond(self, status: int, headers: Headers, body: bytes) -> None:
-        await send_bytes(self.send, status, headers, body, self.cors_headers)
-
-    async def _respond_to(self, call: asyncio.Future[Any], resp: Channel) -> None:
-        call.add_done_callback(resp.wake)
-        state: dict[str, Any] = {"status": 200, "headers": {}}
-        returned_null = False
-        try:
-            while True:
-                item = resp.get_nowait()
-                if item is False:
-                    if returned_null and resp.writer_attached:
-                        # Finished with the writer open: drain, then an empty body.
-                        if not await _readable_within(resp, DRAIN_S):
-                            await self._start(state)
-                            await self.send({"type": "http.response.body", "body": b""})
-                            return
-                    elif not returned_null and call.done():
-                        try:
-                            result = outcome(call)
-                        except Exception as exc:
-                            await self._failed(exc)
-                            return
-                        if result is not None:
-                            await self._buffered(result)
-                            return
-                        returned_null = True
-                    else:
-                        # The call, or (after a null result) a writer that may never come:
-                        # the 504 timeout ends that wait (builtins.md §3.8).
-                        await resp.readable()
-                elif item is None:  # writer closed without a body
-                    await self._start(state)
-                    await self.send({"type": "http.response.body", "body": b""})
-                    return
-                elif item[0]:
-                    apply_control(item[1], state)
-                else:
-                    await self._stream(state, item[1], resp, call)
-                    return
-        finally:
-            if not call.done():
-                call.cancel()
-
-    async def _buffered(self, result: Any) -> None:
-        status, headers, body = buffered(result)
-        self.started = True
-        await self._respond(status, headers, body)
-
-    async def _start(self, state: dict[str, Any]) -> None:
-        assert self.timer is not None
-        self.timer.cancel()
-        headers: Headers = list(state["headers"].items())
-        if self.cors_headers:
-            headers.extend(self.cors_headers)
-        start = {"type": "http.response.start", "status": state["status"], "headers": headers}
-        await self.send(start)
-        self.started = True
-
-    async def _stream(
-        self, state: dict[str, Any], first: bytes, resp: Channel, call: asyncio.Future[Any]
-    ) -> None:
-        """Send the body as the writer produces it; end it when the writer closes, when it has
-        been quiet for :data:`DRAIN_S` after the invocation finished, or after an idle
-        ``http_default_timeout_ms`` (the standalone worker's idle timeout, §3.14)."""
-        send = self.send
-        await self._start(state)
-        self._watch()  # the timeout no longer applies; a client that leaves still ends it
-        await send({"type": "http.response.body", "body": first, "more_body": True})
-        idle = self.app.timeout_s
-        while True:
-            item = resp.get_nowait()
-            if item is False:
-                finished = call.done()
-                if not await _readable_within(resp, DRAIN_S if finished else idle):
-                    if not finished:
-                        logger.warning("response stream idle for %.1f s: ending it", idle)
-                    break
-            elif item is None:
-                break
-            elif not item[0]:
-                await send({"type": "http.response.body", "body": item[1], "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
-
-
-async def _readable_within(channel: Channel, seconds: float) -> bool:
-    """Wait until ``channel`` may be readable (or is woken); False after ``seconds``."""
-    try:
-        await asyncio.wait_for(channel.readable(), seconds)
-    except asyncio.TimeoutError:
-        return False
-    return True
 
 
 def _quiet(task: asyncio.Task[Any]) -> None:

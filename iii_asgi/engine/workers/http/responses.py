@@ -31,6 +31,8 @@ _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Set by the engine per response; a handler's own would disagree with the bytes sent.
 _FRAMING = frozenset({"content-length", "transfer-encoding"})
+#: A streamed response keeps a declared ``content-length`` (the server frames the body by it).
+_STREAMED = frozenset({"transfer-encoding"})
 
 
 def error_id() -> str:
@@ -61,11 +63,16 @@ async def send_json(send: Send, status: int, value: Any, extra: Headers | None =
     await send_bytes(send, status, [_JSON], pydantic_core.to_json(value), extra)
 
 
-def _header(name: Any, value: Any) -> tuple[bytes, bytes] | None:
+def _header(
+    name: Any, value: Any, framing: frozenset[str] = _FRAMING
+) -> tuple[bytes, bytes] | None:
     if not isinstance(name, str) or not isinstance(value, str):
         return None
     name = name.strip()
-    if not _TOKEN.match(name) or _BAD_VALUE.search(value) or name.lower() in _FRAMING:
+    if not _TOKEN.match(name) or _BAD_VALUE.search(value):
+        return None
+    lower = name.lower()
+    if lower in framing or (lower == "content-length" and not value.strip().isdigit()):
         return None
     try:
         return name.lower().encode("latin-1"), value.strip().encode("latin-1")
@@ -133,7 +140,10 @@ def buffered(result: Any) -> tuple[int, Headers, bytes]:
 
 def apply_control(text: str, state: dict[str, Any]) -> None:
     """Apply one text frame of the response channel to ``state`` (``status``, ``headers``:
-    lower-cased name → value); anything else is ignored (builtins.md §3.8)."""
+    lower-cased name → value, or a list of values); anything else is ignored (builtins.md
+    §3.8). Beyond the real engine, which skips non-string values: a list of strings sets
+    repeated header lines (several ``set-cookie``), and a ``content-length`` is kept, so the
+    streamed body is framed as the function declared it."""
     try:
         message = pydantic_core.from_json(text)
     except ValueError:
@@ -146,8 +156,13 @@ def apply_control(text: str, state: dict[str, Any]) -> None:
     elif kind == "set_headers":
         values = message.get("headers")
         if isinstance(values, dict):
-            headers: dict[bytes, bytes] = state["headers"]
+            headers: dict[bytes, Any] = state["headers"]
             for name, value in values.items():
-                header = _header(name, value)
+                if type(value) is list:
+                    lines = [h for h in (_header(name, v, _STREAMED) for v in value) if h]
+                    if lines:
+                        headers[lines[0][0]] = [line[1] for line in lines]
+                    continue
+                header = _header(name, value, _STREAMED)
                 if header is not None:
                     headers[header[0]] = header[1]

@@ -49,14 +49,16 @@ class Route:
     def display(self) -> str:
         return f"{self.method} /{'/'.join(self.segments)}"
 
-    def match(self, parts: list[str]) -> dict[str, str] | None:
-        """Path parameters when ``parts`` (the request path split on ``/``) fits, else None."""
+    def match(self, parts: list[str], empty: bool = False) -> dict[str, str] | None:
+        """Path parameters when ``parts`` (the request path split on ``/``) fits, else None.
+        ``empty``: a parameter before the last segment may match an empty one (``//``)."""
         params = self.params
         found: dict[str, str] = {}
+        last = len(self.segments) - 1
         for i, segment in enumerate(self.segments):
             part = parts[i]
             if i in params:
-                if not part:
+                if not part and not (empty and i < last):
                     return None
                 found[params[i]] = part
             elif part != segment:
@@ -130,13 +132,23 @@ class Router:
 
     def find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         """The route for ``method`` and ``path`` with its path parameters (values as in the
-        URL, not percent-decoded, builtins.md §3.5). HEAD falls back to the GET route."""
+        URL, not percent-decoded, builtins.md §3.5). HEAD falls back to the GET route.
+
+        An empty segment (``/files//home/x``) matches no route first; failing any, a parameter
+        before the last segment may match it empty, so a catch-all expanded to ``:p/:p__2/…``
+        serves it as Starlette's ``{p:path}`` does (the real engine answers 404)."""
         found = self._find(method, path)
         if found is None and method == "HEAD":
             found = self._find("GET", path)
+        if found is None and "//" in path:
+            found = self._find(method, path, empty=True)
+            if found is None and method == "HEAD":
+                found = self._find("GET", path, empty=True)
         return found
 
-    def _find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    def _find(
+        self, method: str, path: str, empty: bool = False
+    ) -> tuple[Route, dict[str, str]] | None:
         route = self._static.get((method, path))
         if route is not None:
             return route, {}
@@ -145,7 +157,7 @@ class Router:
         bucket = self._dynamic.get((method, len(parts)))
         if bucket is not None:
             for route in bucket:
-                params = route.match(parts)
+                params = route.match(parts, empty)
                 if params is not None:
                     return route, params
         return None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+
 from ...core.worker import BuiltinWorker, EngineServices, Listener
 from .app import HttpApp
+from .limits import Connections, HttpLimits, default_max_connections
 from .protocol import HttpProtocol
 from .provider import HttpTriggerProvider
 from .routing import Router
@@ -13,7 +16,8 @@ __all__ = ["HttpWorker"]
 
 class HttpWorker(BuiltinWorker):
     """Registers trigger type ``http`` (in namespace ``default``) and serves its routes with
-    :class:`HttpApp` on ``EngineConfig.http_host``:``http_port``."""
+    :class:`HttpApp` on ``EngineConfig.http_host``:``http_port``, within the port's bounds
+    (:class:`HttpLimits`, the connection cap :attr:`connections`)."""
 
     name = "iii-http"
 
@@ -21,6 +25,8 @@ class HttpWorker(BuiltinWorker):
         self.core = core
         self.router = Router()
         self.app = HttpApp(self.router, core.invoker, core.channels, core.config)
+        cap = core.config.http_max_connections
+        self.connections = Connections(cap if cap is not None else default_max_connections())
 
     def install(self) -> None:
         provider = HttpTriggerProvider(self.router)
@@ -28,11 +34,15 @@ class HttpWorker(BuiltinWorker):
 
     def listeners(self) -> list[Listener]:
         c = self.core.config
+        protocol = functools.partial(
+            HttpProtocol, limits=HttpLimits.from_config(c), connections=self.connections
+        )
         options = {
-            "http": HttpProtocol,  # httptools, one socket write per loop iteration
+            "http": protocol,  # httptools, bounded, one socket write per loop iteration
             "ws": "none",
             "server_header": False,
             "date_header": False,
             "proxy_headers": False,  # its middleware costs every request; loopback by default
+            "timeout_keep_alive": c.http_keep_alive_timeout_ms / 1000,
         }
         return [Listener("http", self.app, c.http_host, c.http_port, options)]

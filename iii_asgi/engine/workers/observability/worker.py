@@ -185,9 +185,8 @@ def _page(items: list[dict[str, Any]], args: dict[str, Any]) -> list[dict[str, A
 
 
 async def serve_otel(store: TelemetryStore, receive: Receive, send: Send) -> None:
-    """Serve one ``/otel`` WebSocket (protocol.md §1.11): store binary frames, ignore text."""
-    await receive()  # websocket.connect
-    await send({"type": "websocket.accept"})
+    """Serve one accepted ``/otel`` WebSocket (protocol.md §1.11; the worker listener accepts
+    and authenticates it): store binary frames, ignore text."""
     store.sockets_opened += 1
     while True:
         message = await receive()

@@ -30,14 +30,28 @@ from ...config.queue import QueueConfig
 from ...core.errors import InvocationError
 from ...storage import QueueMessage, Storage, StorageError
 
-__all__ = ["Batcher", "Deliver", "MessageQueue", "QueueFull", "now_ms", "put_batcher"]
+__all__ = [
+    "Batcher",
+    "Deferred",
+    "Deliver",
+    "MessageQueue",
+    "QueueFull",
+    "now_ms",
+    "put_batcher",
+]
 
 logger = logging.getLogger("iii_asgi.engine.queue")
 
 T = TypeVar("T")
 
-#: ``await deliver(message)``: returns to acknowledge, raises InvocationError to nack.
+#: ``await deliver(message)``: returns to acknowledge, raises InvocationError to nack,
+#: :class:`Deferred` when it gave the message back itself.
 Deliver = Callable[[QueueMessage], Awaitable[None]]
+
+
+class Deferred(Exception):
+    """Raised by a ``deliver`` that handed the claimed message back to the store for another
+    engine (no attempt counted, nothing to acknowledge)."""
 
 
 def now_ms() -> int:
@@ -240,7 +254,10 @@ class MessageQueue:
             while self.deliver is not None and self.running < self.config.limit:
                 try:
                     batch = await self.storage.queue_claim(
-                        self.name, now_ms(), self.config.limit - self.running
+                        self.name,
+                        now_ms(),
+                        self.config.limit - self.running,
+                        exclusive=self.config.fifo,  # one at a time across engines too
                     )
                 except Exception:
                     logger.exception("queue %s: claim failed", self.name)
@@ -257,6 +274,8 @@ class MessageQueue:
         try:
             try:
                 await deliver(message)
+            except Deferred:
+                pass
             except InvocationError as exc:
                 await self._nack(message, f"{exc.code}: {exc.message}")
             except Exception as exc:

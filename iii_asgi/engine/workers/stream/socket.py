@@ -2,7 +2,8 @@
 group or item and receives its changes live.
 
 Served on its own port (``EngineConfig.stream_port``, default 3112; ``--stream-port``), route
-``/`` only (anything else: 404).
+``/`` only (anything else: 404). An upgrade carrying an ``Origin`` outside
+``EngineConfig.stream_allowed_origins`` gets 403 (:mod:`iii_asgi.engine.origins`).
 
 * On upgrade, ``EngineConfig.stream_auth_function`` (if set) is called with ``{"headers":
   {lower-case name: value}, "path": "/", "query_params": {name: [values]}, "addr": "ip:port"}``;
@@ -36,6 +37,7 @@ from iii_asgi._asgi import TEXT, send_response
 
 from ...core.errors import InvocationError
 from ...core.registry import CallContext
+from ...origins import OriginPolicy, refuse_origin
 from ...types import Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -148,11 +150,14 @@ class StreamSocketApp:
     def __init__(self, worker: StreamWorker) -> None:
         self.worker = worker
         self.subscribers = StreamSubscribers()
+        self.origins = OriginPolicy(worker.core.config.stream_allowed_origins)
         worker.subscribers = self.subscribers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "websocket" and scope["path"] == "/":
+        if kind == "websocket" and not self.origins.allows(scope):
+            await refuse_origin(send)
+        elif kind == "websocket" and scope["path"] == "/":
             await self._serve(scope, receive, send)
         elif kind in ("websocket", "http"):
             prefix = "websocket.http.response" if kind == "websocket" else "http.response"

@@ -12,7 +12,7 @@ Rounds alternate memory / file so both see the same machine noise; the table sho
 and range over rounds, and the ratio file/memory.
 OTel is off (``OTEL_ENABLED=false``) unless set otherwise.
 
-    python bench/queue.py [--messages 3000] [--rounds 3] [--in-flight 64]
+    python bench/queues.py [--messages 3000] [--rounds 3] [--in-flight 64]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-# this directory holds http.py and queue.py: keep it off the path so the standard library wins
+# this directory holds http.py: keep it off the path so the standard library wins
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OTEL_ENABLED", "false")  # as in bench/invoke.py: measure the queue only
