@@ -247,7 +247,7 @@ class EngineConfig:
     channel_sweep_interval_s: float = 60.0
     functions_poll_interval_s: float = 5.0
     outbound_queue_size: int = 8192
-    outbound_queue_bytes: int = 16 * 1024 * 1024
+    outbound_queue_bytes: int = 64 * 1024 * 1024
     max_inflight_invocations: int = 10_000
     invocation_timeout_ms: int | None = None
     max_message_size: int = MAX_MESSAGE_SIZE
