@@ -189,7 +189,8 @@ async def big_posts(target: Target, seconds: float) -> str:
 
 async def stuck_worker(target: Target, seconds: float) -> str:
     """A worker whose handler blocks its event loop (``time.sleep``), so it stops reading its
-    socket, and a caller sending it 128 KiB calls every 5 ms."""
+    socket, and a caller sending it 256 KiB calls every 5 ms (~160 MiB offered in 4 s,
+    past the kernel's buffers and the 64 MiB outbound queue)."""
     import iii
 
     stuck = iii.register_worker(target.url, iii.InitOptions(worker_name="bench-stuck"))
@@ -209,7 +210,7 @@ async def stuck_worker(target: Target, seconds: float) -> str:
         await asyncio.sleep(0.02)
     void = iii.TriggerActionVoid()
     await caller.trigger_async({"function_id": "abuse::block", "payload": 0, "action": void})
-    blob = "x" * (128 * 1024)
+    blob = "x" * (256 * 1024)
     calls = []
     deadline = time.monotonic() + seconds * 0.8
     while time.monotonic() < deadline:
@@ -308,7 +309,7 @@ SCENARIOS: dict[str, Scenario] = {
     "slow-bodies": Scenario("500 connections, a JSON body byte each every 0.5 s", slow_bodies),
     "big-posts": Scenario("32 concurrent 16 MiB JSON POSTs, repeated", big_posts),
     "stuck-worker": Scenario(
-        "a worker blocked in time.sleep, called with 128 KiB every 5 ms", stuck_worker
+        "a worker blocked in time.sleep, called with 256 KiB every 5 ms", stuck_worker
     ),
     "invocation-flood": Scenario(
         "invocations as fast as a socket takes them, executor serving 80/s", invocation_flood

@@ -358,7 +358,7 @@ class Connection:
                 await ws.close()
                 return
             gate = self.gate
-            if gate is not None and gate.full():
+            if gate is not None and len(gate.waiting) >= gate.pause_at:  # gate.full(), inline
                 await gate.wait()  # the socket is not read meanwhile: the engine holds the rest
 
     # ------------------------------------------------------------------ outbound

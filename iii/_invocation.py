@@ -238,8 +238,11 @@ class Invoker:
         slot is free; answer at once with ``WORKER_BACKPRESSURE`` when ``SHED_FACTOR ×
         max_concurrent_handlers`` handlers are running already."""
         slots = self.slots
+        if slots.busy < slots.limit and not slots.waiting and slots.running < slots.shed_at:
+            self._start(frame)  # the common case, in attribute reads
+            return
         invocation_id: str | None = frame.get("invocation_id")
-        if slots.overloaded():
+        if slots.running >= slots.shed_at:
             if invocation_id is not None:
                 self._conn.post(
                     wire.invocation_result(
@@ -259,7 +262,9 @@ class Invoker:
             self._drain()
 
     def _start(self, frame: wire.Frame) -> None:
-        self.slots.start()
+        slots = self.slots
+        slots.busy += 1
+        slots.running += 1
         task = asyncio.ensure_future(self.on_invoke(frame))
         self._client_loop.tasks.add(task)  # cancelled on shutdown, like spawn()'s
         invocation_id = frame.get("invocation_id")
@@ -269,7 +274,11 @@ class Invoker:
 
     def _served(self, task: asyncio.Task[Any]) -> None:
         self._client_loop.tasks.discard(task)
-        self.slots.finish()
+        slots = self.slots
+        slots.running -= 1
+        slots.busy -= 1
+        if slots.waiting:
+            self._drain()
 
     def _drain(self) -> None:
         """Start backlog frames while slots are free."""

@@ -32,17 +32,35 @@ _void_keys = itertools.count()
 
 class HandlerSlots:
     """One client's handler counts and backlog; every method runs on the client's loop.
-    ``on_free()`` is called when a slot frees up (the owner starts the next backlog frame)."""
 
-    __slots__ = ("_backlog", "_queued", "_reader", "busy", "limit", "on_free", "running")
+    ``busy`` / ``running`` count handlers as above; ``waiting`` maps the backlog's keys
+    (invocation ids) to their frames; ``pause_at`` (``2 × limit``) and ``shed_at``
+    (``SHED_FACTOR × limit``) are the thresholds, kept as attributes so that the per-frame
+    checks of the client stay attribute reads. ``on_free()`` is called when a slot frees up
+    while frames wait (the owner starts the next one).
+    """
+
+    __slots__ = (
+        "_order",
+        "_reader",
+        "busy",
+        "limit",
+        "on_free",
+        "pause_at",
+        "running",
+        "shed_at",
+        "waiting",
+    )
 
     def __init__(self, limit: int) -> None:
         self.limit = max(1, limit)
+        self.pause_at = 2 * self.limit
+        self.shed_at = SHED_FACTOR * self.limit
         self.busy = 0
         self.running = 0
         self.on_free: Callable[[], None] | None = None
-        self._backlog: deque[Any] = deque()  # keys, in arrival order
-        self._queued: dict[Any, Any] = {}  # key -> frame; a key gone from it was dropped
+        self.waiting: dict[Any, Any] = {}  # key -> frame; a key gone from it was dropped
+        self._order: deque[Any] = deque()  # keys, in arrival order
         self._reader: asyncio.Future[None] | None = None
 
     @property
@@ -52,65 +70,51 @@ class HandlerSlots:
 
     def admit(self, frame: Any) -> bool:
         """True when ``frame``'s handler may start now; otherwise it joins the backlog."""
-        if self.busy < self.limit and not self._queued:
+        if self.busy < self.limit and not self.waiting:
             return True
         key = frame.get("invocation_id") or next(_void_keys)
-        self._backlog.append(key)
-        self._queued[key] = frame
+        self._order.append(key)
+        self.waiting[key] = frame
         return False
 
     def next(self) -> Any:
         """The next backlog frame whose handler may start now, or ``None``."""
-        while self.busy < self.limit and self._backlog:
-            frame = self._queued.pop(self._backlog.popleft(), None)
+        while self.busy < self.limit and self._order:
+            frame = self.waiting.pop(self._order.popleft(), None)
             if frame is not None:
                 self._wake_reader()
                 return frame
-        if not self._queued:
-            self._backlog.clear()  # only dropped keys were left
+        if not self.waiting:
+            self._order.clear()  # only dropped keys were left
         return None
 
     def drop(self, invocation_id: str) -> bool:
         """Remove a waiting invocation (the engine stopped it); False if none waits."""
-        if self._queued.pop(invocation_id, None) is None:
+        if self.waiting.pop(invocation_id, None) is None:
             return False
         self._wake_reader()
         return True
-
-    def start(self) -> None:
-        """A handler starts (busy)."""
-        self.busy += 1
-        self.running += 1
-
-    def finish(self) -> None:
-        """A busy handler ended."""
-        self.running -= 1
-        self.idle()
 
     def idle(self) -> None:
         """A busy handler waits for a call of its own: its slot is free meanwhile (each call
         counts: a handler waiting on several at once frees as many slots, which only lets a
         few more start; the engine still holds at most :attr:`capacity` invocations here)."""
         self.busy -= 1
-        if self.on_free is not None and self._queued:
+        if self.on_free is not None and self.waiting:
             self.on_free()
 
     def resume(self) -> None:
         """A handler got its call's result and runs again."""
         self.busy += 1
 
-    def overloaded(self) -> bool:
-        """True when a new invocation should be refused rather than queued."""
-        return self.running >= SHED_FACTOR * self.limit
-
     def full(self) -> bool:
-        """True while the connection should not read: the backlog holds ``2 × limit`` frames
+        """True while the connection should not read: the backlog holds ``pause_at`` frames
         (more than the engine was told this worker can hold)."""
-        return len(self._queued) >= 2 * self.limit
+        return len(self.waiting) >= self.pause_at
 
     async def wait(self) -> None:
         """Return once the backlog has room."""
-        while len(self._queued) >= 2 * self.limit:
+        while len(self.waiting) >= self.pause_at:
             reader = self._reader
             if reader is None or reader.done():
                 reader = self._reader = asyncio.get_running_loop().create_future()
@@ -118,7 +122,7 @@ class HandlerSlots:
 
     def _wake_reader(self) -> None:
         reader = self._reader
-        if reader is not None and len(self._queued) < 2 * self.limit:
+        if reader is not None and len(self.waiting) < self.pause_at:
             self._reader = None
             if not reader.done():
                 reader.set_result(None)

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from typing import Any
 
+import httpx
 import pytest
 import websockets
 from engine_wire import Wire
@@ -232,10 +233,6 @@ async def test_max_inflight_invocations_of_a_worker(engine_factory: Any) -> None
     assert all("error" not in a for a in answers)
 
 
-@pytest.mark.skip(
-    reason="known issue after the merges of session 4: the caller's socket is reset before the "
-    "FRAME_BUDGET_EXCEEDED answers arrive (passes on its branch); to fix next session"
-)
 async def test_invocations_beyond_the_frame_budget(engine_factory: Any) -> None:
     """Large invocations queued to a worker that does not read are charged to the engine's
     frame budget; once it is spent, further ones get FRAME_BUDGET_EXCEEDED at once."""
@@ -265,3 +262,24 @@ async def test_invocations_beyond_the_frame_budget(engine_factory: Any) -> None:
     assert set(codes) == {"FRAME_BUDGET_EXCEEDED"}, codes
     assert engine.core.frames.peak <= 8 * MIB + 2 * MIB, engine.core.frames.peak
     await ws.close()
+
+
+async def test_an_http_route_to_a_full_worker_answers_503(engine_factory: Any) -> None:
+    """An HTTP request whose worker cannot take the call gets 503 with the code and
+    ``retry-after``, not a 500 (the worker is not failing, it is busy)."""
+    engine = engine_factory(max_inflight_invocations=1)
+    worker = await Wire.connect(engine.url, name="routes")
+    await worker.send({"type": "registerfunction", "id": "routes::slow"})
+    config = {"api_path": "/slow", "http_method": "GET"}
+    await worker.register_trigger("t-slow", "http", "routes::slow", config)
+    await worker.sync()
+    async with httpx.AsyncClient(base_url=engine.http_url, timeout=10) as http:
+        first = asyncio.ensure_future(http.get("/slow"))
+        await worker.recv_type("invokefunction")  # the first call holds the worker's one slot
+        second = await http.get("/slow")
+        assert second.status_code == 503
+        assert second.headers["retry-after"] == "1"
+        assert second.json()["error"]["code"] == "WORKER_BACKPRESSURE"
+        first.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await first

@@ -111,10 +111,11 @@ class EngineConfig:
         max_message_size: largest incoming WebSocket message, in bytes (§1.6: 64 MiB; a
             larger one closes the socket with 1009).
         frame_budget_bytes: bytes the worker listener holds at once across all sockets for
-            messages being received or handled and frames queued to sockets; each socket's
-            first MiB does not count (:mod:`iii_asgi.engine.core.budget`). A message that
-            does not fit closes its socket with 1009; an invocation that does not fit is
-            refused with ``FRAME_BUDGET_EXCEEDED``.
+            messages being received (once) or handled (twice: bytes and decoded text) and
+            frames queued to sockets; each socket's first MiB does not count
+            (:mod:`iii_asgi.engine.core.budget`). A message that does not fit closes its
+            socket with 1009; an invocation that does not fit is refused with
+            ``FRAME_BUDGET_EXCEEDED``.
         ws: uvicorn WebSocket implementation. ``websockets-sansio`` (default) measured fastest:
             6.1k sequential / 54k pipelined (64 in flight) worker→engine→worker round trips/s,
             against 4.9k / 45k for the deprecated ``websockets``; ``wsproto`` needs the
@@ -246,7 +247,7 @@ class EngineConfig:
     channel_sweep_interval_s: float = 60.0
     functions_poll_interval_s: float = 5.0
     outbound_queue_size: int = 8192
-    outbound_queue_bytes: int = 16 * 1024 * 1024
+    outbound_queue_bytes: int = 64 * 1024 * 1024
     max_inflight_invocations: int = 10_000
     invocation_timeout_ms: int | None = None
     max_message_size: int = MAX_MESSAGE_SIZE

@@ -3,7 +3,8 @@ share of it.
 
 A :class:`ByteBudget` is one engine-wide limit: the frame budget of the worker listeners
 (``EngineConfig.frame_budget_bytes``: messages being parsed or handled, and frames queued to a
-socket) or the channel budget (``channel_budget_bytes``: items queued in channels). A
+socket), the channel budget (``channel_budget_bytes``: items queued in channels) or the HTTP
+port's body budget (``http_body_budget_bytes``, :mod:`iii_asgi.engine.workers.http.budget`). A
 :class:`Share` is one holder's account on it (a socket, a channel): the first ``allowance``
 bytes it holds are its own and never touch the budget, so a holder with small frames is never
 refused because others hold large ones; only what it holds beyond its allowance is borrowed
@@ -48,11 +49,14 @@ class ByteBudget:
         self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     def charge(self, size: int) -> bool:
-        """Take ``size`` bytes now; False, taking nothing, when they do not fit."""
-        if self.used + size > self.limit or self._waiters:
+        """Take ``size`` bytes now (a negative size gives some back); False, taking nothing,
+        when they do not fit."""
+        if size > 0 and self.used + size > self.limit:
             self.refused += 1
             return False
         self._take(size)
+        if size < 0:
+            self._wake()
         return True
 
     def force(self, size: int) -> None:

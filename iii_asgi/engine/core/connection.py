@@ -63,8 +63,9 @@ class QueuedInvocation(Protocol):
 
 
 #: Frames one connection's read loop handles before it lets the others run (when they keep
-#: arriving faster than it handles them: a read is up to 256 KiB, hundreds of small frames).
-FAIR_BATCH = 32
+#: arriving faster than it handles them: a read is up to 256 KiB, hundreds of small frames;
+#: 128 is past what one read of 64 pipelined calls holds, so those keep their batching).
+FAIR_BATCH = 128
 
 #: Error codes of an invocation refused by :meth:`WorkerConnection.offer`.
 BACKPRESSURE = "WORKER_BACKPRESSURE"

@@ -18,6 +18,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ...core.channels import Channel
+from ...core.connection import BACKPRESSURE, BUDGET_EXCEEDED
 from ...core.errors import InvocationError
 from ...core.logs import RateLimitedLogger
 from ...types import Send
@@ -27,20 +28,20 @@ from .responses import Headers, apply_control, buffered, envelope, send_bytes, s
 if TYPE_CHECKING:
     from .app import HttpApp
 
-__all__ = ["DRAIN_S", "Responder"]
+__all__ = ["DRAIN_S", "RETRY_AFTER", "Responder"]
 
 logger = logging.getLogger("iii_asgi.engine.http")
 _throttled = RateLimitedLogger(logger)
+#: Codes of a worker that cannot take the call now (docs/engine.md "Limits"): 503, retry later.
+_UNAVAILABLE = frozenset({BACKPRESSURE, BUDGET_EXCEEDED})
+#: The ``retry-after`` header of a 503.
+RETRY_AFTER: Headers = [(b"retry-after", b"1")]
 
 #: After the invocation finished, a streamed response ends once its writer has been quiet this
 #: long (seconds): frames the function wrote before returning travel on another socket than
 #: its result and may arrive after it, late by as much as the worker's event loop stalls (a
 #: blocking call in some handler, a busy machine), so this is generous.
 DRAIN_S = 1.0
-
-
-#: Refusals of a call the route's worker cannot take now (issue 13): 503, not 500.
-_UNAVAILABLE = frozenset({"WORKER_BACKPRESSURE", "FRAME_BUDGET_EXCEEDED"})
 
 
 class Responder:
@@ -63,8 +64,10 @@ class Responder:
         status = 500
         if isinstance(exc, InvocationError):
             error = envelope(exc.code, exc.message, with_id=True)
-            if exc.code in _UNAVAILABLE:  # the worker cannot take it now: retry later
-                status = 503
+            if exc.code in _UNAVAILABLE:
+                extra = [*RETRY_AFTER, *self.cors_headers] if self.cors_headers else RETRY_AFTER
+                await send_json(self.send, 503, error, extra)
+                return
         else:
             _throttled.error("http_failed", "HTTP request failed", exc_info=exc)
             error = envelope("INTERNAL_ERROR", "internal server error", with_id=True)
