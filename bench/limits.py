@@ -6,16 +6,16 @@ client, in one run.
     python bench/limits.py [--seconds 4] [--interval-ms 10] [--scenario NAME ...]
 
 Processes, all on loopback: ``iii-asgi engine`` (worker port and HTTP port on free ports), a
-route worker serving ``POST /upload`` and ``POST /big``, the well-behaved caller (this
-process: a worker that calls its own function every ``--interval-ms`` and serves
-``GET /health``), and for
+route worker serving ``GET /health``, ``POST /upload`` and ``POST /big``, the well-behaved
+caller (this process: a worker that calls its own function every ``--interval-ms``), and for
 each scenario one abuser process that runs for ``--seconds`` against the engine. Printed per
 scenario: the caller's p50 / p99 and their ratio to the baseline measured alone, its errors,
 a health check's worst time, the engine's peak RSS (``/proc``), and what the abuser got.
 
 Scenarios are rows of :data:`SCENARIOS` (name → :class:`Scenario`); an abuser is an async
-function ``abuse(target, seconds) -> str`` run in its own process. To add one (a worker-socket
-flood, a stuck worker...), write the function and add a row.
+function ``abuse(target, seconds) -> str`` run in its own process. To add one, write the
+function and add a row. The rows: the HTTP port's (large header, slow headers, slow bodies,
+big posts) and the worker sockets' (a stuck worker, an invocation flood, many large frames).
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ import argparse
 import asyncio
 import contextlib
 import importlib.util
+import json
 import os
 import subprocess
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -71,6 +73,21 @@ async def _status(reader: asyncio.StreamReader, timeout: float = 30) -> str:
         return "no answer"
     parts = line.split()
     return parts[1].decode() if len(parts) > 1 else "closed"
+
+
+async def _codes(calls: list[Any]) -> Counter[str]:
+    seen: Counter[str] = Counter()
+    for outcome in await asyncio.gather(*calls, return_exceptions=True):
+        seen[
+            getattr(outcome, "code", type(outcome).__name__)
+            if isinstance(outcome, BaseException)
+            else "ok"
+        ] += 1
+    return seen
+
+
+def _summary(seen: Counter[str]) -> str:
+    return ", ".join(f"{k} x {v}" for k, v in seen.most_common())
 
 
 async def _send(writer: asyncio.StreamWriter, data: bytes, chunk: int = 65536) -> None:
@@ -170,12 +187,134 @@ async def big_posts(target: Target, seconds: float) -> str:
     return ", ".join(f"{k} x {v}" for k, v in seen.items())
 
 
+async def stuck_worker(target: Target, seconds: float) -> str:
+    """A worker whose handler blocks its event loop (``time.sleep``), so it stops reading its
+    socket, and a caller sending it 256 KiB calls every 5 ms (~160 MiB offered in 4 s,
+    past the kernel's buffers and the 64 MiB outbound queue)."""
+    import iii
+
+    stuck = iii.register_worker(target.url, iii.InitOptions(worker_name="bench-stuck"))
+
+    async def block(data: Any) -> Any:
+        time.sleep(seconds)
+        return None
+
+    stuck.register_function("abuse::block", block)
+    stuck.register_function("abuse::ok", lambda data: "ok")
+    caller = iii.III(target.url, iii.InitOptions(worker_name="bench-stuck-caller"))
+    await caller.connect()
+    for _ in range(200):
+        with contextlib.suppress(Exception):
+            await caller.trigger_async({"function_id": "abuse::ok", "payload": 0})
+            break
+        await asyncio.sleep(0.02)
+    void = iii.TriggerActionVoid()
+    await caller.trigger_async({"function_id": "abuse::block", "payload": 0, "action": void})
+    blob = "x" * (256 * 1024)
+    calls = []
+    deadline = time.monotonic() + seconds * 0.8
+    while time.monotonic() < deadline:
+        request = {"function_id": "abuse::ok", "payload": blob, "timeout_ms": 60_000}
+        calls.append(asyncio.ensure_future(caller.trigger_async(request)))
+        await asyncio.sleep(0.005)
+    seen = await _codes(calls)
+    await caller.shutdown_async()
+    stuck.shutdown()
+    return _summary(seen)
+
+
+async def invocation_flood(target: Target, seconds: float) -> str:
+    """Invocations sent as fast as a raw socket takes them at an executor serving 80 a
+    second (one call at a time, 12.5 ms each)."""
+    import websockets
+
+    import iii
+
+    executor = iii.register_worker(target.url, iii.InitOptions(worker_name="bench-slow"))
+    lock = asyncio.Lock()
+
+    async def slow(data: Any) -> Any:
+        async with lock:
+            await asyncio.sleep(0.0125)
+        return data
+
+    executor.register_function("abuse::slow", slow)
+    await asyncio.sleep(0.5)  # registered
+    seen: Counter[str] = Counter()
+    sent = 0
+    async with websockets.connect(target.url, max_size=2**26, compression=None) as ws:
+        await ws.recv()  # workerregistered
+
+        async def read() -> None:
+            async for raw in ws:
+                frame = json.loads(raw)
+                error = frame.get("error")
+                seen[error["code"] if error else "ok"] += 1
+
+        reader = asyncio.ensure_future(read())
+        deadline = time.monotonic() + seconds * 0.8
+        while time.monotonic() < deadline:
+            frame = {
+                "type": "invokefunction",
+                "function_id": "abuse::slow",
+                "data": {"n": sent},
+                "invocation_id": str(uuid.uuid4()),
+                "timeout_ms": 60_000,
+            }
+            await ws.send(json.dumps(frame))
+            sent += 1
+            if sent % 64 == 0:
+                await asyncio.sleep(0)  # read the answers (a client that never does is dropped)
+        await asyncio.sleep(1)
+        reader.cancel()
+    executor.shutdown()
+    return f"{sent} sent; {_summary(seen)} (the rest still queued at the executor)"
+
+
+async def large_frames(target: Target, seconds: float) -> str:
+    """24 sockets each sending 32 MiB messages, again and again (768 MiB offered at once)."""
+    import websockets
+
+    body = json.dumps(
+        {
+            "type": "invokefunction",
+            "function_id": "abuse::nobody",
+            "data": {"blob": "x" * (32 * MIB)},
+            "invocation_id": str(uuid.uuid4()),
+        }
+    )
+    seen: Counter[str] = Counter()
+    deadline = time.monotonic() + seconds
+
+    async def client() -> None:
+        while time.monotonic() < deadline:
+            try:
+                async with websockets.connect(target.url, max_size=2**26, compression=None) as ws:
+                    await ws.recv()
+                    await ws.send(body)
+                    while json.loads(await ws.recv()).get("type") != "invocationresult":
+                        pass
+                    seen["answered"] += 1
+            except websockets.ConnectionClosed as exc:
+                seen[f"closed {exc.rcvd.code if exc.rcvd else 1006}"] += 1
+
+    await asyncio.gather(*(client() for _ in range(24)))
+    return _summary(seen)
+
+
 #: The abusive clients, in the order they run. Add a row to add a scenario.
 SCENARIOS: dict[str, Scenario] = {
     "large-header": Scenario("one 16 MiB header per request, back to back", large_header),
     "slow-headers": Scenario("500 connections, a header byte each every 0.5 s", slow_headers),
     "slow-bodies": Scenario("500 connections, a JSON body byte each every 0.5 s", slow_bodies),
     "big-posts": Scenario("32 concurrent 16 MiB JSON POSTs, repeated", big_posts),
+    "stuck-worker": Scenario(
+        "a worker blocked in time.sleep, called with 256 KiB every 5 ms", stuck_worker
+    ),
+    "invocation-flood": Scenario(
+        "invocations as fast as a socket takes them, executor serving 80/s", invocation_flood
+    ),
+    "large-frames": Scenario("24 sockets sending 32 MiB messages, repeated", large_frames),
 }
 
 
@@ -188,6 +327,7 @@ def routes_worker(url: str) -> None:
 
     client = iii.register_worker(url)
     routes = {
+        "/health": ("GET", lambda d: {"body": "ok"}),
         "/upload": ("POST", lambda d: {"body": "done"}),
         "/big": ("POST", lambda d: {"body": len(d["body"] or "")}),
     }
@@ -249,12 +389,6 @@ class Caller:
 
     async def start(self) -> None:
         self.client.register_function("bench::self", lambda data: data)
-        # The health check is served here, not by the route worker that parses 16 MiB bodies.
-        self.client.register_function("bench::health", lambda data: {"body": "ok"})
-        config = {"api_path": "/health", "http_method": "GET"}
-        self.client.register_trigger(
-            {"type": "http", "function_id": "bench::health", "config": config}
-        )
         await self.client.connect()
         for _ in range(200):
             with contextlib.suppress(Exception):
@@ -264,31 +398,31 @@ class Caller:
         raise RuntimeError("bench::self never answered")
 
     async def measure(self, seconds: float) -> tuple[list[float], int]:
-        clock = time.perf_counter  # uvloop's loop.time() counts whole milliseconds
+        loop = asyncio.get_running_loop()
         latencies: list[float] = []
         errors = 0
-        deadline = clock() + seconds
-        while clock() < deadline:
-            start = clock()
+        deadline = loop.time() + seconds
+        while loop.time() < deadline:
+            start = loop.time()
             try:
                 request = {"function_id": "bench::self", "payload": {"t": start}}
                 await asyncio.wait_for(self.client.trigger_async(request), 5)
-                latencies.append(clock() - start)
+                latencies.append(loop.time() - start)
             except Exception:
                 errors += 1
-            await asyncio.sleep(max(0.0, self.interval - (clock() - start)))
+            await asyncio.sleep(max(0.0, self.interval - (loop.time() - start)))
         return latencies, errors
 
 
 async def health(port: int) -> float:
-    start = time.perf_counter()
+    start = time.monotonic()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"GET /health HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
     status = await _status(reader, 10)
     writer.close()
     if status != "200":
         return float("inf")
-    return time.perf_counter() - start
+    return time.monotonic() - start
 
 
 def pct(values: list[float], q: float) -> float:
@@ -320,7 +454,7 @@ async def run(args: argparse.Namespace) -> None:
                 f"{args.seconds:g} s per row; engine pid {engine.pid}"
             )
             print(
-                f"{'scenario':14} {'p50 ms':>7} {'p99 ms':>7} {'p50 x':>6} {'p99 x':>6} "
+                f"{'scenario':16} {'p50 ms':>7} {'p99 ms':>7} {'p50 x':>6} {'p99 x':>6} "
                 f"{'errors':>6} {'health ms':>9} {'RSS MiB':>7}  abuser got"
             )
             latencies, errors = await caller.measure(args.seconds)
@@ -328,7 +462,7 @@ async def run(args: argparse.Namespace) -> None:
             checks = [await health(http_port) * 1e3 for _ in range(3)]
             rss = vm_mib(engine.pid, "VmRSS")
             print(
-                f"{'alone':14} {base50:7.1f} {base99:7.1f} {1:6.2f} {1:6.2f} {errors:6d} "
+                f"{'alone':16} {base50:7.1f} {base99:7.1f} {1:6.2f} {1:6.2f} {errors:6d} "
                 f"{max(checks):9.1f} {rss:7.0f}  -"
             )
             for name in names:
@@ -346,7 +480,7 @@ async def run(args: argparse.Namespace) -> None:
                 got = await loop.run_in_executor(None, read_until, abuser, "result")
                 p50, p99 = pct(latencies, 0.5), pct(latencies, 0.99)
                 print(
-                    f"{name:14} {p50:7.1f} {p99:7.1f} {p50 / base50:6.2f} {p99 / base99:6.2f} "
+                    f"{name:16} {p50:7.1f} {p99:7.1f} {p50 / base50:6.2f} {p99 / base99:6.2f} "
                     f"{errors:6d} {max(checks):9.1f} {rss:7.0f}  {got.split(' ', 1)[1].strip()}"
                 )
                 await asyncio.sleep(1)  # let the engine settle before the next row

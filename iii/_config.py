@@ -52,6 +52,9 @@ class ClientConfig:
                 "framework": (telemetry.framework if telemetry else None) or "iii-asgi",
             },
             "features": ["large-messages.v1"],
+            # iii-asgi: invocations it can hold (handlers and backlog, iii/_slots.py); our
+            # engine refuses more with WORKER_BACKPRESSURE, others ignore the key
+            "max_inflight_invocations": 2 * self.options.max_concurrent_handlers,
         }
         if self.options.worker_description:
             data["description"] = self.options.worker_description

@@ -4,7 +4,8 @@
 What is sent goes through one outbox in order; coroutines flush it inline, sync callers wake the
 writer task. On every (re)connect the connection queues, in order: ``reattach``, the client's
 registrations (its ``replay``), the invocations queued while offline, ``engine::workers::register``
-(§1.4). Received frames go to the client's ``dispatch``.
+(§1.4). Received frames go to the client's ``dispatch``; while the ``gate`` (the handlers'
+backlog) is full, the connection is not read.
 
 The connection is a WebSocket, or an in-memory link to an engine of this process
 (:mod:`._memory_transport`): then frames travel as dicts, and :attr:`Connection.pack` copies
@@ -28,6 +29,7 @@ from . import protocol as wire
 from ._config import ClientConfig
 from ._loop import ClientLoop
 from ._pending import PendingCalls
+from ._slots import HandlerSlots
 from ._transport import CoalescingClientConnection
 from .errors import IIIInvocationError, RegistrationRejectedError
 from .options import MAX_QUEUE_SIZE, ConnectionStateCallback, IIIConnectionState
@@ -111,6 +113,8 @@ class Connection:
         self._outbox_ready: asyncio.Event | None = None
         self._flushing = False
         self._offline: deque[tuple[Outgoing, str | None]] = deque(maxlen=MAX_QUEUE_SIZE)
+        #: While full, the read loop waits (back-pressure to the engine): the handlers' backlog.
+        self.gate: HandlerSlots | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -378,6 +382,9 @@ class Connection:
                 if self.rejected is not None:
                     await ws.close()
                     return
+                gate = self.gate
+                if gate is not None and len(gate.waiting) >= gate.pause_at:  # gate.full(), inline
+                    await gate.wait()  # not read meanwhile: the engine holds the rest
         finally:
             take_inline(None)
 
@@ -403,7 +410,11 @@ class Connection:
         self, context: contextvars.Context, raw: bytes | bytearray | wire.Frame
     ) -> bool:
         """A frame the connection hands over while :meth:`_read_loop` waits for one: handled
-        as that loop would (in ``context``, a copy of the loop's), without its task hop."""
+        as that loop would (in ``context``, a copy of the loop's), without its task hop;
+        ``False`` (left to the loop) while the handlers' backlog is full."""
+        gate = self.gate
+        if gate is not None and len(gate.waiting) >= gate.pause_at:
+            return False
         context.run(self._take, raw)
         ws = self._ws
         if self.rejected is not None and ws is not None:

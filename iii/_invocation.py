@@ -2,8 +2,17 @@
 ``invocationresult`` back, timeouts) and the calls it serves (run the handler, reply).
 
 Outbound calls run on the caller's loop; only the encoded frame crosses to the client's loop
-(when they differ) and the result comes back by ``call_soon_threadsafe``. Async handlers run on
-the client's loop, sync ones on a thread pool (``InitOptions.max_handler_threads``).
+(when they differ) and the result comes back by ``call_soon_threadsafe``. A call's frame carries
+its timeout (``timeout_ms``, an iii-asgi extension the real engine ignores), so our engine can
+stop the call at the executor when it expires.
+
+Async handlers run on the client's loop, sync ones on a thread pool
+(``InitOptions.max_handler_threads``). At most ``InitOptions.max_concurrent_handlers`` run at
+once; more wait as frames in a bounded backlog, and past that the connection stops reading
+(:mod:`._slots`). An ``invocationresult`` for an invocation this worker is running or holding
+means the engine stopped it (the caller's timeout expired): the handler's task is cancelled, or
+the waiting frame dropped, and nothing is replied (a sync handler's thread cannot be
+interrupted; its result is dropped).
 """
 
 from __future__ import annotations
@@ -24,9 +33,10 @@ from ._connection import Connection, Outgoing
 from ._handlers import LocalFunction
 from ._loop import ClientLoop
 from ._pending import Pending, PendingCalls, ThreadPending
+from ._slots import HandlerSlots
 from ._threads import HandlerPool
 from .channels import resolve_channel_refs
-from .context import InvocationContext, enter_invocation, exit_invocation
+from .context import InvocationContext, current_invocation, enter_invocation, exit_invocation
 from .errors import IIIInvocationError, error_from_body, timeout_error
 from .http import HttpInvocationConfig
 from .observability._invocation import end_execution, outgoing, start_execution
@@ -106,6 +116,11 @@ class Invoker:
         self._pending = pending
         self._functions = functions
         self._executor: HandlerPool | None = None
+        #: Handlers running at once (``InitOptions.max_concurrent_handlers``) and the backlog.
+        self.slots = HandlerSlots(config.options.max_concurrent_handlers)
+        self.slots.on_free = self._drain
+        #: Tasks of the handlers running, by invocation id (until the handler returned).
+        self._serving: dict[str, asyncio.Task[Any]] = {}
 
     # ------------------------------------------------------------------ outbound
 
@@ -144,10 +159,13 @@ class Invoker:
         traceparent, baggage = outgoing()  # protocol.md §3.6
         invocation_id: str | None = None
         wire_action: Any = None
+        timeout_ms = request.timeout_ms or self._config.options.invocation_timeout_ms
+        wire_timeout_ms: int | None = None  # a void call has no deadline on the wire
         if isinstance(action, TriggerActionVoid):
             wire_action = {"type": "void"}
         else:
             invocation_id = str(uuid.uuid4())
+            wire_timeout_ms = timeout_ms
             if isinstance(action, TriggerActionEnqueue):
                 wire_action = {"type": "enqueue", "queue": action.queue}
         frame = wire.invoke_function(
@@ -159,8 +177,8 @@ class Invoker:
             namespace=namespace,
             traceparent=traceparent,
             baggage=baggage,
+            timeout_ms=wire_timeout_ms,
         )
-        timeout_ms = request.timeout_ms or self._config.options.invocation_timeout_ms
         enqueue = isinstance(action, TriggerActionEnqueue)
         return _Call(function_id, invocation_id, enqueue, timeout_ms, conn.pack(frame))
 
@@ -177,12 +195,22 @@ class Invoker:
         timer = loop.call_later(
             call.timeout_ms / 1000, self._expire, invocation_id, call.function_id, call.timeout_ms
         )
+        serving = current_invocation()  # inside one of our handlers: it holds no slot now
+        slots = (
+            self.slots
+            if serving is not None and serving.worker_id == self._conn.worker_id
+            else None
+        )
+        if slots is not None:
+            slots.idle()
         try:
             await self._deliver(call.item, invocation_id)
             result = await future
         finally:
             timer.cancel()
             self._pending.pop(invocation_id, None)
+            if slots is not None:
+                slots.resume()
         return call.outcome(result)
 
     def invoke_sync(self, request: TriggerRequest, loop: asyncio.AbstractEventLoop) -> Any:
@@ -226,8 +254,15 @@ class Invoker:
             pending.settle(error=timeout_error(function_id, timeout_ms, invocation_id))
 
     def on_result(self, frame: wire.Frame) -> None:
-        """An ``invocationresult``: settle the call it answers (§3.2)."""
-        pending = self._pending.pop(frame["invocation_id"], None)
+        """An ``invocationresult``: settle the call it answers (§3.2). For an invocation this
+        worker is still running it is the engine's stop notice: the handler is cancelled."""
+        invocation_id = frame["invocation_id"]
+        serving = self._serving.pop(invocation_id, None)
+        if serving is not None:
+            serving.cancel()
+        elif self.slots.drop(invocation_id):
+            return
+        pending = self._pending.pop(invocation_id, None)
         if pending is None:
             return
         error = frame.get("error")
@@ -241,6 +276,58 @@ class Invoker:
             pending.settle(frame.get("result"))
 
     # ------------------------------------------------------------------ inbound
+
+    def serve(self, frame: wire.Frame) -> None:
+        """Run the handler of an ``invokefunction`` in its own task (loop thread only) once a
+        slot is free; answer at once with ``WORKER_BACKPRESSURE`` when ``SHED_FACTOR ×
+        max_concurrent_handlers`` handlers are running already."""
+        slots = self.slots
+        if slots.busy < slots.limit and not slots.waiting and slots.running < slots.shed_at:
+            self._start(frame)  # the common case, in attribute reads
+            return
+        invocation_id: str | None = frame.get("invocation_id")
+        if slots.running >= slots.shed_at:
+            if invocation_id is not None:
+                self._conn.post(
+                    wire.invocation_result(
+                        invocation_id,
+                        frame["function_id"],
+                        error=wire.error_body(
+                            "WORKER_BACKPRESSURE",
+                            f"worker runs {slots.running} handlers already "
+                            f"(max_concurrent_handlers {slots.limit})",
+                        ),
+                    )
+                )
+            return
+        if slots.admit(frame):
+            self._start(frame)
+        else:
+            self._drain()
+
+    def _start(self, frame: wire.Frame) -> None:
+        slots = self.slots
+        slots.busy += 1
+        slots.running += 1
+        task = asyncio.ensure_future(self.on_invoke(frame))
+        self._client_loop.tasks.add(task)  # cancelled on shutdown, like spawn()'s
+        invocation_id = frame.get("invocation_id")
+        if invocation_id is not None:
+            self._serving[invocation_id] = task
+        task.add_done_callback(self._served)
+
+    def _served(self, task: asyncio.Task[Any]) -> None:
+        self._client_loop.tasks.discard(task)
+        slots = self.slots
+        slots.running -= 1
+        slots.busy -= 1
+        if slots.waiting:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Start backlog frames while slots are free."""
+        while (frame := self.slots.next()) is not None:
+            self._start(frame)
 
     async def on_invoke(self, frame: wire.Frame) -> None:
         """An ``invokefunction`` for this worker: run the handler in its span, then reply
@@ -286,6 +373,8 @@ class Invoker:
                 traceparent = execution.traceparent
         if invocation_id is None:
             return
+        if self._serving.pop(invocation_id, None) is None:
+            return  # the engine stopped it meanwhile (a sync handler ran to its end anyway)
         await self._reply(invocation_id, function_id, result, error, traceparent)
 
     async def _reply(

@@ -106,6 +106,7 @@ class III:
         )
         self._registrations = Registrations(config, conn, client_loop)
         self._invoker = Invoker(config, client_loop, conn, pending, self._registrations.functions)
+        conn.gate = self._invoker.slots  # stop reading while the handlers' backlog is full
         #: ErrorBodies of ``error`` frames the engine sent (e.g. a refused HTTP-invoked function).
         self.engine_errors: list[dict[str, Any]] = []
         #: Registrations the engine refused: ``{"kind": "trigger"|"function", "id",
@@ -263,7 +264,7 @@ class III:
         if kind == "invocationresult":
             self._invoker.on_result(frame)
         elif kind == "invokefunction":
-            self._client_loop.spawn(self._invoker.on_invoke(frame))
+            self._invoker.serve(frame)
         elif kind == "workerregistered":
             self._conn.worker_id = frame["worker_id"]
             self._conn.reattach_token = frame.get("reattach_token")

@@ -12,7 +12,11 @@ Hierarchy::
 Error codes are the strings of protocol.md §3.7, e.g. ``function_not_found``,
 ``invocation_failed``, ``invocation_stopped``, ``enqueue_error``, plus the SDK's own ``TIMEOUT``,
 ``SHUTDOWN``, ``CONNECTION_LOST`` (the socket dropped while the call was in flight) and
-``payload_too_large``.
+``payload_too_large``. The iii-asgi engine's limits (docs/engine.md, "Limits") add
+``WORKER_BACKPRESSURE`` (the target worker cannot take more calls now: its socket queue is full
+or it has ``max_inflight_invocations`` in flight; also sent by an SDK worker running four times
+its ``max_concurrent_handlers``) and ``FRAME_BUDGET_EXCEEDED`` (the engine's frame memory is
+spent); both mean "try again later" and arrive as a plain :class:`IIIInvocationError`.
 """
 
 from __future__ import annotations

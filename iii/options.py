@@ -83,6 +83,14 @@ class InitOptions:
       unless an Authorization header is given.
     - ``invocation_timeout_ms``: default per-call timeout (30 000 ms).
     - ``max_handler_threads``: size of the thread pool that runs sync handlers.
+    - ``max_concurrent_handlers``: handlers (async and sync) running at once, 1024 by default;
+      more invocations wait as frames. The worker tells the engine it can hold twice this many;
+      the iii-asgi engine answers calls beyond that with ``WORKER_BACKPRESSURE``. With an
+      engine that sends more, the worker stops reading its socket once twice this many
+      frames wait (the engine holds the rest). A
+      handler waiting for a ``trigger()`` of its own does not count (its result comes on the
+      same socket); past four times as many handlers running in all, a new invocation is
+      answered at once with ``WORKER_BACKPRESSURE``.
     - ``transport``: ``"auto"`` (default), ``"memory"`` or ``"websocket"``; else env
       ``III_TRANSPORT``. ``auto`` connects in memory, without a socket, to an engine running in
       this process on the client's own event loop (``iii-asgi run``); ``memory`` also to one on
@@ -99,6 +107,7 @@ class InitOptions:
     headers: dict[str, str] | None = None
     telemetry: TelemetryOptions | None = None
     max_handler_threads: int = 32
+    max_concurrent_handlers: int = 1024
     transport: str | None = None
 
     def resolved_worker_name(self) -> str:

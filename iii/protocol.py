@@ -177,6 +177,7 @@ class InvokeFunction(TypedDict, total=False):
     namespace: str
     traceparent: str
     baggage: str
+    timeout_ms: int
 
 
 class InvocationResult(TypedDict, total=False):
@@ -371,8 +372,13 @@ def invoke_function(
     namespace: str | None = None,
     traceparent: str | None = None,
     baggage: str | None = None,
+    timeout_ms: int | None = None,
 ) -> InvokeFunction:
-    """Build an ``invokefunction`` frame (§2.12); ``None`` fields are left out."""
+    """Build an ``invokefunction`` frame (§2.12); ``None`` fields are left out.
+
+    ``timeout_ms`` (W→E) is an iii-asgi extension: how long the caller waits, so that our engine
+    can stop the call at the executor when the caller gives up (docs/engine.md, "Limits"). The
+    real engine ignores unknown fields (§1.6)."""
     frame: InvokeFunction = {"type": "invokefunction", "function_id": function_id, "data": data}
     if invocation_id is not None:
         frame["invocation_id"] = invocation_id
@@ -386,6 +392,8 @@ def invoke_function(
         frame["traceparent"] = traceparent
     if baggage is not None:
         frame["baggage"] = baggage
+    if timeout_ms is not None:
+        frame["timeout_ms"] = timeout_ms
     return frame
 
 

@@ -108,4 +108,5 @@ def test_the_session_check_spares_pytests_own_multiprocessing_helpers() -> None:
     tracker = multiprocessing.resource_tracker._resource_tracker._pid  # type: ignore[attr-defined]
     assert tracker is not None
     assert tracker in {info.pid for info in session_processes(os.environ[SESSION_ENV])}
-    assert leftovers("not-this-session", timeout=0) == []
+    spared = {info.pid for info in leftovers("not-this-session", timeout=0)}
+    assert tracker not in spared  # (session fixtures, e.g. redis-server, may still be running)

@@ -12,9 +12,11 @@ Example::
 ``EngineThread`` runs the same engine on a background thread for synchronous code; ``EngineApp``
 is the bare ASGI application of the worker listener; ``TriggerProvider`` is the seam for
 in-process trigger types. Layout: ``core/`` (imports no worker), ``workers/<name>/`` (one
-package per built-in worker), ``config/``, ``storage/``, and ``server.py`` which composes them.
+package per built-in worker), ``config/``, ``storage/``, ``adapters/`` (local or Redis, per
+built-in: ``AdapterConfig``), and ``server.py`` which composes them.
 """
 
+from .config.adapters import AdapterConfig
 from .config.engine import EngineConfig
 from .config.queue import QueueConfig
 from .core.engine import EngineCore
@@ -23,6 +25,7 @@ from .server import Engine, EngineThread
 from .workers.worker_manager.app import EngineApp
 
 __all__ = [
+    "AdapterConfig",
     "Engine",
     "EngineApp",
     "EngineConfig",

@@ -17,11 +17,12 @@ from typing import Any
 
 import uvicorn
 
+from .adapters import Backends
 from .config.engine import EngineConfig
 from .console import Console
 from .core.engine import EngineCore
 from .core.worker import BuiltinWorker, Listener
-from .storage import Storage, create_storage
+from .storage import Storage
 from .workers.cron.worker import Cron
 from .workers.exec.worker import ExecWorker
 from .workers.http.app import HttpApp
@@ -43,9 +44,11 @@ logger = logging.getLogger("iii_asgi.engine")
 @dataclass
 class EngineWorkers:
     """The built-in workers of one engine, by config name (``iii-`` dropped, ``-`` as ``_``),
-    and the storage the state, stream and queue workers share."""
+    their adapters (``backends``: local or Redis, per worker) and the engine's local storage
+    (``storage``: the state, stream and queue workers' store unless their adapter is Redis)."""
 
     storage: Storage
+    backends: Backends
     http_functions: HttpFunctions
     state: StateWorker
     observability: ObservabilityWorker
@@ -79,23 +82,25 @@ class EngineWorkers:
 
 def compose(config: EngineConfig) -> tuple[EngineCore, EngineWorkers]:
     """Build the core and install every built-in worker ``config`` enables (the ``http``
-    trigger type only with an ``http_port``)."""
+    trigger type only with an ``http_port``), each on the adapter its config names."""
     core = EngineCore(config)
     observability = ObservabilityWorker(core)
-    storage = create_storage(config.data_dir)
+    backends = Backends(config)
+    state, stream = backends.state, backends.stream
     http_functions = HttpFunctions(config)
     if config.http_functions_enabled:
         core.function_preparer = http_functions
     telemetry = TelemetryEndpoint(observability.store.ingest, observability.serve_socket)
     workers = EngineWorkers(
-        storage=storage,
+        storage=backends.local.storage,
+        backends=backends,
         http_functions=http_functions,
-        state=StateWorker(core, storage),
+        state=StateWorker(core, state.storage, state.events("state")),
         observability=observability,
-        stream=StreamWorker(core, storage),
-        queue=Queues(core, storage),
-        pubsub=PubSub(core),
-        cron=Cron(core),
+        stream=StreamWorker(core, stream.storage, stream.events("stream")),
+        queue=Queues(core, backends.queue.storage, backends.queue.queue_cluster()),
+        pubsub=PubSub(core, backends.pubsub.events("pubsub")),
+        cron=Cron(core, backends.cron.cron_lock(config.cron_lock_ttl_ms)),
         http=HttpWorker(core) if config.http_port is not None else None,
         worker_manager=WorkerManager(core, telemetry),
         exec=ExecWorker(core) if config.exec_commands else None,
@@ -239,16 +244,17 @@ class Engine:
         """Build the engine, open its storage, start the core and workers, then serve every
         listener (the worker socket first); returns when all are listening. Raises
         ``RuntimeError`` when a port cannot be bound (everything started is stopped) and
-        :class:`~iii_asgi.engine.storage.StorageError` when the store cannot be opened."""
+        :class:`~iii_asgi.engine.storage.StorageError` when a store cannot be opened (e.g.
+        Redis is unreachable)."""
         if self._started:
             raise RuntimeError("engine already started")
         self.core, self.workers = core, workers = compose(self.config)
         try:
-            await workers.storage.open()
+            await workers.backends.open()
             await core.start()
         except Exception:
             await core.shutdown()
-            await workers.storage.close()
+            await workers.backends.close()
             raise
         self._started = True
         for worker in reversed(workers.all()):  # the worker manager is last: served first
@@ -300,7 +306,7 @@ class Engine:
         for listener in serving:
             listener.server.should_exit = True  # stop accepting; requests in flight end below
         await self.core.shutdown()  # in-flight calls fail (invocation_stopped), channels close
-        await self.workers.storage.close()
+        await self.workers.backends.close()
         for listener in serving:
             await _finish(listener)
         for listener in worker_sockets:
@@ -416,9 +422,9 @@ class EngineThread:
         if loop is not None:
             loop.call_soon_threadsafe(loop.stop)
         if thread is not None:
-            thread.join(10)
-        if loop is not None and not loop.is_running():
-            loop.close()
+            thread.join(10)  # the loop thread closes its loop once it stops (_run_loop)
+            if thread.is_alive():
+                logger.warning("the engine's loop thread did not end within 10 s")
 
     def __enter__(self) -> EngineThread:
         return self.start()
@@ -442,6 +448,14 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 def _run_loop(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+    """Run ``loop`` until stopped, then close it on this thread (a close that blocks, e.g. on
+    a transport, holds only this daemon thread, never the caller of ``stop()``)."""
     asyncio.set_event_loop(loop)
     loop.call_soon(ready.set)
-    loop.run_forever()
+    try:
+        loop.run_forever()
+    finally:
+        try:
+            loop.close()
+        except Exception:
+            logger.exception("closing the engine's loop failed")

@@ -17,8 +17,11 @@ from typing import Any
 
 import iii
 
-#: p99 the steady caller must stay under while an abusive client runs (seconds).
-P99_S = 0.2
+#: p99 the steady caller must stay under while an abusive client runs (seconds). The stalls
+#: these tests guard against lasted 5-20 s (issue 13); a busy 2-core CI machine adds ~200 ms
+#: hiccups of its own (66 calls, p50 5.8 ms, p99 203.7 ms beside 32 x 16 MiB POSTs), so the
+#: bound sits well between the two.
+P99_S = 1.0
 #: Calls the steady caller makes at least (it keeps going after the block until it has).
 MIN_CALLS = 30
 

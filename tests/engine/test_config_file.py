@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from iii_asgi.engine.config.adapters import AdapterConfig
 from iii_asgi.engine.config.engine import CorsConfig, HttpMiddleware
 from iii_asgi.engine.config.file import ConfigError, config_from_mapping, expand_env, load_config
 from tests.processes import run as run_process
@@ -82,7 +83,7 @@ def test_listed_workers_only(tmp_path: Path) -> None:
     assert (defaults.http_port, defaults.stream_port) == (3111, 3112)
 
 
-def test_file_based_adapter_selects_the_data_dir(tmp_path: Path) -> None:
+def test_adapter_blocks_pick_each_workers_adapter(tmp_path: Path) -> None:
     text = """
 workers:
   - name: iii-state
@@ -90,9 +91,28 @@ workers:
       adapter: {name: kv, config: {store_method: file_based, file_path: ./data/state_store.db}}
   - name: iii-stream
     config:
-      adapter: {name: kv, config: {store_method: file_based, file_path: ./data/stream_store}}
+      adapter: {name: redis, config: {redis_url: "redis://r1:6379/2"}}
+  - name: iii-queue
+    config:
+      adapter: {name: builtin, config: {store_method: file_based, file_path: ./data/queue_store}}
+  - name: iii-pubsub
+    config: {adapter: {name: redis}}
+  - name: iii-cron
+    config: {adapter: {name: redis, config: {key_prefix: "app:", lock_ttl_ms: 1000}}}
 """
-    assert load_config(write(tmp_path, text)).data_dir == "data"
+    config = load_config(write(tmp_path, text))
+    assert config.data_dir == "data"  # both file stores name ./data: the engine's one store
+    assert config.state_adapter == config.queue_adapter == AdapterConfig()
+    assert config.stream_adapter == AdapterConfig("redis", redis_url="redis://r1:6379/2")
+    assert config.pubsub_adapter == AdapterConfig("redis")  # the real engine's default URL
+    assert config.pubsub_adapter.redis_url == "redis://localhost:6379"
+    assert config.cron_adapter == AdapterConfig("redis", key_prefix="app:")
+    assert config.cron_lock_ttl_ms == 1000
+    queue = "adapter: {name: redis, config: {visibility_timeout_ms: 5000}}"
+    on_redis = load_config(write(tmp_path, f"workers: [{{name: queue, config: {{{queue}}}}}]\n"))
+    assert on_redis.queue_adapter.is_redis and on_redis.queue_visibility_timeout_ms == 5000
+    local = "workers: [{name: pubsub, config: {adapter: {name: local}}}, {name: cron}]\n"
+    assert load_config(write(tmp_path, local)).pubsub_adapter == AdapterConfig()
 
 
 @pytest.mark.parametrize(
@@ -109,8 +129,24 @@ workers:
         ("workers: [{name: iii-worker-manager, config: {rbac: {auth: x}}}]\n", "unknown key"),
         ("workers: [{name: iii-state, config: {triggers_enabled: 1}}]\n", "true or false"),
         (
-            "workers: [{name: iii-state, config: {adapter: {name: redis}}}]\n",
-            "'redis' is not supported",
+            "workers: [{name: iii-state, config: {adapter: {name: bridge}}}]\n",
+            r"workers\[0\].config.adapter.name 'bridge' is not provided .*'kv', 'redis'",
+        ),
+        (
+            "workers: [{name: queue, config: {adapter: {name: rabbitmq}}}]\n",
+            r"workers\[0\].config.adapter.name 'rabbitmq' is not provided .*'builtin', 'redis'",
+        ),
+        (
+            "workers: [{name: iii-pubsub, config: {adapter: {name: kv}}}]\n",
+            "'kv' is not provided",
+        ),
+        (
+            "workers: [{name: iii-stream, config: {adapter: {name: redis, config: {url: x}}}}]\n",
+            r"workers\[0\].config.adapter.config: unknown key\(s\): url",
+        ),
+        (
+            "workers: [{name: cron, config: {adapter: {name: redis, config: {lock_ttl_ms: 0}}}}]\n",
+            "lock_ttl_ms must be an integer >= 1",
         ),
         (
             "storage: {data_dir: a}\nworkers: [{name: iii-state, config: {adapter: "

@@ -13,6 +13,8 @@ from engine_wire import Wire
 from iii_asgi.engine import EngineThread
 from iii_asgi.engine.workers.cron.worker import to_croniter
 
+pytestmark = pytest.mark.adapters
+
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
 
 

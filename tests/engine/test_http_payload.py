@@ -130,7 +130,7 @@ async def test_large_json_bodies_reach_the_worker_as_sent(engine: EngineThread) 
     """Bodies from 64 KiB are put into the invocation frame as the client sent them (validated,
     not re-encoded): the worker parses the same value, whatever the headers and query hold;
     non-strict JSON (NaN) and invalid JSON take the usual path."""
-    from iii_asgi.engine.workers.http import calls
+    from iii_asgi.engine.core import invocation
 
     seen: list[Any] = []
 
@@ -141,7 +141,7 @@ async def test_large_json_bodies_reach_the_worker_as_sent(engine: EngineThread) 
     value = {"text": 'é€😀 " \\ \u0000' * 5000, "n": [1, 2.5, -3e300, 10**30], "t": True}
     sent = json.dumps(value, indent=1).encode()  # pretty-printed: whitespace survives
     assert len(sent) > 64 * 1024
-    placeholder = calls._PLACEHOLDER[1:-1]
+    placeholder = invocation._RAW_BODY[1:-1]
     async with worker(engine) as w:
         route(w, "p::json", handler, "/json", "POST")
         await routed(engine)

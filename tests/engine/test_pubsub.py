@@ -5,20 +5,31 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from engine_wire import Wire
 
 from iii_asgi.engine import EngineThread
 
+pytestmark = pytest.mark.adapters
+
 
 async def subscriber(
-    engine: EngineThread, function_id: str, trigger_type: str, config: Any, trigger_id: str
+    engine: EngineThread,
+    function_id: str,
+    trigger_type: str,
+    config: Any,
+    trigger_id: str,
+    sync: bool = True,
 ) -> Wire:
+    """A worker serving ``function_id`` bound by a trigger; ``sync=False`` when a call may
+    arrive at once (``Wire.sync`` would skip it)."""
     wire = await Wire.connect(engine.url, name=function_id)
     await wire.send({"type": "registerfunction", "id": function_id})
     await wire.register_trigger(
         trigger_id, trigger_type, function_id, config, metadata={"who": function_id}
     )
-    await wire.sync()
+    if sync:
+        await wire.sync()
     return wire
 
 
@@ -177,7 +188,7 @@ async def test_durable_message_waits_for_a_returning_subscriber(engine: EngineTh
     while (await _stats(publisher, "w"))["consumer_count"] != 0:
         assert time.monotonic() < deadline
     assert (await _stats(publisher, "w"))["depth"] == 1  # waiting, not lost
-    again = await subscriber(engine, "a::on", "durable:subscriber", config, "tb")
+    again = await subscriber(engine, "a::on", "durable:subscriber", config, "tb", sync=False)
     call = await again.recv_type("invokefunction")
     assert call["data"] == "kept"
     await reply(again, call)

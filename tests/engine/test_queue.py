@@ -13,6 +13,8 @@ from engine_wire import Wire
 from iii_asgi.engine import EngineThread
 from iii_asgi.engine.config.queue import QueueConfig, queue_configs_from_mapping
 
+pytestmark = pytest.mark.adapters
+
 ENQ = {"type": "enqueue", "queue": "default"}
 
 
@@ -301,6 +303,7 @@ async def test_list_topics_and_stats_shape(engine_factory: Any) -> None:
             "message_group_field": None,
             "backoff_ms": 1000,
             "poll_interval_ms": 100,
+            "max_depth": 100_000,
         },
         "delivered": 0,
         "failed": 0,

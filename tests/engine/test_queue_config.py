@@ -45,10 +45,10 @@ def test_queue_configs_and_adapters(tmp_path: Path) -> None:
         ("{name: queue, config: {queue_configs: {a: {colour: red}}}}", "unknown keys colour"),
         ("{name: queue, config: {queue_configs: {a: {type: fifo}}}}", "message_group_field"),
         ("{name: queue, config: {queue_configs: [a]}}", "mapping"),
-        ("{name: queue, config: {adapter: {name: rabbitmq}}}", "must be 'builtin'"),
+        ("{name: queue, config: {adapter: {name: rabbitmq}}}", "'rabbitmq' is not provided"),
         ("{name: queue, config: {retries: 1}}", "unknown key"),
-        ("{name: pubsub, config: {adapter: {name: redis}}}", "'redis' is not supported"),
-        ("{name: iii-cron, config: {adapter: {name: redis}}}", "'redis' is not supported"),
+        ("{name: pubsub, config: {adapter: {name: rabbitmq}}}", "'rabbitmq' is not"),
+        ("{name: iii-cron, config: {adapter: {name: bridge}}}", "'bridge' is not"),
     ],
 )
 def test_bad_queue_blocks(tmp_path: Path, block: str, message: str) -> None:

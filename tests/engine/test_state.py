@@ -11,6 +11,8 @@ from engine_wire import Wire
 from iii_asgi.engine import EngineThread
 from tests.helpers import wait_until
 
+pytestmark = pytest.mark.adapters
+
 DOC_URL = "https://iii.dev/docs/workers/iii-state#error-codes"
 _MISSING: Any = object()
 
@@ -106,7 +108,7 @@ async def test_value_too_large(engine_factory: Any) -> None:
 
 async def test_adapter_failures_map_to_error_codes(engine: EngineThread) -> None:
     wire = await caller(engine)
-    engine.run(engine.workers.storage.close())  # every adapter call now fails
+    engine.run(engine.workers.state.storage.close())  # every adapter call now fails
     cases = [
         ("state::set", {"scope": "s", "key": "k", "value": 1}, "SET_ERROR"),
         ("state::get", {"scope": "s", "key": "k"}, "GET_ERROR"),
@@ -119,7 +121,7 @@ async def test_adapter_failures_map_to_error_codes(engine: EngineThread) -> None
         error = await error_of(wire, function_id, data)
         assert (function_id, error["code"]) == (function_id, code)
         assert "closed" in error["message"]
-    engine.run(engine.workers.storage.open())
+    engine.run(engine.workers.state.storage.open())
 
 
 # (stored value or _MISSING, ops, new value, [(op_index, code)])

@@ -12,6 +12,8 @@ from engine_wire import Wire
 from iii_asgi.engine import EngineThread
 from tests.helpers import wait_until
 
+pytestmark = pytest.mark.adapters
+
 TODO = {"stream_name": "todo", "group_id": "inbox"}
 
 
@@ -107,7 +109,7 @@ async def test_bad_input(engine: EngineThread, function_id: str, data: Any, deta
 
 async def test_adapter_failures_map_to_error_codes(engine: EngineThread) -> None:
     wire = await Wire.connect(engine.url)
-    engine.run(engine.workers.storage.close())
+    engine.run(engine.workers.stream.storage.close())
     cases = [
         ("stream::set", {**TODO, "item_id": "a", "data": 1}, "STREAM_SET_ERROR"),
         ("stream::get", {**TODO, "item_id": "a"}, "STREAM_GET_ERROR"),
@@ -120,7 +122,7 @@ async def test_adapter_failures_map_to_error_codes(engine: EngineThread) -> None
     for function_id, data, code in cases:
         frame = await wire.call(function_id, data)
         assert (function_id, frame["error"]["code"]) == (function_id, code)
-    engine.run(engine.workers.storage.open())
+    engine.run(engine.workers.stream.storage.open())
 
 
 # -- the stream trigger (§6.2) -------------------------------------------------------------------
@@ -266,7 +268,7 @@ async def test_custom_stream_override(engine: EngineThread) -> None:
     await answer(7)
     assert (await task)["error"]["code"] == "JSON_ERROR"
     # nothing reached the store
-    assert engine.run(engine.workers.storage.list_spaces("stream:")) == []
+    assert engine.run(engine.workers.stream.storage.list_spaces("stream:")) == []
 
 
 async def test_join_leave_bindings_are_kept(engine: EngineThread) -> None:

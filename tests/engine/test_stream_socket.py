@@ -17,6 +17,8 @@ from websockets.asyncio.client import ClientConnection
 from iii_asgi.engine import EngineThread
 from tests.helpers import wait_until
 
+pytestmark = pytest.mark.adapters
+
 TIMEOUT = 5.0
 TODO = {"stream_name": "todo", "group_id": "inbox"}
 

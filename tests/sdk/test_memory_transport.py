@@ -283,6 +283,9 @@ async def test_engine_stop_ends_the_link_and_the_client_reconnects(local_engine:
 
 
 async def test_the_engine_never_holds_more_than_the_pipe_for_a_slow_worker() -> None:
+    """A worker that does not take its frames: ``outbound_queue_size`` invocations wait in its
+    pipe, further ones are refused at once with WORKER_BACKPRESSURE (as on a socket, never a
+    wait in the engine); once it reads, the queued ones are answered in order."""
     engine = Engine(EngineConfig(host="127.0.0.1", port=0, outbound_queue_size=4, **FAST))
     await engine.start()
     caller = await client(engine.url)
@@ -291,18 +294,22 @@ async def test_the_engine_never_holds_more_than_the_pipe_for_a_slow_worker() -> 
     try:
         assert (await anext(link))["type"] == "workerregistered"
         await link.send({"type": "registerfunction", "id": "m::slow"})
+        pipe = link.link.to_worker
         calls = [
             asyncio.ensure_future(
                 acall_until_found(caller, {"function_id": "m::slow", "payload": i})
             )
-            for i in range(12)
+            for i in range(4)
         ]
-        await asyncio.sleep(1.0)  # registration grace, then the calls pile up
-        pipe = link.link.to_worker
-        assert len(pipe) == pipe.maxsize == 4  # full: the engine waits instead of queueing more
-        assert not any(c.done() for c in calls)
+        while len(pipe) < 4:  # registration grace, then the calls pile up in the pipe
+            await asyncio.sleep(0.02)
+        with pytest.raises(IIIInvocationError) as refused:
+            await caller.trigger_async({"function_id": "m::slow", "payload": 99})
+        assert refused.value.code == "WORKER_BACKPRESSURE"
+        assert "4 frames already queued" in str(refused.value)
+        assert len(pipe) == 4 and not any(c.done() for c in calls)
         answered = 0
-        while answered < 12:  # read now: everything flows, in order
+        while answered < 4:  # read now: the queued calls flow, in order
             frame = await anext(link)
             if frame["type"] == "invokefunction":
                 await link.send(
@@ -313,10 +320,32 @@ async def test_the_engine_never_holds_more_than_the_pipe_for_a_slow_worker() -> 
                     }
                 )
                 answered += 1
-        assert sorted(await asyncio.gather(*calls)) == list(range(12))
+        assert await asyncio.gather(*calls) == list(range(4))
     finally:
         await link.close()
         await caller.shutdown_async()
+        await engine.stop()
+
+
+async def test_a_worker_that_never_takes_its_frames_is_dropped() -> None:
+    """Frames that are not invocations (results, stops) are never refused: past twice
+    ``outbound_queue_size`` waiting, the engine drops the worker (as a socket's slow consumer,
+    Close 1008) instead of holding more."""
+    engine = Engine(EngineConfig(host="127.0.0.1", port=0, outbound_queue_size=2, **FAST))
+    await engine.start()
+    link = memory.connect(engine.url, {}, "auto")
+    assert link is not None
+    try:
+        assert (await anext(link))["type"] == "workerregistered"
+        for _ in range(8):  # each ping's pong goes to a pipe nobody reads
+            await link.send({"type": "ping"})
+        workers = engine.core.registry.workers
+        await wait_until(lambda: link.link.to_worker.closed)
+        await wait_until(
+            lambda: not any(isinstance(w, MemoryWorkerConnection) for w in workers.values())
+        )
+    finally:
+        await link.close()
         await engine.stop()
 
 

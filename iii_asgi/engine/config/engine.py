@@ -7,11 +7,13 @@ from typing import Any
 
 from iii.protocol import MAX_MESSAGE_SIZE
 
+from .adapters import AdapterConfig
 from .queue import QueueConfig
 from .worker_manager import RbacConfig, WorkerListenerConfig
 
 __all__ = [
     "DEFAULT_SECRET_ENV",
+    "AdapterConfig",
     "CorsConfig",
     "EngineConfig",
     "HttpMiddleware",
@@ -87,10 +89,33 @@ class EngineConfig:
         trigger_ack_timeout_s: how long ``engine::register_trigger`` waits for a worker
             provider's ``triggerregistrationresult`` before accepting the binding (§2.11).
         channel_ttl_s: age after which a channel with an end never attached is deleted (§6.4).
+        channel_max_bytes: bytes one channel buffers (besides its ``buffer_size`` in frames);
+            its writer waits past that (an empty channel takes any one frame).
+        channel_budget_bytes: bytes all channels buffer together; each channel's first 64 KiB
+            does not count; a writer past it waits until readers drain.
         channel_sweep_interval_s: period of that sweep (§6.4).
         functions_poll_interval_s: period of the ``engine::functions-available`` poll (§5.5).
-        outbound_queue_size: frames queued per connection before senders wait (§1.6).
-        max_message_size: largest incoming WebSocket message, in bytes (§1.6: 64 MiB).
+        outbound_queue_size: frames queued to one worker socket before invocations to it are
+            refused with ``WORKER_BACKPRESSURE`` (the real engine's senders wait at 64, §1.6;
+            here nothing waits). Other frames may queue up to twice as many; past that the
+            worker is not reading and is dropped (Close 1008).
+        outbound_queue_bytes: the same bound in bytes (characters of the queued JSON); an
+            empty queue always takes one frame.
+        max_inflight_invocations: invocations one worker may be executing (routed to it,
+            result not back yet); more are refused with ``WORKER_BACKPRESSURE`` at once.
+        invocation_timeout_ms: deadline of a worker-to-worker call whose frame names none
+            (the official SDK sends none; ours sends its own timeout as ``timeout_ms``).
+            Past the deadline the caller gets ``TIMEOUT`` and the executor is told to stop
+            (an ``invocationresult`` ``invocation_stopped`` for the id it runs). ``None``
+            (default): no deadline, as in the real engine (§3.5).
+        max_message_size: largest incoming WebSocket message, in bytes (§1.6: 64 MiB; a
+            larger one closes the socket with 1009).
+        frame_budget_bytes: bytes the worker listener holds at once across all sockets for
+            messages being received (once) or handled (twice: bytes and decoded text) and
+            frames queued to sockets; each socket's first MiB does not count
+            (:mod:`iii_asgi.engine.core.budget`). A message that does not fit closes its
+            socket with 1009; an invocation that does not fit is refused with
+            ``FRAME_BUDGET_EXCEEDED``.
         ws: uvicorn WebSocket implementation. ``websockets-sansio`` (default) measured fastest:
             6.1k sequential / 54k pipelined (64 in flight) worker→engine→worker round trips/s,
             against 4.9k / 45k for the deprecated ``websockets``; ``wsproto`` needs the
@@ -192,6 +217,18 @@ class EngineConfig:
         exec_cwd: folder the commands run in (the config file's folder; ``None``: the
             working directory).
         exec_stop_grace_s: seconds between SIGTERM and SIGKILL when the pipeline stops.
+        state_adapter: where ``iii-state`` keeps its values and sends its ``state`` trigger
+            events (:class:`AdapterConfig`: ``local`` by default, or ``redis``); likewise
+        stream_adapter: ``iii-stream`` (items, change events, the stream socket's feed),
+        queue_adapter: ``iii-queue`` (queued messages, dead letters, durable subscribers),
+        pubsub_adapter: ``iii-pubsub`` (``publish`` reaches the subscribers of every engine on
+            the same Redis), and
+        cron_adapter: ``iii-cron`` (with ``redis``, a schedule registered on several engines
+            runs once per tick between them). See docs/engine.md, "Adapters".
+        queue_visibility_timeout_ms: with the Redis queue adapter, how long a message taken by
+            an engine stays invisible to the others; the engine renews it while the handler
+            runs, so only a message taken by an engine that died is delivered again.
+        cron_lock_ttl_ms: with the Redis cron adapter, the expiry of a schedule's run lock.
     """
 
     host: str = "127.0.0.1"
@@ -205,10 +242,16 @@ class EngineConfig:
     reattach_timeout_s: float = 5.0
     trigger_ack_timeout_s: float = 10.0
     channel_ttl_s: float = 300.0
+    channel_max_bytes: int = 16 * 1024 * 1024
+    channel_budget_bytes: int = 256 * 1024 * 1024
     channel_sweep_interval_s: float = 60.0
     functions_poll_interval_s: float = 5.0
-    outbound_queue_size: int = 64
+    outbound_queue_size: int = 8192
+    outbound_queue_bytes: int = 64 * 1024 * 1024
+    max_inflight_invocations: int = 10_000
+    invocation_timeout_ms: int | None = None
     max_message_size: int = MAX_MESSAGE_SIZE
+    frame_budget_bytes: int = 256 * 1024 * 1024
     ws: str = "websockets-sansio"
     log_level: str = "warning"
     timeout_graceful_shutdown_s: int = 2
@@ -252,6 +295,13 @@ class EngineConfig:
     exec_cwd: str | None = None
     exec_stop_grace_s: float = 5.0
     console_port: int | None = None
+    state_adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    stream_adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    queue_adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    pubsub_adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    cron_adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    queue_visibility_timeout_ms: int = 30_000
+    cron_lock_ttl_ms: int = 30_000
 
     def listener_configs(self) -> list[WorkerListenerConfig]:
         """Every worker listener: the main one (``host``, ``port`` and the main-listener

@@ -47,8 +47,8 @@ Rules (§13.1–§13.2):
   variable without a default is an error; ``__III_ENGINE_VERSION__`` as a default expands to the
   iii-asgi version.
 * Unknown top-level keys, unknown worker names and unknown keys of a worker's ``config`` are
-  errors (:class:`ConfigError`), and so are features this engine does not have (redis
-  adapters...). ``modules:`` is merged into ``workers:``.
+  errors (:class:`ConfigError`), and so are features this engine does not have (RBAC, the
+  ``bridge`` and ``rabbitmq`` adapters...). ``modules:`` is merged into ``workers:``.
 * With a config file, exactly the listed workers run: no ``iii-http`` entry means no HTTP trigger
   server (``http_port=None``), no ``iii-stream`` entry no stream socket (``stream_port=None``),
   no ``iii-http-functions`` entry no HTTP-invoked functions (``http_functions_enabled=False``).
@@ -71,18 +71,24 @@ Rules (§13.1–§13.2):
   embedded engine keeps one SQLite file there, ``iii.sqlite3``). Conflicting directories are an
   error. Relative paths are relative to the working directory, as in the real engine.
 
+* Worker-socket limits (docs/engine.md, "Limits"; iii-asgi extensions): the
+  ``iii-worker-manager`` block also takes ``outbound_queue_size``, ``outbound_queue_bytes``,
+  ``max_inflight_invocations``, ``invocation_timeout_ms``, ``max_message_size``,
+  ``frame_budget_bytes``, ``channel_max_bytes`` and ``channel_budget_bytes`` (the
+  :class:`EngineConfig` options of the same names).
 * ``iii-http-functions`` (protocol.md §4.1): ``security: {url_allowlist, block_private_ips,
   require_https}`` as in the real engine, plus ``secret_env_allowlist`` (globs of the environment
   variables auth may name; default ``["III_SECRET_*"]``): the ``EngineConfig.http_functions_*``
   options.
 
 * Queues (``iii-queue`` / ``queue``, §7.2): ``queue_configs: {name: {max_retries, concurrency,
-  type, message_group_field, backoff_ms, poll_interval_ms}}`` become
-  :attr:`EngineConfig.queues` (``default`` is always added); ``adapter`` may only be
-  ``builtin`` (a ``file_based`` store's ``file_path`` directory becomes the data directory).
-  ``iii-pubsub`` / ``pubsub`` and ``iii-cron`` / ``cron`` accept only an ``adapter`` block of the
-  in-process kinds (``local``/``memory``, ``kv``). Queue, pubsub and cron are always available.
-"""
+  type, message_group_field, backoff_ms, poll_interval_ms, max_depth}}`` become
+  :attr:`EngineConfig.queues` (``default`` is always added). Queue, pubsub and cron are always
+  available.
+
+* Adapters (``adapter: {name, config}``; :class:`~.adapters.AdapterConfig`), per worker:
+
+  ==================  ==========================  ==================================="""
 
 from __future__ import annotations
 
@@ -96,6 +102,7 @@ from typing import Any
 
 import yaml
 
+from .adapters import REDIS, AdapterConfig
 from .engine import CorsConfig, EngineConfig, HttpMiddleware
 from .queue import queue_configs_from_mapping
 from .worker_manager import RbacConfig, WorkerListenerConfig
@@ -291,26 +298,67 @@ def _data_dir(loading: Loading, path: str, where: str) -> None:
     loading.data_dirs.setdefault(normal, where)
 
 
-def _adapter(value: Any, loading: Loading, where: str) -> None:
-    """A state/stream ``adapter`` block: only ``kv``; ``file_based`` selects the data dir."""
+def _adapter(
+    value: Any, loading: Loading, where: str, option: str, local: tuple[str, ...] = ("kv",)
+) -> dict[str, Any]:
+    """An ``adapter`` block: ``redis`` sets ``EngineConfig.<option>`` (and returns its
+    ``config``); a ``local`` kind keeps the engine's store (``kv``/``builtin`` with ``file_based``
+    select the data directory); any other name is an error."""
     block = _mapping(value, where, {"name", "config"})
-    name = block.get("name", "kv")
-    if name != "kv":
-        raise ConfigError(f"{where}.name {name!r} is not supported (only 'kv')")
-    options = _mapping(
-        block.get("config") or {},
-        f"{where}.config",
-        {"store_method", "file_path", "save_interval_ms", "channel_size"},
-    )
-    method = options.get("store_method", "in_memory")
-    if method == "file_based":
-        file_path = _str(options.get("file_path", "./data/store"), f"{where}.config.file_path")
-        _data_dir(loading, os.path.dirname(file_path) or ".", f"{where}.config.file_path")
-    elif method != "in_memory":
-        raise ConfigError(f"{where}.config.store_method must be 'in_memory' or 'file_based'")
+    name = block.get("name", local[0])
+    options = _mapping(block.get("config") or {}, f"{where}.config")
+    if name == REDIS:
+        return _redis(options, loading, f"{where}.config", option)
+    if name not in local:
+        kinds = ", ".join(map(repr, (*local, REDIS)))
+        raise ConfigError(
+            f"{where}.name {name!r} is not provided by the embedded engine (only {kinds})"
+        )
+    if name in ("kv", "builtin"):
+        keys = {"store_method", "file_path", "save_interval_ms", "channel_size"}
+        _mapping(options, f"{where}.config", keys | {"lock_ttl_ms", "lock_index"})
+        method = options.get("store_method", "in_memory")
+        if method == "file_based":
+            file_path = _str(options.get("file_path", "./data/store"), f"{where}.config.file_path")
+            _data_dir(loading, os.path.dirname(file_path) or ".", f"{where}.config.file_path")
+        elif method != "in_memory":
+            raise ConfigError(f"{where}.config.store_method must be 'in_memory' or 'file_based'")
+    return {}
+
+
+#: Keys of a ``redis`` adapter's ``config`` beyond ``redis_url`` / ``key_prefix``, per option.
+_REDIS_EXTRA = {"queue_adapter": {"visibility_timeout_ms"}, "cron_adapter": {"lock_ttl_ms"}}
+
+
+def _redis(options: dict[str, Any], loading: Loading, where: str, option: str) -> dict[str, Any]:
+    _mapping(options, where, {"redis_url", "key_prefix"} | _REDIS_EXTRA.get(option, set()))
+    adapter = AdapterConfig(REDIS)
+    if "redis_url" in options:
+        adapter.redis_url = _str(options["redis_url"], f"{where}.redis_url")
+    if options.get("key_prefix") is not None:
+        prefix = options["key_prefix"]
+        if not isinstance(prefix, str):
+            raise ConfigError(f"{where}.key_prefix must be a string")
+        adapter.key_prefix = prefix
+    setattr(loading.config, option, adapter)
+    return options
 
 
 # -- worker blocks ------------------------------------------------------------------------------
+
+
+#: Worker-socket limits (issue 13), iii-asgi extensions in the iii-worker-manager block: the
+#: EngineConfig options of the same names (``invocation_timeout_ms`` may be null).
+SOCKET_LIMITS = (
+    "outbound_queue_size",
+    "outbound_queue_bytes",
+    "max_inflight_invocations",
+    "invocation_timeout_ms",
+    "max_message_size",
+    "frame_budget_bytes",
+    "channel_max_bytes",
+    "channel_budget_bytes",
+)
 
 
 _WORKER_MANAGER_KEYS = {
@@ -325,7 +373,7 @@ _WORKER_MANAGER_KEYS = {
 
 def _worker_manager(block: dict[str, Any], loading: Loading, where: str) -> None:
     """The first entry configures the main listener; each further one adds a listener."""
-    _mapping(block, where, _WORKER_MANAGER_KEYS)
+    _mapping(block, where, {*_WORKER_MANAGER_KEYS, *SOCKET_LIMITS})
     config = loading.config
     if "iii-worker-manager" not in loading.listed:
         _address(block, config, where, "host", "port")
@@ -358,6 +406,19 @@ def _worker_manager(block: dict[str, Any], loading: Loading, where: str) -> None
         config.middleware_function_id = listener.middleware_function_id
         config.rbac = listener.rbac
         config.allowed_origins = listener.allowed_origins
+
+    _socket_limits(block, config, where)
+
+
+def _socket_limits(block: dict[str, Any], config: EngineConfig, where: str) -> None:
+    for key in SOCKET_LIMITS:
+        if key not in block:
+            continue
+        value = block[key]
+        if key == "invocation_timeout_ms" and value is None:
+            config.invocation_timeout_ms = None
+            continue
+        setattr(config, key, _int(value, f"{where}.{key}", 1))
 
 
 #: iii-asgi's own ``iii-http`` keys (the real engine has no such bounds) -> (EngineConfig field,
@@ -437,7 +498,7 @@ def _stream(block: dict[str, Any], loading: Loading, where: str) -> None:
     if block.get("auth_function") is not None:
         config.stream_auth_function = _str(block["auth_function"], f"{where}.auth_function")
     if block.get("adapter") is not None:
-        _adapter(block["adapter"], loading, f"{where}.adapter")
+        _adapter(block["adapter"], loading, f"{where}.adapter", "stream_adapter")
     if "allowed_origins" in block:
         config.stream_allowed_origins = _strings(
             block["allowed_origins"], f"{where}.allowed_origins"
@@ -454,7 +515,7 @@ def _state(block: dict[str, Any], loading: Loading, where: str) -> None:
     if block.get("max_value_bytes") is not None:
         config.state_max_value_bytes = _int(block["max_value_bytes"], f"{where}.max_value_bytes")
     if block.get("adapter") is not None:
-        _adapter(block["adapter"], loading, f"{where}.adapter")
+        _adapter(block["adapter"], loading, f"{where}.adapter", "state_adapter")
 
 
 def _queue(block: dict[str, Any], loading: Loading, where: str) -> None:
@@ -465,25 +526,28 @@ def _queue(block: dict[str, Any], loading: Loading, where: str) -> None:
         raise ConfigError(f"{where}.queue_configs: {exc}") from None
     adapter = block.get("adapter")
     if adapter is not None:
-        options = _mapping(adapter, f"{where}.adapter", {"name", "config"})
-        if options.get("name", "builtin") != "builtin":
-            raise ConfigError(f"{where}.adapter.name must be 'builtin' (the only one here)")
-        kv = {"name": "kv", "config": options.get("config") or {}}
-        _adapter(kv, loading, f"{where}.adapter")
+        at = f"{where}.adapter"
+        redis = _adapter(adapter, loading, at, "queue_adapter", ("builtin",))
+        if "visibility_timeout_ms" in redis:
+            timeout = _int(redis["visibility_timeout_ms"], f"{at}.config.visibility_timeout_ms", 1)
+            loading.config.queue_visibility_timeout_ms = timeout
 
 
-def _local_adapter(*kinds: str) -> WorkerHandler:
-    def handler(block: dict[str, Any], loading: Loading, where: str) -> None:
-        _mapping(block, where, {"adapter"})
-        adapter = block.get("adapter")
-        if adapter is not None:
-            name = _mapping(adapter, f"{where}.adapter", {"name", "config"}).get("name")
-            if name not in kinds:
-                raise ConfigError(
-                    f"{where}.adapter.name {name!r} is not supported (only {', '.join(kinds)})"
-                )
+def _pubsub(block: dict[str, Any], loading: Loading, where: str) -> None:
+    _mapping(block, where, {"adapter"})
+    if block.get("adapter") is not None:
+        at = f"{where}.adapter"
+        _adapter(block["adapter"], loading, at, "pubsub_adapter", ("local", "memory"))
 
-    return handler
+
+def _cron(block: dict[str, Any], loading: Loading, where: str) -> None:
+    _mapping(block, where, {"adapter"})
+    if block.get("adapter") is not None:
+        at = f"{where}.adapter"
+        redis = _adapter(block["adapter"], loading, at, "cron_adapter", ("kv", "memory"))
+        if "lock_ttl_ms" in redis:
+            ttl = _int(redis["lock_ttl_ms"], f"{at}.config.lock_ttl_ms", 1)
+            loading.config.cron_lock_ttl_ms = ttl
 
 
 def _http_functions(block: dict[str, Any], loading: Loading, where: str) -> None:
@@ -539,8 +603,8 @@ WORKERS: dict[str, WorkerHandler] = {
     "iii-stream": _stream,
     "iii-state": _state,
     "iii-queue": _queue,
-    "iii-pubsub": _local_adapter("local", "memory"),
-    "iii-cron": _local_adapter("kv", "memory"),
+    "iii-pubsub": _pubsub,
+    "iii-cron": _cron,
     "iii-http-functions": _http_functions,
     "iii-exec": _exec,
     "configuration": _ignored,

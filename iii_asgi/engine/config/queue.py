@@ -24,6 +24,7 @@ _KEYS = frozenset(
         "message_group_field",
         "backoff_ms",
         "poll_interval_ms",
+        "max_depth",  # iii-asgi extension (issue 13)
         "max_priority",  # RabbitMQ only: accepted, ignored (§7.2)
         "priority_field",
     }
@@ -46,8 +47,14 @@ class QueueConfig:
         message_group_field: required for ``fifo``: the key of the message ``data`` that must be
             present and non-null at enqueue time (validated only, as in the engine).
         backoff_ms: retry delay base, in milliseconds: ``backoff_ms × 2^(attempt−1)``.
-        poll_interval_ms: accepted for compatibility; this engine's consumers are event-driven
-            and never poll.
+        poll_interval_ms: in process the consumers are event-driven and never poll; with the
+            Redis queue adapter, how often they also look for what other engines left due
+            (delayed retries, expired leases); the smallest of the named queues' counts.
+        max_depth: most messages the queue holds (waiting, in delivery or in backoff; dead
+            letters not counted); an enqueue beyond it fails with ``enqueue_error``
+            ``queue_full: Queue '<name>' is full (<n> messages, max_depth <n>)``. ``None``: no
+            limit. An iii-asgi extension (the real engine has none); in memory a small message
+            takes about 2 KB, so the default bounds a queue to about 200 MB.
 
     Raises ``ValueError`` on an invalid value (checked at construction; the fifo group field
     when the engine starts, :meth:`check_named`).
@@ -59,6 +66,7 @@ class QueueConfig:
     message_group_field: str | None = None
     backoff_ms: int = 1000
     poll_interval_ms: int = 100
+    max_depth: int | None = 100_000
 
     def __post_init__(self) -> None:
         if self.type not in _TYPES:
@@ -69,6 +77,8 @@ class QueueConfig:
             raise ValueError("queue max_retries (total attempts) must be >= 1")
         if self.backoff_ms < 0:
             raise ValueError("queue backoff_ms must be >= 0")
+        if self.max_depth is not None and self.max_depth < 1:
+            raise ValueError("queue max_depth must be >= 1 (or null: no limit)")
 
     def check_named(self, name: str) -> None:
         """A named ``fifo`` queue needs ``message_group_field`` (§7.2); raises ``ValueError``."""
@@ -98,7 +108,7 @@ class QueueConfig:
         if unknown:
             raise ValueError(f"queue {name!r}: unknown keys {', '.join(unknown)}")
         values = {k: v for k, v in raw.items() if k not in ("max_priority", "priority_field")}
-        for key in ("max_retries", "concurrency", "backoff_ms", "poll_interval_ms"):
+        for key in ("max_retries", "concurrency", "backoff_ms", "poll_interval_ms", "max_depth"):
             value = values.get(key)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
                 raise ValueError(f"queue {name!r}: {key} must be an integer")
@@ -113,8 +123,9 @@ class QueueConfig:
     def from_subscriber(cls, raw: Any) -> QueueConfig:
         """A ``durable:subscriber`` trigger's camelCase ``queue_config`` (builtins.md §7.3):
         ``type`` (``fifo``, else concurrent), ``maxRetries`` (retries: attempts = n + 1),
-        ``concurrency``, ``backoffDelayMs``. Other keys are ignored. Defaults: 3 attempts,
-        1000 ms, concurrency 10. Raises ``ValueError`` on bad values."""
+        ``concurrency``, ``backoffDelayMs``, and ``maxDepth`` (iii-asgi: see ``max_depth``).
+        Other keys are ignored. Defaults: 3 attempts, 1000 ms, concurrency 10, depth 100 000.
+        Raises ``ValueError`` on bad values."""
         if raw is None:
             raw = {}
         if not isinstance(raw, Mapping):
@@ -136,6 +147,7 @@ class QueueConfig:
             concurrency=max(1, number("concurrency", 10)),
             type="fifo" if fifo else "standard",
             backoff_ms=number("backoffDelayMs", 1000),
+            max_depth=max(1, number("maxDepth", 1)) if "maxDepth" in raw else cls.max_depth,
         )
 
 

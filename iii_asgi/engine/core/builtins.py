@@ -238,15 +238,19 @@ class Builtins:
     # -- engine::channels::create (§6.1) -----------------------------------------------------
 
     async def channels_create(self, ctx: CallContext, data: Any) -> Any:
-        """Create a data channel: {buffer_size?} → {writer: Ref, reader: Ref}."""
+        """Create a data channel: {buffer_size?} → {writer: Ref, reader: Ref}. The calling
+        worker owns it: it is deleted when that worker disconnects (the real engine records no
+        owner and leaves it to the 5-minute sweep, §6.4)."""
         args = _parse("engine::channels::create", data, {"buffer_size": (_INT, False)})
-        channel = self.core.channels.create(args.get("buffer_size"))
+        channel = self.core.channels.create(args.get("buffer_size"), owner=ctx.caller)
         return {"writer": channel.ref("write"), "reader": channel.ref("read")}
 
     # -- engine::workers::register (§7.2.1) --------------------------------------------------
 
     async def workers_register(self, ctx: CallContext, data: Any) -> Any:
-        """Report a worker's metadata and fix its namespace: → {success}."""
+        """Report a worker's metadata and fix its namespace: → {success}. An iii-asgi SDK
+        also says how many invocations it can hold (``max_inflight_invocations``): more than
+        that are refused with ``WORKER_BACKPRESSURE`` instead of sent."""
         fid = "engine::workers::register"
         args = _parse(
             fid,
@@ -262,6 +266,7 @@ class Builtins:
                 "pid": (_INT, False),
                 "isolation": (_STR, False),
                 "namespace": (_STR, False),
+                "max_inflight_invocations": (_INT, False),
             },
         )
         conn = self.registry.workers.get(args["_caller_worker_id"])
@@ -278,6 +283,9 @@ class Builtins:
             return {"success": False}
         conn.name = name
         conn.registered = True
+        capacity = args.get("max_inflight_invocations")  # iii-asgi SDKs: what they can hold
+        if capacity is not None and capacity > 0:
+            conn.max_inflight = min(capacity, self.core.config.max_inflight_invocations)
         conn.info = {
             "runtime": args.get("runtime") or "unknown",
             "version": args.get("version"),

@@ -2,8 +2,9 @@
 
 ``GET /ws/channels/{id}?key=…&dir=read|write``. Items keep their frame type (text or binary).
 Each end attaches once; a second socket for a taken end is accepted and closed at once. The
-write socket blocks when the FIFO holds ``capacity`` items (backpressure reaches TCP because the
-next frame is not read). The reader gets a Close when the writer is gone and the FIFO is empty.
+write socket blocks when the FIFO holds ``capacity`` items or ``max_bytes`` bytes, or when the
+engine-wide channel budget is spent (issue 13; backpressure reaches TCP because the next frame
+is not read). The reader gets a Close when the writer is gone and the FIFO is empty.
 """
 
 from __future__ import annotations
@@ -21,14 +22,50 @@ from urllib.parse import parse_qs
 from iii_asgi._asgi import TEXT, send_response
 
 from ..types import Receive, Scope, Send
+from .budget import ByteBudget
 
-__all__ = ["DEFAULT_BUFFER", "MAX_BUFFER", "Channel", "ChannelStore", "new_uuid4", "serve_channel"]
+__all__ = [
+    "DEFAULT_BUFFER",
+    "MAX_BUFFER",
+    "Channel",
+    "ChannelLimits",
+    "ChannelStore",
+    "new_uuid4",
+    "serve_channel",
+]
 
 logger = logging.getLogger("iii_asgi.engine")
 
 DEFAULT_BUFFER = 64
 MAX_BUFFER = 1024
+#: Bytes a channel buffers without drawing on the engine's channel budget: one SDK chunk
+#: (protocol.md §6.5), so a channel can always move small frames one at a time.
+CHANNEL_ALLOWANCE = 64 * 1024
 Item = tuple[bool, Any]  # (is_text, str | bytes)
+
+
+class ChannelLimits:
+    """The byte bounds shared by the channels of one store: ``max_bytes`` per channel and the
+    engine-wide ``budget``, of which each channel's first ``allowance`` bytes are free.
+    ``waiting`` holds channels whose writer waits for the budget."""
+
+    __slots__ = ("allowance", "budget", "max_bytes", "waiting")
+
+    def __init__(self, max_bytes: int, budget: ByteBudget, allowance: int = CHANNEL_ALLOWANCE):
+        self.max_bytes = max_bytes
+        self.budget = budget
+        self.allowance = allowance
+        self.waiting: set[Channel] = set()
+
+    def wake_waiting(self) -> None:
+        """Budget came back: let every waiting writer try again."""
+        waiting = list(self.waiting)
+        self.waiting.clear()
+        for channel in waiting:
+            channel._wake_writer()
+
+
+UNLIMITED = ChannelLimits(2**62, ByteBudget(2**62))
 
 
 _UUID_BATCH = 64
@@ -69,7 +106,9 @@ def new_channel_id() -> str:
 
 
 class Channel:
-    """One channel: ``capacity`` items (frames, not bytes), single writer, single reader.
+    """One channel: ``capacity`` items (frames) and ``limits.max_bytes`` bytes, single writer,
+    single reader. ``nbytes`` is what it buffers (``len()`` of the items), ``borrowed`` what of
+    that it holds from the engine's channel budget.
 
     Creating one costs a counter-based id, a pooled UUID key (or a shared one) and a few
     attributes: nothing waits, no event objects exist until a side has to wait (the HTTP
@@ -79,6 +118,7 @@ class Channel:
     __slots__ = (
         "_readable",
         "_writable",
+        "borrowed",
         "capacity",
         "closer",
         "created",
@@ -86,6 +126,8 @@ class Channel:
         "id",
         "items",
         "key",
+        "limits",
+        "nbytes",
         "owner",
         "reader_attached",
         "reader_done",
@@ -94,14 +136,21 @@ class Channel:
     )
 
     def __init__(
-        self, capacity: int = DEFAULT_BUFFER, owner: object | None = None, key: str | None = None
+        self,
+        capacity: int = DEFAULT_BUFFER,
+        owner: object | None = None,
+        key: str | None = None,
+        limits: ChannelLimits = UNLIMITED,
     ) -> None:
         self.id = new_channel_id()
         self.key = key or new_uuid4()
         self.capacity = max(1, min(MAX_BUFFER, capacity))
         self.owner = owner
+        self.limits = limits
         self.created = time.monotonic()
         self.items: deque[Item] = deque()
+        self.nbytes = 0
+        self.borrowed = 0
         self.writer_attached = False
         self.reader_attached = False
         self.writer_done = False
@@ -118,17 +167,28 @@ class Channel:
         return {"channel_id": self.id, "access_key": self.key, "direction": direction}
 
     async def put(self, item: Item) -> bool:
-        """Append an item, waiting while full; False once the channel is deleted."""
-        while len(self.items) >= self.capacity and not self.deleted:
-            waiter = self._writable
-            if waiter is None or waiter.done():
-                waiter = self._writable = asyncio.get_running_loop().create_future()
-            await waiter
-        if self.deleted:
-            return False
-        self.items.append(item)
-        self.wake()
-        return True
+        """Append an item, waiting while the channel is full (``capacity`` items or
+        ``max_bytes`` bytes; an empty channel takes any one item) or the engine's channel
+        budget cannot hold it; False once the channel is deleted."""
+        size = len(item[1])
+        limits = self.limits
+        items = self.items
+        while not self.deleted:
+            if items and (len(items) >= self.capacity or self.nbytes + size > limits.max_bytes):
+                await self._writer_waiter()
+                continue
+            need = self.nbytes + size - limits.allowance - self.borrowed
+            if need > 0:
+                if not limits.budget.charge(need):
+                    limits.waiting.add(self)
+                    await self._writer_waiter()
+                    continue
+                self.borrowed += need
+            items.append(item)
+            self.nbytes += size
+            self.wake()
+            return True
+        return False
 
     async def get(self) -> Item | None:
         """Next item, or ``None`` at end of stream (writer gone or channel deleted)."""
@@ -136,23 +196,26 @@ class Channel:
             if self.writer_done or self.deleted:
                 return None
             await self._reader_waiter()
-        item = self.items.popleft()
-        self._wake_writer()
-        return item
+        return self._pop()
 
     def put_nowait(self, item: Item) -> None:
-        """Append an item whatever the capacity: for an engine-side writer whose data is already
-        in memory (a buffered HTTP request body), where backpressure would gain nothing."""
+        """Append an item whatever the capacity and budget: for an engine-side writer whose
+        data is already in memory (a buffered HTTP request body, bounded by the HTTP port's
+        own budget), where backpressure would gain nothing. Its bytes are still counted."""
         if not self.deleted:
+            size = len(item[1])
             self.items.append(item)
+            self.nbytes += size
+            need = self.nbytes - self.limits.allowance - self.borrowed
+            if need > 0:
+                self.limits.budget.force(need)
+                self.borrowed += need
             self.wake()
 
     def get_nowait(self) -> Item | Literal[False] | None:
         """Next item; ``None`` at end of stream; ``False`` when nothing is queued yet."""
         if self.items:
-            item = self.items.popleft()
-            self._wake_writer()
-            return item
+            return self._pop()
         if self.writer_done or self.deleted:
             return None
         return False
@@ -170,6 +233,27 @@ class Channel:
             self._readable = None
             if not waiter.done():
                 waiter.set_result(None)
+
+    def _pop(self) -> Item:
+        item = self.items.popleft()
+        self.nbytes -= len(item[1])
+        if self.borrowed:
+            self._give_back()
+        self._wake_writer()
+        return item
+
+    def _give_back(self) -> None:
+        surplus = self.borrowed - max(0, self.nbytes - self.limits.allowance)
+        if surplus > 0:
+            self.borrowed -= surplus
+            self.limits.budget.release(surplus)
+            self.limits.wake_waiting()
+
+    def _writer_waiter(self) -> asyncio.Future[None]:
+        waiter = self._writable
+        if waiter is None or waiter.done():
+            waiter = self._writable = asyncio.get_running_loop().create_future()
+        return waiter
 
     def _reader_waiter(self) -> asyncio.Future[None]:
         waiter = self._readable
@@ -190,8 +274,15 @@ class Channel:
         self.wake()
 
     def delete(self) -> None:
+        """End the channel: both sides stop, buffered items are dropped and their bytes given
+        back."""
         self.deleted = True
         self.writer_done = True
+        self.items.clear()
+        self.nbytes = 0
+        if self.borrowed:
+            self._give_back()
+        self.limits.waiting.discard(self)
         self.wake()
         self._wake_writer()
         closer, self.closer = self.closer, None
@@ -200,18 +291,34 @@ class Channel:
 
 
 class ChannelStore:
-    """Every live channel, with the TTL sweep of §6.4."""
+    """Every live channel, with the TTL sweep of §6.4. ``max_bytes`` bounds each channel's
+    buffer, ``budget`` all of them together (``EngineConfig.channel_max_bytes`` /
+    ``channel_budget_bytes``); without them channels are bounded in frames only."""
 
-    def __init__(self, ttl_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        ttl_s: float = 300.0,
+        *,
+        max_bytes: int | None = None,
+        budget: ByteBudget | None = None,
+    ) -> None:
         self.ttl_s = ttl_s
         self.channels: dict[str, Channel] = {}
+        self.limits = (
+            UNLIMITED
+            if max_bytes is None and budget is None
+            else ChannelLimits(max_bytes or 2**62, budget or ByteBudget(2**62))
+        )
 
     def create(
         self, buffer_size: int | None = None, owner: object | None = None, key: str | None = None
     ) -> Channel:
         """A new channel; ``key`` shares one access key between channels handed to the same
-        function (the HTTP trigger's two per request), else a fresh UUID."""
-        channel = Channel(DEFAULT_BUFFER if buffer_size is None else buffer_size, owner, key)
+        function (the HTTP trigger's two per request), else a fresh UUID. A channel with an
+        ``owner`` is deleted with it (:meth:`delete_owned`)."""
+        channel = Channel(
+            DEFAULT_BUFFER if buffer_size is None else buffer_size, owner, key, self.limits
+        )
         self.channels[channel.id] = channel
         return channel
 
@@ -340,7 +447,9 @@ async def _pump_in(
             message = await receive()
             if message["type"] == "websocket.receive":
                 text = message.get("text")
-                item: Item = (True, text) if text is not None else (False, message.get("bytes"))
+                item: Item = (
+                    (True, text) if text is not None else (False, message.get("bytes") or b"")
+                )
                 if not await channel.put(item):
                     await closing.close()
                     return

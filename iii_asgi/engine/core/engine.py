@@ -18,6 +18,7 @@ import pydantic_core
 from iii.protocol import ErrorBody, Frame, ProtocolError, error_body, invocation_result
 
 from ..config.engine import EngineConfig
+from .budget import ByteBudget
 from .builtins import Builtins
 from .channels import ChannelStore
 from .connection import WorkerConnection
@@ -67,9 +68,20 @@ class EngineCore:
         self.config = config
         self.registry = Registry()
         self.tracing = EngineTracer(config)
-        self.invoker = Invoker(self.registry, self.tracing)
+        self.invoker = Invoker(
+            self.registry,
+            self.tracing,
+            max_inflight=config.max_inflight_invocations,
+            timeout_ms=config.invocation_timeout_ms,
+        )
         self.triggers = Triggers(self.registry, config.trigger_ack_timeout_s)
-        self.channels = ChannelStore(config.channel_ttl_s)
+        #: Frames held by the worker listeners' sockets (``frame_budget_bytes``, issue 13).
+        self.frames = ByteBudget(config.frame_budget_bytes)
+        self.channels = ChannelStore(
+            config.channel_ttl_s,
+            max_bytes=config.channel_max_bytes,
+            budget=ByteBudget(config.channel_budget_bytes),
+        )
         #: Executes ``registerfunction.invocation`` (§4); set by the ``iii-http-functions``
         #: worker. ``None``: such registrations fail.
         self.function_preparer: FunctionPreparer | None = None
@@ -118,14 +130,15 @@ class EngineCore:
 
     async def start(self) -> None:
         """Start every worker in installation order, then the core's background tasks (channel
-        sweep, functions poll) on the running loop. A worker's failure propagates (the caller
-        runs :meth:`shutdown`)."""
+        sweep, call deadlines, functions poll) on the running loop. A worker's failure
+        propagates (the caller runs :meth:`shutdown`)."""
         for worker in self.workers:
             await worker.start()
         loop = asyncio.get_running_loop()
         self._tasks.add(
             loop.create_task(self.channels.sweep_forever(self.config.channel_sweep_interval_s))
         )
+        self._tasks.add(loop.create_task(self.invoker.expire_forever()))
         self._tasks.add(
             loop.create_task(
                 poll_functions(

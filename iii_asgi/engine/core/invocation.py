@@ -3,6 +3,15 @@
 Worker-to-worker calls reuse the caller's ``invocation_id`` end to end (§3.3) and the executor's
 ``invocationresult`` text is relayed to the caller unchanged when the ids agree. Engine-initiated
 calls (:meth:`Invoker.call`, §3.4) use a fresh UUID and carry no ``_caller_worker_id``.
+
+Bounds (issue 13, docs/engine.md "Limits"): an executor takes at most ``max_inflight`` calls at
+once and only while its socket queue has room (:meth:`Invoker.admit`); a call refused answers at
+once with ``WORKER_BACKPRESSURE`` (or ``FRAME_BUDGET_EXCEEDED``). A call has a deadline when its
+frame carries ``timeout_ms`` (our SDK sends its timeout) or ``invocation_timeout_ms`` is set:
+past it the caller gets ``TIMEOUT``, the pending entry is dropped, and the executor is told with
+an ``invocationresult`` for the id it runs, error ``invocation_stopped`` (:meth:`Invoker.stop`):
+our SDK cancels the handler; an SDK that does not know the id (the official one) ignores it
+(§2.13). Engine-initiated calls whose waiter is cancelled are stopped the same way.
 """
 
 from __future__ import annotations
@@ -10,13 +19,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from iii.protocol import Frame, error_body, invocation_result, invoke_function
+from iii.protocol import Frame, encode, error_body, invocation_result, invoke_function
 
-from .connection import WorkerConnection
+from .connection import BACKPRESSURE, WorkerConnection
 from .errors import InvocationError
 from .registry import DEFAULT_NAMESPACE, CallContext, FunctionEntry, Registry
 from .tracing import EngineTracer, traceparent_of, with_function_id
@@ -33,6 +44,12 @@ NO_QUEUE_PROVIDER = (
     "Add it with `iii worker add queue`."
 )
 _STOPPED = error_body("invocation_stopped", "Invocation stopped")
+#: How often calls past their deadline are looked for, in seconds.
+EXPIRY_INTERVAL_S = 0.5
+
+
+#: Stands for a raw JSON body in an encoded frame (:meth:`Invoker.send_call`).
+_RAW_BODY = f'"iii-raw-body:{uuid.uuid4()}"'
 
 
 @dataclass(eq=False, slots=True)
@@ -47,6 +64,11 @@ class Invocation:
     reply_id: str | None = None
     future: asyncio.Future[Frame] | None = None
     span: Any = None  # the engine's ``invoke`` span, when tracing is on
+    deadline: float = 0.0  # time.monotonic() past which the call times out; 0: none
+    timeout_ms: int = 0
+    text: str | None = None  # the encoded invokefunction while it waits in the executor's queue
+    frame: Frame | None = None  # the same as a dict, for an executor that takes frames
+    stopped: bool = False  # stopped while queued: the writer drops it
 
 
 def _end(span: Any, error: Any = None) -> None:
@@ -54,15 +76,35 @@ def _end(span: Any, error: Any = None) -> None:
         EngineTracer.end(span, error)
 
 
+def _pack(executor: WorkerConnection, inv: Invocation, frame: Mapping[str, Any]) -> None:
+    """Attach the ``invokefunction`` frame to ``inv`` as ``executor`` takes it: a dict, or
+    encoded text (a socket)."""
+    if executor.takes_frames:
+        inv.frame = cast(Frame, frame)  # a TypedDict: a dict at run time
+    else:
+        inv.text = encode(frame)
+
+
 class Invoker:
     """Routes ``invokefunction`` frames and relays ``invocationresult`` frames.
 
     ``telemetry``: with its tracer on, a traced call (one with ``traceparent``) gets an
     ``invoke <function_id>`` span, and the executor sees that span as its parent (§3.6).
+    ``max_inflight``: calls one executor may have waiting for its results;
+    ``timeout_ms``: deadline of worker calls whose frame names none (``None``: no deadline).
     """
 
-    def __init__(self, registry: Registry, telemetry: EngineTracer | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        telemetry: EngineTracer | None = None,
+        *,
+        max_inflight: int,
+        timeout_ms: int | None = None,
+    ) -> None:
         self.registry = registry
+        self.max_inflight = max(1, max_inflight)
+        self.timeout_ms = timeout_ms
         self.telemetry = telemetry
         #: The engine tracer, or ``None`` when tracing is off (the hot path checks only this).
         self.tracer = telemetry.tracer if telemetry is not None else None
@@ -123,22 +165,57 @@ class Invoker:
         inv_id = reply_id
         if inv_id is None or inv_id in self.pending:
             inv_id = str(uuid.uuid4())
-        self.pending[inv_id] = Invocation(inv_id, function_id, owner, conn, reply_id, span=span)
-        conn.inflight.add(inv_id)
-        owner.inflight.add(inv_id)
+        inv = Invocation(inv_id, function_id, owner, conn, reply_id, span=span)
+        timeout_ms = frame.get("timeout_ms") or self.timeout_ms
+        if type(timeout_ms) is int and timeout_ms > 0:
+            inv.deadline = time.monotonic() + timeout_ms / 1000
+            inv.timeout_ms = timeout_ms
         baggage = frame.get("baggage")
         if traceparent is not None:  # §3.6: the context goes on, baggage names the target
             traceparent = traceparent if span is None else traceparent_of(span)
             baggage = with_function_id(baggage, function_id)
-        out = invoke_function(
-            entry.local_id,  # §8.6: without the executor's registration prefix
-            data,
-            invocation_id=inv_id,
-            metadata=frame.get("metadata"),
-            traceparent=traceparent,
-            baggage=baggage,
+        _pack(
+            owner,
+            inv,
+            invoke_function(
+                entry.local_id,  # §8.6: without the executor's registration prefix
+                data,
+                invocation_id=inv_id,
+                metadata=frame.get("metadata"),
+                traceparent=traceparent,
+                baggage=baggage,
+            ),
         )
-        await owner.send(out)
+        refused = self.admit(owner, inv)
+        if refused is not None:
+            _end(span, error_body(*refused))
+            if reply_id is not None:
+                await self._reply_error(conn, reply_id, function_id, *refused)
+            return
+        conn.inflight.add(inv_id)
+
+    def admit(self, executor: WorkerConnection, inv: Invocation) -> tuple[str, str] | None:
+        """Queue ``inv`` (its encoded ``invokefunction`` in ``inv.text``) to ``executor`` and
+        record it as pending, unless the executor cannot take it now: then nothing is recorded
+        and ``(code, message)`` says why: ``WORKER_BACKPRESSURE`` (as many calls waiting for it
+        as ``max_inflight`` or its own advertised limit allow, or its socket queue full),
+        ``FRAME_BUDGET_EXCEEDED``, or ``invocation_stopped`` (it is disconnecting). Never
+        waits."""
+        if not executor.alive:
+            return "invocation_stopped", "Invocation stopped"
+        limit = executor.max_inflight or self.max_inflight
+        if executor.executing >= limit:
+            return BACKPRESSURE, (
+                f"worker {executor.display_name} already has {executor.executing} invocations "
+                f"in flight (its limit: {limit})"
+            )
+        refused = executor.offer(inv)
+        if refused is not None:
+            return refused
+        self.pending[inv.id] = inv
+        executor.inflight.add(inv.id)
+        executor.executing += 1
+        return None
 
     async def _enqueue(
         self,
@@ -329,13 +406,15 @@ class Invoker:
         assert caller is not None
         caller.inflight.discard(inv.id)
         if inv.reply_id == inv.id and isinstance(raw, str):
-            await caller.send_text(raw)
+            caller.post(raw)
         else:
             frame["invocation_id"] = inv.reply_id
             await caller.send(frame)
 
     def _finish(self, inv: Invocation, frame: Frame) -> None:
-        inv.executor.inflight.discard(inv.id)
+        executor = inv.executor
+        executor.inflight.discard(inv.id)
+        executor.executing -= 1
         self.invocations += 1
         error = frame.get("error")
         if error is not None:
@@ -358,9 +437,11 @@ class Invoker:
 
         Fresh UUID, ``metadata`` passed as the invocation metadata, no ``_caller_worker_id``
         (§3.4); ``traceparent``/``baggage`` (W3C) are forwarded to a worker when given (a queued
-        job carries its enqueuer's). No timeout (§3.5): a caller that gives up cancels the call,
-        which forgets it (a late result is dropped). Raises :class:`InvocationError`
-        (``function_not_found``, ``invocation_stopped``, or the executor's error code).
+        job carries its enqueuer's). No timeout (§3.5): a caller that stops waiting (its task
+        is cancelled) stops the call at the executor (:meth:`stop`). Raises
+        :class:`InvocationError` (``function_not_found``, ``invocation_stopped``,
+        ``WORKER_BACKPRESSURE`` / ``FRAME_BUDGET_EXCEEDED`` when the executor cannot take it,
+        or the executor's error code).
         """
         entry = self.registry.functions.get((namespace, function_id))
         if entry is None:
@@ -380,28 +461,68 @@ class Invoker:
                 self.errors += 1
                 raise
         future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
-        self.pending[inv_id] = Invocation(inv_id, function_id, entry.owner, future=future)
-        entry.owner.inflight.add(inv_id)
-        await entry.owner.send(
-            invoke_function(
-                entry.local_id,
-                data,
-                invocation_id=inv_id,
-                metadata=metadata,
-                traceparent=traceparent,
-                baggage=baggage,
-            )
+        refused = self.send_call(
+            entry.owner,
+            inv_id,
+            function_id,
+            data,
+            future,
+            metadata,
+            traceparent,
+            baggage,
+            local_id=entry.local_id,
         )
+        if refused is not None:
+            raise InvocationError(*refused)
         try:
             result = await future
-        except asyncio.CancelledError:  # e.g. a timed-out caller: forget the call
-            if self.pending.pop(inv_id, None) is not None:
-                entry.owner.inflight.discard(inv_id)
+        except asyncio.CancelledError:
+            self.stop(inv_id, "the engine stopped waiting for the result")
             raise
         error = result.get("error")
         if error is not None:
             raise InvocationError(str(error.get("code")), str(error.get("message")))
         return result.get("result")
+
+    def send_call(
+        self,
+        owner: WorkerConnection,
+        inv_id: str,
+        function_id: str,
+        data: Any,
+        future: asyncio.Future[Frame],
+        metadata: Any = None,
+        traceparent: str | None = None,
+        baggage: str | None = None,
+        *,
+        local_id: str | None = None,
+        raw_body: str | None = None,
+    ) -> tuple[str, str] | None:
+        """Send an engine-initiated call (§3.4) to ``owner``; ``future`` gets its
+        ``invocationresult``. ``None`` when sent, else why not (see :meth:`admit`).
+        ``local_id``: the id the executor registered (§8.6, without its prefix). ``raw_body``:
+        JSON text of ``data["body"]`` as a client sent it (already validated), spliced into the
+        frame instead of encoding the parsed value again (a 16 MiB body took ~80 ms)."""
+        inv = Invocation(inv_id, function_id, owner, future=future)
+        if raw_body is not None and not owner.takes_frames:
+            data = {**data, "body": _RAW_BODY[1:-1]}
+        _pack(
+            owner,
+            inv,
+            invoke_function(
+                local_id or function_id,
+                data,
+                invocation_id=inv_id,
+                metadata=metadata,
+                traceparent=traceparent,
+                baggage=baggage,
+            ),
+        )
+        if raw_body is not None and inv.text is not None:
+            text = inv.text
+            at = text.rfind(_RAW_BODY)  # the body comes after every client-controlled value
+            inv.text = f"{text[:at]}{raw_body}{text[at + len(_RAW_BODY) :]}"
+        return self.admit(owner, inv)
 
     # -- teardown (§1.8 step 3) ----------------------------------------------------------------
 
@@ -414,6 +535,7 @@ class Invoker:
             if inv is None:
                 continue
             _end(inv.span, _STOPPED)
+            inv.executor.executing -= 1
             if inv.executor is not conn:  # conn was the caller
                 inv.executor.inflight.discard(inv_id)
                 continue
@@ -430,6 +552,67 @@ class Invoker:
                     await caller.send(
                         invocation_result(inv.reply_id, inv.function_id, error=_STOPPED)
                     )
+
+    # -- deadlines and stops (issue 13) --------------------------------------------------------
+
+    def stop(self, inv_id: str, reason: str | None = None) -> bool:
+        """Forget a pending call nobody waits for any more; with a ``reason``, tell its executor
+        with an ``invocationresult`` error ``invocation_stopped`` for the id it runs (our SDK
+        cancels the handler; others ignore it). False when the call is not pending."""
+        inv = self.pending.pop(inv_id, None)
+        if inv is None:
+            return False
+        self._forget(inv)
+        _end(inv.span, _STOPPED)
+        if reason is not None:
+            self._notify_executor(inv, reason)
+        return True
+
+    def expire(self, now: float | None = None) -> int:
+        """Time out every call past its deadline: the caller gets ``TIMEOUT`` ("invocation
+        timed out after N ms", as the SDK's own), the executor is told (:meth:`stop`). Returns
+        how many."""
+        now = time.monotonic() if now is None else now
+        late = [inv for inv in self.pending.values() if 0 < inv.deadline <= now]
+        for inv in late:
+            if self.pending.pop(inv.id, None) is not inv:
+                continue
+            self._forget(inv)
+            message = f"invocation timed out after {inv.timeout_ms}ms"
+            _end(inv.span, error_body("TIMEOUT", message))
+            caller = inv.caller
+            if caller is not None and inv.reply_id is not None:
+                caller.post(
+                    encode(
+                        invocation_result(
+                            inv.reply_id, inv.function_id, error=error_body("TIMEOUT", message)
+                        )
+                    )
+                )
+                if caller is inv.executor and inv.reply_id == inv.id and inv.text is None:
+                    continue  # that result reaches the executor under its own id already
+            self._notify_executor(inv, f"the call timed out after {inv.timeout_ms}ms")
+        return len(late)
+
+    async def expire_forever(self, interval_s: float = EXPIRY_INTERVAL_S) -> None:
+        """Run :meth:`expire` every ``interval_s`` seconds (deadlines are kept to about that)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            self.expire()
+
+    def _forget(self, inv: Invocation) -> None:
+        executor = inv.executor
+        executor.inflight.discard(inv.id)
+        executor.executing -= 1
+        if inv.caller is not None:
+            inv.caller.inflight.discard(inv.id)
+
+    def _notify_executor(self, inv: Invocation, reason: str) -> None:
+        if inv.text is not None:  # still in the executor's queue: it is dropped unsent
+            inv.stopped = True
+            return
+        body = error_body("invocation_stopped", f"Invocation stopped: {reason}")
+        inv.executor.post(encode(invocation_result(inv.id, inv.function_id, error=body)))
 
     async def cancel_tasks(self) -> None:
         for task in list(self._tasks):

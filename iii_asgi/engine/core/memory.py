@@ -11,6 +11,7 @@ decoded text is (:func:`iii.protocol.check`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from functools import partial
@@ -20,7 +21,14 @@ from iii._memory_transport import Link, Pipe
 from iii.protocol import Frame, ProtocolError, check, copy_frame, decode, encode
 
 from ..types import Message
-from .connection import BadFrame, Dispatch, WorkerConnection
+from .connection import (
+    BACKPRESSURE,
+    FAIR_BATCH,
+    BadFrame,
+    Dispatch,
+    QueuedInvocation,
+    WorkerConnection,
+)
 
 __all__ = ["MemoryWorkerConnection"]
 
@@ -37,25 +45,75 @@ class MemoryWorkerConnection(WorkerConnection):
     :meth:`read` replaces :meth:`WorkerConnection.run` (there is no ASGI ``receive``); there is
     no writer task. No peer address (``ip_address`` is ``None``); no binary telemetry frames
     (the client sends telemetry on ``/otel``).
+
+    Bounds, as the socket's outbound queue (docs/engine.md "Limits"), counted in frames (a dict
+    has no byte size without encoding it; the engine's frame budget does not apply in memory):
+    :meth:`offer` refuses an invocation with ``WORKER_BACKPRESSURE`` while ``queue_size``
+    frames wait in the worker's pipe; :meth:`post` drops a worker whose pipe holds twice that.
+    Neither ever waits.
     """
 
-    def __init__(self, link: Link, *, queue_size: int = 64) -> None:
-        super().__init__(_no_socket, queue_size=queue_size)
+    takes_frames = True
+
+    def __init__(self, link: Link, *, queue_size: int = 64, queue_bytes: int = 0) -> None:
+        super().__init__(_no_socket, queue_size=queue_size, queue_bytes=queue_bytes)
         self.link = link
+        link.to_worker.maxsize = 2 * self.queue_size
+
+    @property
+    def queued(self) -> tuple[int, int]:
+        """``(frames, 0)`` waiting in the worker's pipe (frames in memory have no byte size)."""
+        return len(self.link.to_worker), 0
 
     def start_writer(self) -> None:
-        """Nothing to start: :meth:`send` puts frames into the worker's pipe itself."""
+        """Nothing to start: frames go into the worker's pipe at once."""
+
+    def offer(self, invocation: QueuedInvocation) -> tuple[str, str] | None:
+        """Hand an invocation to the worker unless ``queue_size`` frames already wait in its
+        pipe: ``None`` when handed over, else ``(WORKER_BACKPRESSURE, message)``. The frame is
+        ``invocation.frame`` (copied) or, when only its text exists, the decoded text."""
+        pipe = self.link.to_worker
+        if len(pipe) >= self.queue_size:
+            return BACKPRESSURE, (
+                f"worker {self.display_name} is not taking invocations: {len(pipe)} frames "
+                f"already queued to it (outbound_queue_size {self.queue_size})"
+            )
+        frame = invocation.frame
+        text = invocation.text
+        invocation.frame = invocation.text = None  # taken: a later stop goes as a frame
+        if frame is not None:
+            pipe.put_nowait(copy_frame(frame))
+        elif text is not None:
+            pipe.put_nowait(decode(text))
+        return None
+
+    def post(self, text: str) -> None:
+        """Hand an encoded frame (a result relayed from a socket worker, a stop notice) to the
+        worker; never waits. Past twice ``queue_size`` waiting frames the worker is dropped."""
+        if self.alive and not self._dropped:
+            self._put(decode(text))
 
     async def send(self, frame: Frame | Any) -> None:
-        """Hand a copy of ``frame`` (a dict) to the worker; waits while its pipe is full; no-op
-        once closed. Raises ``TypeError`` when the frame is not JSON-serialisable."""
-        if self.alive:
-            await self.link.to_worker.put(copy_frame(frame))
+        """Hand a copy of ``frame`` (a dict) to the worker; never waits; no-op once closed.
+        Raises ``TypeError`` when the frame is not JSON-serialisable."""
+        if self.alive and not self._dropped:
+            self._put(copy_frame(frame))
 
     async def send_text(self, text: str) -> None:
-        """Hand an encoded frame (a result relayed from a socket worker) to the worker."""
-        if self.alive:
-            await self.link.to_worker.put(decode(text))
+        """:meth:`post`."""
+        self.post(text)
+
+    def _put(self, frame: Frame) -> None:
+        if not self.link.to_worker.put_nowait(frame):
+            self._drop_slow_consumer()
+
+    def _drop_slow_consumer(self) -> None:
+        self._dropped = True
+        logger.warning(
+            "dropping %r: it does not take its frames (%d queued)", self, len(self.link.to_worker)
+        )
+        self.evicted = True
+        self.link.close()  # the read loop ends: teardown
 
     def close(self) -> None:
         """The worker gets the frames already queued, then the end of the link; idempotent."""
@@ -94,7 +152,12 @@ class MemoryWorkerConnection(WorkerConnection):
         return complete(frame)
 
     async def _read(self, pipe: Pipe, dispatch: Dispatch, bad_frame: BadFrame) -> None:
+        handled = 0
         while not self.evicted:
+            handled += 1
+            if handled == FAIR_BATCH:  # as a socket's read loop: let the others run
+                handled = 0
+                await asyncio.sleep(0)
             frame = await pipe.get()
             if frame is None:
                 return

@@ -142,9 +142,13 @@ class Storage(Protocol):
         """Durably store new messages (in order; ``seq`` is assigned) before returning. A
         duplicate ``(queue, id)`` raises :class:`StorageError` and stores none of the batch."""
 
-    async def queue_claim(self, queue: str, now_ms: int, limit: int) -> list[QueueMessage]:
+    async def queue_claim(
+        self, queue: str, now_ms: int, limit: int, exclusive: bool = False
+    ) -> list[QueueMessage]:
         """Lease up to ``limit`` due (``available_at_ms <= now_ms``), unclaimed messages of
-        ``queue`` in ascending ``seq``; they stay stored until acked, nacked or dead-lettered."""
+        ``queue`` in ascending ``seq``; they stay stored until acked, nacked or dead-lettered.
+        ``exclusive``: lease nothing while any message of ``queue`` is leased (a fifo queue
+        consumed by several engines runs one message at a time)."""
 
     async def queue_ack(self, queue: str, message_id: str) -> bool:
         """Delete a message (delivered). False if it was not stored."""

@@ -143,10 +143,12 @@ class MemoryStorage:
             queue.messages[m.id] = stored
             queue.schedule(stored)
 
-    async def queue_claim(self, queue: str, now_ms: int, limit: int) -> list[QueueMessage]:
+    async def queue_claim(
+        self, queue: str, now_ms: int, limit: int, exclusive: bool = False
+    ) -> list[QueueMessage]:
         self._check()
         q = self._queues.get(queue)
-        if q is None:
+        if q is None or (exclusive and q.claimed):
             return []
         while q.delayed and q.delayed[0][0] <= now_ms:
             _, seq, message_id = heapq.heappop(q.delayed)

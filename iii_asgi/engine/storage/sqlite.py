@@ -280,8 +280,17 @@ class SqliteStorage:
 
         await self._write(write)
 
-    async def queue_claim(self, queue: str, now_ms: int, limit: int) -> list[QueueMessage]:
+    async def queue_claim(
+        self, queue: str, now_ms: int, limit: int, exclusive: bool = False
+    ) -> list[QueueMessage]:
         def write(db: sqlite3.Connection) -> list[QueueMessage]:
+            if (
+                exclusive
+                and db.execute(
+                    "SELECT 1 FROM messages WHERE queue = ? AND claimed = 1 LIMIT 1", (queue,)
+                ).fetchone()
+            ):
+                return []
             rows = db.execute(
                 f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE queue = ? AND claimed = 0 "
                 "AND available_at <= ? ORDER BY seq LIMIT ?",

@@ -15,6 +15,11 @@ failing condition skips), invokes and awaits the function, then computes the nex
 *now*: fires missed while a handler ran are skipped, never caught up or overlapped. Payload:
 ``{"trigger": "cron", "job_id", "scheduled_time", "actual_time"}`` (RFC 3339, ``+00:00``).
 
+With the Redis adapter the same schedule registered on several engines sharing one Redis also
+runs once per scheduled time (and never twice at once) between them: before each run the engine
+takes the schedule's lock for that tick (:class:`~iii_asgi.engine.adapters.base.CronLock`); an
+engine that does not get it skips the tick.
+
 Registration errors (``trigger_registration_failed``): ``Cron expression is required``,
 ``Invalid cron expression '<e>': <detail>``, ``Cron job '<id>' is already registered``.
 """
@@ -22,6 +27,8 @@ Registration errors (``trigger_registration_failed``): ``Cron expression is requ
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -30,6 +37,8 @@ from typing import Any
 
 from croniter import croniter
 
+from ...adapters.base import CronLock
+from ...adapters.local import LocalCronLock
 from ...core.errors import InvocationError
 from ...core.registry import Trigger
 from ...core.worker import BuiltinWorker, EngineServices
@@ -102,6 +111,14 @@ class CronSchedule:
     triggers: dict[str, Trigger] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
 
+    @property
+    def job(self) -> str:
+        """The schedule's name across engines: ``<function_id>@<namespace>#<digest>`` (the
+        digest covers the expression and condition too)."""
+        namespace, function_id = self.key[0], self.key[1]
+        digest = hashlib.sha1(json.dumps(self.key).encode()).hexdigest()[:12]
+        return f"{function_id}@{namespace}#{digest}"
+
     def next_after(self, base: datetime) -> datetime:
         nxt: datetime = croniter(self.iterator_expression, base, day_or=False).get_next(datetime)
         return nxt
@@ -116,8 +133,9 @@ class Cron(BuiltinWorker):
 
     name = "iii-cron"
 
-    def __init__(self, core: EngineServices) -> None:
+    def __init__(self, core: EngineServices, lock: CronLock | None = None) -> None:
         self.core = core
+        self.lock: CronLock = lock or LocalCronLock()
         self.schedules: dict[tuple[str, str, str, str | None], CronSchedule] = {}
         self.by_trigger: dict[str, CronSchedule] = {}
 
@@ -187,7 +205,25 @@ class Cron(BuiltinWorker):
             trigger = next(iter(schedule.triggers.values()), None)
             if trigger is None:
                 return
-            await self._fire(schedule, trigger, scheduled)
+            if not await self._acquire(schedule, scheduled):
+                continue  # another engine runs this tick
+            try:
+                await self._fire(schedule, trigger, scheduled)
+            finally:
+                await self._release(schedule)
+
+    async def _acquire(self, schedule: CronSchedule, scheduled: datetime) -> bool:
+        try:
+            return await self.lock.acquire(schedule.job, int(scheduled.timestamp() * 1000))
+        except Exception as exc:  # the adapter is unreachable: skip the tick
+            logger.warning("cron job %s: lock failed, tick skipped: %s", schedule.job, exc)
+            return False
+
+    async def _release(self, schedule: CronSchedule) -> None:
+        try:
+            await self.lock.release(schedule.job)
+        except Exception as exc:  # it expires on its own
+            logger.warning("cron job %s: releasing the lock failed: %s", schedule.job, exc)
 
     async def _fire(self, schedule: CronSchedule, trigger: Trigger, scheduled: datetime) -> None:
         payload: dict[str, Any] = {

@@ -41,7 +41,7 @@ from .cors import Cors
 from .hosts import allowed_hosts
 from .request import headers_of, last, put_frames, query_of, queued_bytes
 from .request import json_body as parse_json
-from .respond import Responder
+from .respond import RETRY_AFTER, Responder
 from .responses import Headers, envelope, result_headers, send_bytes, send_json, status_code
 from .routing import Route, Router
 from .tracing import traced
@@ -57,7 +57,6 @@ _TOO_LARGE = envelope("PAYLOAD_TOO_LARGE", "Request body too large")
 _HOST_NOT_ALLOWED = envelope("HOST_NOT_ALLOWED", "Host not allowed")
 _MIDDLEWARE_TIMEOUT = envelope("MIDDLEWARE_TIMEOUT", "Middleware timeout")
 _JSON_CT = (b"content-type", b"application/json")
-_RETRY = [(b"retry-after", b"1")]
 
 #: A request still running after this long (seconds) starts watching its client for a
 #: disconnect; faster ones never pay for a watcher task.
@@ -282,7 +281,7 @@ class _Exchange(Responder):
     async def _over_budget(self) -> None:
         message = "Too many request body bytes in flight; retry later"
         error = envelope("BODY_BUDGET_EXCEEDED", message, with_id=True)
-        extra = [*_RETRY, *self.cors_headers] if self.cors_headers else list(_RETRY)
+        extra = [*RETRY_AFTER, *self.cors_headers] if self.cors_headers else list(RETRY_AFTER)
         await send_json(self.send, 503, error, extra)
 
     def _slow(self) -> None:

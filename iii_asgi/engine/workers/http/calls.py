@@ -2,7 +2,8 @@
 
 :meth:`Invoker.call` is a coroutine; a request also has to watch its response channel, its
 timeout and its client while the call runs, so here the call is a future it can wait on with
-the rest. A cancelled future (timeout, client gone) forgets the pending invocation.
+the rest. A cancelled future (timeout, client gone, response done) forgets the pending
+invocation; the worker is not told (an ASGI app may still run background tasks).
 
 A large JSON request body goes into the ``invokefunction`` frame as the client sent it
 (``raw_body``, already validated) instead of being encoded again from its parsed value:
@@ -14,11 +15,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from iii.protocol import encode, invoke_function
-
 from ...core.channels import new_uuid4
 from ...core.errors import InvocationError
-from ...core.invocation import Invocation, Invoker
+from ...core.invocation import Invoker
 from ...core.registry import CallContext
 from ...core.tracing import with_function_id
 
@@ -26,7 +25,6 @@ __all__ = ["outcome", "start_call"]
 
 # Stands for the body while the rest of a frame is encoded: unguessable, so no header or query
 # value of the request can look like it.
-_PLACEHOLDER = f'"iii-raw-body:{new_uuid4()}"'
 
 
 async def start_call(
@@ -57,32 +55,29 @@ async def start_call(
             _in_process(entry.handler(CallContext(None, inv_id, metadata), data))
         )
     future: asyncio.Future[Any] = loop.create_future()
-    invoker.pending[inv_id] = Invocation(inv_id, function_id, owner, future=future)
-    owner.inflight.add(inv_id)
-
-    def forget(done: asyncio.Future[Any]) -> None:
-        if done.cancelled() and invoker.pending.pop(inv_id, None) is not None:
-            owner.inflight.discard(inv_id)
-
-    future.add_done_callback(forget)
     # §3.6: with a trace context, the baggage goes on naming the target
     baggage = with_function_id(baggage, function_id) if traceparent is not None else None
-    if raw_body is not None:
-        data = {**data, "body": _PLACEHOLDER[1:-1]}
-    frame = invoke_function(
-        entry.local_id,  # protocol.md §8.6: without the owner's registration prefix
+    refused = invoker.send_call(
+        owner,
+        inv_id,
+        function_id,
         data,
-        invocation_id=inv_id,
-        metadata=metadata,
-        traceparent=traceparent,
-        baggage=baggage,
+        future,
+        metadata,
+        traceparent,
+        baggage,
+        local_id=entry.local_id,
+        raw_body=raw_body,
     )
-    if raw_body is None:
-        await owner.send(frame)
-    else:
-        text = encode(frame)
-        at = text.rfind(_PLACEHOLDER)  # the body comes after every client-controlled value
-        await owner.send_text(f"{text[:at]}{raw_body}{text[at + len(_PLACEHOLDER) :]}")
+    if refused is not None:  # the worker cannot take it now (issue 13)
+        future.set_exception(InvocationError(*refused))
+        return future
+
+    def forget(done: asyncio.Future[Any]) -> None:
+        if done.cancelled():  # the response ended (or timed out) first: a late result is dropped
+            invoker.stop(inv_id)
+
+    future.add_done_callback(forget)
     return future
 
 

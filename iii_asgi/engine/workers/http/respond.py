@@ -18,6 +18,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ...core.channels import Channel
+from ...core.connection import BACKPRESSURE, BUDGET_EXCEEDED
 from ...core.errors import InvocationError
 from ...core.logs import RateLimitedLogger
 from ...types import Send
@@ -27,10 +28,14 @@ from .responses import Headers, apply_control, buffered, envelope, send_bytes, s
 if TYPE_CHECKING:
     from .app import HttpApp
 
-__all__ = ["DRAIN_S", "Responder"]
+__all__ = ["DRAIN_S", "RETRY_AFTER", "Responder"]
 
 logger = logging.getLogger("iii_asgi.engine.http")
 _throttled = RateLimitedLogger(logger)
+#: Codes of a worker that cannot take the call now (docs/engine.md "Limits"): 503, retry later.
+_UNAVAILABLE = frozenset({BACKPRESSURE, BUDGET_EXCEEDED})
+#: The ``retry-after`` header of a 503.
+RETRY_AFTER: Headers = [(b"retry-after", b"1")]
 
 #: After the invocation finished, a streamed response ends once its writer has been quiet this
 #: long (seconds): frames the function wrote before returning travel on another socket than
@@ -56,12 +61,17 @@ class Responder:
         await send_bytes(self.send, status, headers, body, self.cors_headers)
 
     async def _failed(self, exc: BaseException) -> None:
+        status = 500
         if isinstance(exc, InvocationError):
             error = envelope(exc.code, exc.message, with_id=True)
+            if exc.code in _UNAVAILABLE:
+                extra = [*RETRY_AFTER, *self.cors_headers] if self.cors_headers else RETRY_AFTER
+                await send_json(self.send, 503, error, extra)
+                return
         else:
             _throttled.error("http_failed", "HTTP request failed", exc_info=exc)
             error = envelope("INTERNAL_ERROR", "internal server error", with_id=True)
-        await send_json(self.send, 500, error, self.cors_headers)
+        await send_json(self.send, status, error, self.cors_headers)
 
     async def _respond_to(self, call: asyncio.Future[Any], resp: Channel) -> None:
         call.add_done_callback(resp.wake)

@@ -5,7 +5,8 @@
 ``data`` in its own task, in the binding's namespace with its metadata; results and errors are
 ignored (logged), nothing is retried or kept for subscribers that are not connected. A binding
 without a topic is accepted and never fires (a warning, as in the engine). Unlike the engine's
-local adapter, removing one subscriber leaves the topic's other subscribers in place.
+local adapter, removing one subscriber leaves the topic's other subscribers in place. With the
+Redis adapter a publish also reaches the subscribers of every other engine on the same Redis.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import asyncio
 import logging
 from typing import Any
 
+from ...adapters.base import Events
+from ...adapters.local import NO_EVENTS
 from ...core.builtins import parse_input
 from ...core.errors import InvocationError
 from ...core.registry import DEFAULT_NAMESPACE, CallContext, FunctionEntry, Trigger
@@ -30,10 +33,12 @@ class PubSub(BuiltinWorker):
 
     name = "iii-pubsub"
 
-    def __init__(self, core: EngineServices) -> None:
+    def __init__(self, core: EngineServices, events: Events = NO_EVENTS) -> None:
         self.core = core
         self.topics: dict[str, dict[str, Trigger]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.events = events
+        events.subscribe(self._published)
 
     def install(self) -> None:
         self.core.registry.add_function(
@@ -65,12 +70,19 @@ class PubSub(BuiltinWorker):
         topic = args.get("topic")
         if not topic:
             raise InvocationError("topic_not_set", "Topic is not set")
+        event = {"topic": topic, "data": args.get("data")}
+        self.events.publish(event)
+        self._published(event)
+        return None
+
+    def _published(self, event: Any) -> None:
+        """Start a delivery per subscriber of ``event["topic"]`` (published here or on another
+        engine)."""
         loop = asyncio.get_running_loop()
-        for trigger in list(self.topics.get(topic, {}).values()):
-            task = loop.create_task(self._deliver(trigger, args.get("data")))
+        for trigger in list(self.topics.get(event["topic"], {}).values()):
+            task = loop.create_task(self._deliver(trigger, event["data"]))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return None
 
     async def _deliver(self, trigger: Trigger, data: Any) -> None:
         try:

@@ -30,14 +30,28 @@ from ...config.queue import QueueConfig
 from ...core.errors import InvocationError
 from ...storage import QueueMessage, Storage, StorageError
 
-__all__ = ["Batcher", "Deliver", "MessageQueue", "now_ms", "put_batcher"]
+__all__ = [
+    "Batcher",
+    "Deferred",
+    "Deliver",
+    "MessageQueue",
+    "QueueFull",
+    "now_ms",
+    "put_batcher",
+]
 
 logger = logging.getLogger("iii_asgi.engine.queue")
 
 T = TypeVar("T")
 
-#: ``await deliver(message)``: returns to acknowledge, raises InvocationError to nack.
+#: ``await deliver(message)``: returns to acknowledge, raises InvocationError to nack,
+#: :class:`Deferred` when it gave the message back itself.
 Deliver = Callable[[QueueMessage], Awaitable[None]]
+
+
+class Deferred(Exception):
+    """Raised by a ``deliver`` that handed the claimed message back to the store for another
+    engine (no attempt counted, nothing to acknowledge)."""
 
 
 def now_ms() -> int:
@@ -117,6 +131,10 @@ def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
         future.set_exception(error)
 
 
+class QueueFull(Exception):
+    """The queue holds ``max_depth`` messages already."""
+
+
 @dataclass(eq=False)
 class MessageQueue:
     """The consumer of one internal queue. ``deliver`` is ``None`` while nobody consumes it
@@ -129,6 +147,7 @@ class MessageQueue:
     deliver: Deliver | None = None
     batcher: Batcher[QueueMessage] | None = None
     running: int = 0
+    depth: int = 0  # stored messages not dead-lettered (``max_depth`` applies to it)
     delivered: int = 0
     failed: int = 0
     closed: bool = False
@@ -152,6 +171,7 @@ class MessageQueue:
         """Start consuming; resumes backoffs of messages stored by a previous process."""
         if self._pump_task is not None:
             return
+        self.depth = await self.storage.queue_depth(self.name)
         current = now_ms()
         for message in await self.storage.queue_pending(self.name):
             if message.available_at_ms > current:
@@ -177,13 +197,29 @@ class MessageQueue:
 
     # -- intake --------------------------------------------------------------------------------
 
+    def full(self) -> bool:
+        """True when the queue holds ``max_depth`` messages."""
+        limit = self.config.max_depth
+        return limit is not None and self.depth >= limit
+
     async def put(self, message: QueueMessage) -> None:
         """Store a new message durably (committed before this returns), then wake the consumer.
-        Puts are stored in call order (no suspension before the message joins the batch)."""
-        if self.batcher is not None:
-            await self.batcher.add(message)
-        else:
-            await self.storage.queue_put([message])
+        Puts are stored in call order (no suspension before the message joins the batch).
+        Raises :class:`QueueFull` when the queue holds ``max_depth`` messages."""
+        if self.full():
+            raise QueueFull(
+                f"Queue '{self.name}' is full ({self.depth} messages, max_depth "
+                f"{self.config.max_depth})"
+            )
+        self.depth += 1
+        try:
+            if self.batcher is not None:
+                await self.batcher.add(message)
+            else:
+                await self.storage.queue_put([message])
+        except BaseException:
+            self.depth -= 1
+            raise
         self.wake()
 
     def wake(self) -> None:
@@ -218,7 +254,10 @@ class MessageQueue:
             while self.deliver is not None and self.running < self.config.limit:
                 try:
                     batch = await self.storage.queue_claim(
-                        self.name, now_ms(), self.config.limit - self.running
+                        self.name,
+                        now_ms(),
+                        self.config.limit - self.running,
+                        exclusive=self.config.fifo,  # one at a time across engines too
                     )
                 except Exception:
                     logger.exception("queue %s: claim failed", self.name)
@@ -235,6 +274,8 @@ class MessageQueue:
         try:
             try:
                 await deliver(message)
+            except Deferred:
+                pass
             except InvocationError as exc:
                 await self._nack(message, f"{exc.code}: {exc.message}")
             except Exception as exc:
@@ -244,6 +285,7 @@ class MessageQueue:
                 assert self._acks is not None
                 await self._acks.add(message.id)
                 self.delivered += 1  # counted once stored: stats never show it still queued
+                self.depth -= 1
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -268,6 +310,7 @@ class MessageQueue:
         if attempts >= max_attempts:
             await self.storage.queue_dead_letter(self.name, message.id, reason, current)
             self.failed += 1
+            self.depth -= 1
             return
         backoff = int(payload.get("backoff_ms", self.config.backoff_ms))
         due = current + backoff * 2 ** (attempts - 1)
@@ -280,5 +323,6 @@ class MessageQueue:
         """Move dead letters (all, or one by id) back with fresh attempts; returns how many."""
         ids = None if message_id is None else [message_id]
         moved = await self.storage.redrive(self.name, ids, now_ms())
+        self.depth += len(moved)  # may pass max_depth: an operator asked for them
         self.wake()
         return len(moved)

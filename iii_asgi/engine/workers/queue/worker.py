@@ -7,8 +7,9 @@ Functions (``→`` result; errors as ``code``):
   traceparent?, baggage?}`` → ``{messageReceiptId}``; ``queue_not_found`` for an unknown queue,
   ``fifo_group_missing`` when a fifo queue's group field is absent or null (§7.1, §7.2),
   ``enqueue_failed`` when the store refuses the message (e.g. a ``messageReceiptId`` already
-  queued).
-* ``iii::durable::publish`` ``{topic (or queue), data}`` → ``null``; ``topic_not_set`` (§7.3).
+  queued), ``queue_full`` when the queue holds ``max_depth`` messages (issue 13).
+* ``iii::durable::publish`` ``{topic (or queue), data}`` → ``null``; ``topic_not_set`` (§7.3),
+  ``queue_full`` when a subscriber's queue holds ``max_depth`` messages (no copy is queued).
 * ``iii::queue::redrive`` ``{queue | topic}`` → ``{queue, redriven}``;
   ``iii::queue::redrive_message`` / ``iii::queue::discard_message`` ``{queue, message_id}`` →
   ``{queue, message_id, redriven: 0|1}``; ``queue_not_set``, ``message_id_not_set``,
@@ -23,6 +24,11 @@ Trigger type ``durable:subscriber`` ``{topic (or queue), condition_function_id?,
 queue_config?}``: each distinct ``(namespace, function_id)`` gets its own queue
 ``<topic>::<function_id>@<namespace>``; every publish is copied into the queue of each
 subscriber that has a live trigger; several triggers of one function share its queue.
+
+With the Redis adapter (``cluster``: :class:`~iii_asgi.engine.adapters.base.QueueCluster`) the
+queues are shared by every engine on the same Redis: any engine's consumers take messages any
+engine stored, a publish reaches the durable subscribers of every engine, and a named-queue
+message whose function is not registered here is handed to an engine that has it.
 """
 
 from __future__ import annotations
@@ -35,13 +41,15 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ...adapters.base import QueueCluster, SubscriberRef
+from ...adapters.local import LocalQueues
 from ...config.queue import DEFAULT_QUEUE, QueueConfig
 from ...core.builtins import parse_input
 from ...core.errors import InvocationError
 from ...core.registry import DEFAULT_NAMESPACE, CallContext, Trigger
 from ...core.worker import BuiltinWorker, EngineServices
 from ...storage import QueueMessage, Storage, StorageError
-from .runtime import MessageQueue, now_ms, put_batcher
+from .runtime import Deferred, MessageQueue, QueueFull, now_ms, put_batcher
 
 __all__ = ["ENQUEUE_FUNCTION", "Queues", "subscriber_queue_name"]
 
@@ -102,9 +110,12 @@ class Queues(BuiltinWorker):
 
     name = "iii-queue"
 
-    def __init__(self, core: EngineServices, storage: Storage) -> None:
+    def __init__(
+        self, core: EngineServices, storage: Storage, cluster: QueueCluster | None = None
+    ) -> None:
         self.core = core
         self.storage = storage
+        self.cluster: QueueCluster = cluster or LocalQueues()
         self.batcher = put_batcher(self.storage)
         self.queues: dict[str, MessageQueue] = {}
         self.named: dict[str, MessageQueue] = {}
@@ -120,6 +131,8 @@ class Queues(BuiltinWorker):
             )
             self.named[name] = queue
             self.queues[name] = queue
+        poll_ms = min(q.config.poll_interval_ms for q in self.named.values())
+        self.cluster.listen(self._wake, poll_ms)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -143,21 +156,52 @@ class Queues(BuiltinWorker):
 
     async def start(self) -> None:
         """Start the named queues' consumers (resuming messages stored before a restart)."""
-        for queue in self.named.values():
+        for name, queue in self.named.items():
             await queue.start()
+            await self._consume(name, None)
 
     async def stop(self) -> None:
         await asyncio.gather(*(q.close() for q in self.queues.values()))
 
+    # -- other engines -------------------------------------------------------------------------
+
+    def _wake(self, name: str | None) -> None:
+        """Another engine stored due messages in queue ``name`` (``None``: look at every
+        consumed queue)."""
+        if name is not None:
+            queue = self.queues.get(name)
+            if queue is not None and queue.deliver is not None:
+                queue.wake()
+            return
+        for queue in self.queues.values():
+            if queue.deliver is not None:
+                queue.wake()
+
+    async def _consume(self, name: str, subscriber: tuple[str, SubscriberRef] | None) -> None:
+        try:
+            await self.cluster.consume(name, subscriber)
+        except StorageError as exc:
+            logger.warning("queue %s: not announced to the other engines: %s", name, exc)
+
     # -- delivery ------------------------------------------------------------------------------
 
     async def _deliver_job(self, message: QueueMessage) -> None:
-        """A named-queue job: the raw ``data`` to ``function_id`` in its namespace (§7.2)."""
+        """A named-queue job: the raw ``data`` to ``function_id`` in its namespace (§7.2); with
+        a shared adapter, handed over when the function lives on another engine only."""
         job = message.payload
+        namespace = job.get("namespace", DEFAULT_NAMESPACE)
+        if (namespace, job["function_id"]) not in self.core.registry.functions:
+            try:
+                if await self.cluster.defer(message):
+                    raise Deferred
+            except StorageError as exc:
+                logger.warning(
+                    "queue %s: handing %s over failed: %s", message.queue, message.id, exc
+                )
         await self.core.invoker.call(
             job["function_id"],
             job.get("data"),
-            namespace=job.get("namespace", DEFAULT_NAMESPACE),
+            namespace=namespace,
             traceparent=job.get("traceparent"),
             baggage=job.get("baggage"),
         )
@@ -236,8 +280,11 @@ class Queues(BuiltinWorker):
         )
         try:
             await queue.put(message)
+        except QueueFull as exc:
+            raise InvocationError("queue_full", str(exc)) from None
         except StorageError as exc:  # e.g. a messageReceiptId already queued
             raise InvocationError("enqueue_failed", str(exc)) from None
+        self.cluster.notify(name)
         return {"messageReceiptId": args["messageReceiptId"]}
 
     # -- durable pub/sub (§7.3) ----------------------------------------------------------------
@@ -251,22 +298,44 @@ class Queues(BuiltinWorker):
         if not topic:
             raise InvocationError("topic_not_set", "Topic is not set")
         subs = [s for s in self.topics.get(topic, {}).values() if s.triggers]
-        if not subs:
+        local = {s.queue.name for s in subs}
+        others = [r for r in await self._subscribers(topic) if r.queue not in local]
+        if not subs and not others:
             logger.debug("durable topic %s has no subscribers: message dropped", topic)
             return None
-        current = now_ms()
-        for sub in subs:
-            job = _job(sub.function_id, sub.namespace, args.get("data"), sub.queue.config)
-            await sub.queue.put(
-                QueueMessage(
-                    sub.queue.name,
-                    str(uuid.uuid4()),
-                    job,
-                    available_at_ms=current,
-                    created_at_ms=current,
-                )
+        full = next((s.queue for s in subs if s.queue.full()), None)
+        if full is not None:  # refuse before any copy goes out
+            raise InvocationError(
+                "queue_full",
+                f"Queue '{full.name}' of topic '{topic}' is full ({full.depth} messages, "
+                f"max_depth {full.config.max_depth})",
             )
+        current = now_ms()
+        data = args.get("data")
+
+        def message(queue: str, function_id: str, namespace: str, config: QueueConfig) -> Any:
+            job = _job(function_id, namespace, data, config)
+            return QueueMessage(
+                queue, str(uuid.uuid4()), job, available_at_ms=current, created_at_ms=current
+            )
+
+        for sub in subs:
+            await sub.queue.put(
+                message(sub.queue.name, sub.function_id, sub.namespace, sub.queue.config)
+            )
+            self.cluster.notify(sub.queue.name)
+        for ref in others:  # consumed on other engines only
+            config = QueueConfig(**ref.config)
+            await self.batcher.add(message(ref.queue, ref.function_id, ref.namespace, config))
+            self.cluster.notify(ref.queue)
         return None
+
+    async def _subscribers(self, topic: str) -> list[SubscriberRef]:
+        try:
+            return await self.cluster.subscribers(topic)
+        except StorageError as exc:
+            logger.warning("durable topic %s: other engines' subscribers unknown: %s", topic, exc)
+            return []
 
     async def register_trigger(self, trigger: Trigger) -> None:
         """A ``durable:subscriber`` binding; raises ``ValueError`` on a bad config."""
@@ -291,6 +360,8 @@ class Queues(BuiltinWorker):
         self.by_trigger[trigger.id] = sub
         if sub.queue.deliver is None:
             sub.queue.deliver = self._subscriber_delivery(sub)
+            ref = SubscriberRef(name, sub.function_id, sub.namespace, asdict(sub.queue.config))
+            await self._consume(name, (topic, ref))  # announced first, then consumed
             await sub.queue.start()
             sub.queue.wake()
 
@@ -301,6 +372,10 @@ class Queues(BuiltinWorker):
         sub.triggers.pop(trigger.id, None)
         if not sub.triggers:
             sub.queue.deliver = None  # paused: its messages wait for a subscriber
+            try:
+                await self.cluster.stop_consuming(sub.queue.name)
+            except StorageError as exc:
+                logger.warning("queue %s: %s", sub.queue.name, exc)
 
     # -- dead letters (§7.4) -------------------------------------------------------------------
 
@@ -332,9 +407,13 @@ class Queues(BuiltinWorker):
     async def _redrive(self, name: str, message_id: str | None) -> int:
         queue = self.queues.get(name)
         if queue is not None:
-            return await queue.redrive(message_id)
-        ids = None if message_id is None else [message_id]
-        return len(await self.storage.redrive(name, ids, now_ms()))  # waits for its subscriber
+            moved = await queue.redrive(message_id)
+        else:  # waits for its subscriber
+            ids = None if message_id is None else [message_id]
+            moved = len(await self.storage.redrive(name, ids, now_ms()))
+        if moved:
+            self.cluster.notify(name)
+        return moved
 
     def _message_args(self, function_id: str, data: Any) -> tuple[str, str]:
         args = parse_input(function_id, data, {"queue": (_STR, False), "message_id": (_STR, False)})

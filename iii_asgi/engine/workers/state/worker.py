@@ -19,7 +19,8 @@ Errors: ``deserialization_error`` (bad input), ``VALUE_TOO_LARGE`` (``set`` over
 Trigger ``state``: config ``{scope?, key?, condition_function_id?}`` (exact matches; absent
 matches all); payload ``{"type": "state", "event_type": "state:created" | "state:updated" |
 "state:deleted", "scope", "key", "old_value", "new_value"}``, fired after ``set``, ``update``
-and ``delete`` (a delete of a missing key fires too, with both values ``null``).
+and ``delete`` (a delete of a missing key fires too, with both values ``null``). With a shared
+adapter (Redis) the payload also goes to the other engines, whose bindings fire as well.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from typing import Any
 
 import pydantic_core
 
+from ...adapters.base import Events
+from ...adapters.local import NO_EVENTS
 from ...core.builtins import _parse
 from ...core.errors import InvocationError
 from ...core.fanout import Binding, Fanout
@@ -75,14 +78,16 @@ def parse_trigger_config(
 
 class StateWorker(BuiltinWorker):
     """The ``iii-state`` built-in of one engine: functions, the ``state`` trigger type, items
-    in ``storage``."""
+    in ``storage``, trigger events shared with other engines through ``events``."""
 
     name = "iii-state"
 
-    def __init__(self, core: EngineServices, storage: Storage) -> None:
+    def __init__(self, core: EngineServices, storage: Storage, events: Events = NO_EVENTS) -> None:
         self.core = core
         self.storage = storage
         self.fanout = Fanout(core.invoker, core.spawn)
+        self.events = events
+        events.subscribe(self._deliver)
 
     def install(self) -> None:
         table: dict[str, Callable[[CallContext, Any], Any]] = {
@@ -106,7 +111,7 @@ class StateWorker(BuiltinWorker):
         self.fanout.remove(trigger.id)
 
     def fire(self, scope: str, key: str, old: Any, new: Any, deleted: bool = False) -> None:
-        if not self.core.config.state_triggers_enabled or not self.fanout.bindings:
+        if not self.core.config.state_triggers_enabled:
             return
         if deleted:
             event = "state:deleted"
@@ -120,6 +125,14 @@ class StateWorker(BuiltinWorker):
             "old_value": _json(old),
             "new_value": None if deleted else _json(new),
         }
+        self.events.publish(payload)
+        self._deliver(payload)
+
+    def _deliver(self, payload: Any) -> None:
+        """Queue a ``state`` event (this engine's, or another's) for the matching bindings."""
+        if not self.fanout.bindings or not self.core.config.state_triggers_enabled:
+            return
+        scope, key = payload["scope"], payload["key"]
         for binding in list(self.fanout.bindings.values()):
             config = binding.config
             if config.get("scope", scope) != scope or config.get("key", key) != key:

@@ -28,7 +28,8 @@ over a stream others use (:meth:`StreamWorker.guard`; docs/security.md).
 
 Events: set/update → ``create`` (no previous value) or ``update``; delete → ``delete`` with the
 old value, only when the item existed; send → ``{"type": "event", "event": {"type", "data"}}``.
-Each write first queues the ``stream`` triggers, then broadcasts to socket subscribers.
+Each write first queues the ``stream`` triggers, then broadcasts to socket subscribers. With a
+shared adapter (Redis) the message also goes to the other engines, which do the same with it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ...adapters.base import Events
+from ...adapters.local import NO_EVENTS
 from ...core.builtins import _parse
 from ...core.connection import WorkerConnection
 from ...core.errors import InvocationError
@@ -81,13 +84,16 @@ class JoinLeaveProvider:
 
 
 class StreamWorker(BuiltinWorker):
-    """The ``iii-stream`` built-in of one engine (items in ``storage``)."""
+    """The ``iii-stream`` built-in of one engine (items in ``storage``, change events shared
+    with other engines through ``events``)."""
 
     name = "iii-stream"
 
-    def __init__(self, core: EngineServices, storage: Storage) -> None:
+    def __init__(self, core: EngineServices, storage: Storage, events: Events = NO_EVENTS) -> None:
         self.core = core
         self.storage = storage
+        self.events = events
+        events.subscribe(self._deliver)
         self.fanout = Fanout(core.invoker, core.spawn)
         self.join = JoinLeaveProvider()
         self.leave = JoinLeaveProvider()
@@ -157,8 +163,15 @@ class StreamWorker(BuiltinWorker):
         self.fanout.remove(trigger.id)
 
     def emit(self, stream_name: str, group_id: str, item_id: str | None, event: Any) -> None:
-        """Queue the matching ``stream`` triggers, then broadcast to socket subscribers."""
+        """Queue the matching ``stream`` triggers, then broadcast to socket subscribers (here
+        and on the other engines)."""
         message = wrapper(stream_name, group_id, item_id, event)
+        self.events.publish(message)
+        self._deliver(message)
+
+    def _deliver(self, message: Any) -> None:
+        """A change message (this engine's, or another's) to the triggers and the socket."""
+        stream_name, group_id, item_id = message["streamName"], message["groupId"], message["id"]
         for binding in list(self.fanout.bindings.values()):
             config = binding.config
             if config["stream_name"] != stream_name:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from iii_asgi._asgi import TEXT, send_response
 
+from ...core.budget import SOCKET_ALLOWANCE, FrameAccount
 from ...core.channels import serve_channel
 from ...core.connection import WorkerConnection
 from ...origins import refuse_origin
@@ -115,9 +116,15 @@ class EngineApp:
         if not accepted:
             return
         client = scope.get("client")
+        config = self.core.config
+        account = scope.get("extensions", {}).get("iii.frames")  # set by our ws protocol
+        if account is None:
+            account = FrameAccount(self.core.frames, SOCKET_ALLOWANCE)
         conn = WorkerConnection(
             send,
-            queue_size=self.core.config.outbound_queue_size,
+            queue_size=config.outbound_queue_size,
+            queue_bytes=config.outbound_queue_bytes,
+            account=account,
             ip_address=client[0] if client else None,
             session=session,
         )
@@ -128,6 +135,7 @@ class EngineApp:
         finally:
             await self.core.teardown(conn)
             await conn.stop_writer()
+            account.close()
 
     async def _otel(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``/otel``: the same authentication as ``/`` (§1.11), no worker, then the store."""

@@ -68,7 +68,7 @@ class WorkerManager(BuiltinWorker):
             config = worker_listener.config
             options = {
                 "http": handshake_protocol(worker_listener.handshake_timeout_s),
-                "ws": ws_protocol(c.ws),  # websockets-sansio: one write per loop iteration
+                "ws": ws_protocol(c.ws, self.core.frames),  # one write per loop turn; frame budget
                 "ws_max_size": c.max_message_size,
                 "ws_per_message_deflate": False,  # loopback: compression costs 10–23 %
                 "ws_ping_interval": None,  # the real engine never pings; it answers (§1.7)
