@@ -4,6 +4,8 @@ process started by a test outlives the run (see ``tests/processes.py``)."""
 from __future__ import annotations
 
 import os
+import random
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -49,6 +51,33 @@ def engine_factory() -> Iterator[Callable[..., EngineThread]]:
     yield make
     for thread in started:
         thread.stop()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(part) for part in f.read().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return low, high
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that is free now and lies outside the kernel's ephemeral range,
+    for a test that binds it later: neither a port-0 listener nor an outgoing connection (a
+    client retrying to connect to it) can take it meanwhile, as they could pytest-asyncio's
+    ``unused_tcp_port`` ("address already in use" seen on a busy CI machine)."""
+    low, _ = _ephemeral_range()
+    for _ in range(200):
+        port = random.randrange(10000, min(low, 32768))
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port found below the ephemeral range")
 
 
 @pytest.fixture

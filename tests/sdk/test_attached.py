@@ -44,8 +44,8 @@ async def test_handlers_run_on_the_callers_loop(engine: Any) -> None:
         await client.shutdown_async()
 
 
-async def test_connect_to_nothing_fails_loudly(unused_tcp_port: int) -> None:
-    client = iii.III(f"ws://127.0.0.1:{unused_tcp_port}")
+async def test_connect_to_nothing_fails_loudly(free_port: int) -> None:
+    client = iii.III(f"ws://127.0.0.1:{free_port}")
     with pytest.raises(ConnectionError, match="could not connect"):
         await client.connect(timeout=0.5)
     assert client.get_connection_state() != "connected"

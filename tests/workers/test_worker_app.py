@@ -53,8 +53,8 @@ async def test_worker_serves_functions_and_probes(engine: Any) -> None:
         await caller.shutdown_async()
 
 
-async def test_startup_fails_loudly_without_engine(unused_tcp_port: int) -> None:
-    app = _math_app(f"ws://127.0.0.1:{unused_tcp_port}", connect_timeout=0.3)
+async def test_startup_fails_loudly_without_engine(free_port: int) -> None:
+    app = _math_app(f"ws://127.0.0.1:{free_port}", connect_timeout=0.3)
     with pytest.raises(RuntimeError, match="did not start"):
         async with serve(app):
             pass
@@ -62,11 +62,11 @@ async def test_startup_fails_loudly_without_engine(unused_tcp_port: int) -> None
 
 
 async def test_wait_for_engine_reports_not_ready_until_connected(
-    unused_tcp_port: int, engine_factory: Any
+    free_port: int, engine_factory: Any
 ) -> None:
     fast = iii.ReconnectionConfig(initial_delay_ms=50, max_delay_ms=100)
     app = _math_app(
-        f"ws://127.0.0.1:{unused_tcp_port}",
+        f"ws://127.0.0.1:{free_port}",
         wait_for_engine=True,
         options=iii.InitOptions(reconnection_config=fast),
     )
@@ -75,7 +75,7 @@ async def test_wait_for_engine_reports_not_ready_until_connected(
         not_ready = await http.get("/readyz")
         assert not_ready.status_code == 503
         assert not_ready.json()["status"] == "not_ready"
-        engine = engine_factory(port=unused_tcp_port)
+        engine = engine_factory(port=free_port)
         await wait_until(lambda: app.ready, timeout=10)
         assert (await http.get("/readyz")).status_code == 200
         caller = iii.III(engine.url)
