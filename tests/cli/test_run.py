@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+import iii
 from tests.helpers import wait_for
 from tests.processes import PATIENCE, Lines, kill_group, popen
 
@@ -329,3 +330,48 @@ def test_run_uses_the_engine_defaults_unless_dev(running: list[Running], dev: bo
         error = _registration_error(engine_ws, plain)
         assert error is not None and error["message"].endswith("HTTPS is required")
     assert proc.stop() == 0, proc.output
+
+
+def _engine_server_span(span: dict[str, Any]) -> bool:
+    """The engine's own SERVER span of an HTTP trigger request (service ``iii``)."""
+    return (
+        span.get("kind") == "SPAN_KIND_SERVER"
+        and span.get("service_name") == "iii"
+        and span.get("attributes", {}).get("iii.function.id") == "todos::todo_summary"
+    )
+
+
+def test_run_defaults_trace_every_request_through_the_engine(running: list[Running]) -> None:
+    """``iii-asgi run`` with its defaults (OpenTelemetry on, the console served, so engine
+    tracing on): every request through the engine's HTTP port leaves the engine's own span in
+    its trace store (issue 17: the cheap default keeps every invocation traced)."""
+    proc = Running(
+        "examples.todo_app:app", *EPHEMERAL, "--console-port", "0", env={"OTEL_ENABLED": "true"}
+    )
+    running.append(proc)
+    engine_ws = proc.wait_for(r"engine (ws://\S+) \(workers\)")[1]
+    engine_http, _ = _urls(proc)
+    traces = [f"{n:032x}" for n in range(0xA11CE000, 0xA11CE000 + 8)]
+    with httpx.Client(timeout=60) as http:
+        _get_until_routed(http, f"{engine_http}/todos/summary")
+        for trace_id in traces:
+            answer = http.get(
+                f"{engine_http}/todos/summary",
+                headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+            )
+            assert answer.status_code == 200, answer.text
+    client = iii.register_worker(engine_ws, iii.InitOptions(worker_name="trace-reader"))
+    try:
+        for trace_id in traces:
+            found: list[dict[str, Any]] = []
+
+            def stored(trace_id: str = trace_id, found: list[dict[str, Any]] = found) -> bool:
+                request = {"function_id": "engine::traces::list", "payload": {"trace_id": trace_id}}
+                found[:] = client.trigger(request)["spans"]
+                return any(_engine_server_span(span) for span in found)
+
+            wait_for(stored, PATIENCE, interval=0.1)
+            assert all(span["trace_id"] == trace_id for span in found), found
+    finally:
+        client.shutdown()
+    assert proc.stop(signal.SIGTERM) == 0, proc.output
