@@ -86,6 +86,9 @@ class WorkerConnection:
     engine's frame budget (``None``: outbound bytes are bounded by ``queue_bytes`` only).
     ``session`` holds the access rules of a connection on an RBAC or middleware listener
     (protocol.md §8, :class:`~.session.Session`); ``None`` on a trusted listener.
+    ``send_now(text) -> bool``: writes a text message at once when the socket can take it
+    (``scope["extensions"]["iii.send_now"]`` of our WebSocket protocol); a frame queued while
+    the writer task is idle and the queue empty goes that way, without waking the writer.
     """
 
     #: Invocations are offered as dicts (``QueuedInvocation.frame``), not encoded text: an
@@ -101,6 +104,7 @@ class WorkerConnection:
         account: FrameAccount | None = None,
         ip_address: str | None = None,
         session: Session | None = None,
+        send_now: Callable[[str], bool] | None = None,
     ) -> None:
         self.worker_id = str(uuid.uuid4())
         self.reattach_token = str(uuid.uuid4())
@@ -126,6 +130,7 @@ class WorkerConnection:
         self.torn_down = asyncio.Event()
         self.teardown_started = False
         self._send = send
+        self._send_now = send_now
         self.queue_size = max(1, queue_size)
         self.queue_bytes = queue_bytes
         self.account = account
@@ -184,6 +189,12 @@ class WorkerConnection:
                 f"the engine's frame budget ({account.budget.limit} bytes) cannot hold a "
                 f"{size}-byte invocation for worker {self.display_name} now"
             )
+        send_now = self._send_now
+        if self._ready is not None and not out and send_now is not None and send_now(text):
+            invocation.text = None  # the writer was idle: written at once, in order
+            if account is not None:
+                account.release(size)
+            return None
         self._push(invocation, size)
         return None
 
@@ -199,6 +210,9 @@ class WorkerConnection:
         ):
             self._drop_slow_consumer()
             return
+        send_now = self._send_now
+        if self._ready is not None and not out and send_now is not None and send_now(text):
+            return  # the writer was idle: written at once, in order
         account = self.account
         if account is not None:  # the frame exists already; refusing it frees nothing
             held = account.held + size

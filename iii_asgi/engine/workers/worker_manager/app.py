@@ -127,6 +127,7 @@ class EngineApp:
             account=account,
             ip_address=client[0] if client else None,
             session=session,
+            send_now=scope.get("extensions", {}).get("iii.send_now"),
         )
         conn.on_telemetry = self.telemetry.ingest  # §1.11: also accepted on `/`
         try:

@@ -26,6 +26,7 @@ from collections import deque
 from typing import Any, ClassVar
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
 
 from iii._transport import CoalescingTransport
 
@@ -41,9 +42,38 @@ _ABORT_AFTER_S = 1.0
 
 
 class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's protocol on a coalescing transport, offering :meth:`send_now` to the
+    application as ``scope["extensions"]["iii.send_now"]``."""
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         wrapped = CoalescingTransport(transport, self.loop)  # type: ignore[arg-type]
         super().connection_made(wrapped)  # type: ignore[arg-type]
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"]["iii.send_now"] = self.send_now
+
+    def send_now(self, text: str) -> bool:
+        """Write one text message without waiting, as ``send({"type": "websocket.send"})``
+        would once the socket is writable: ``True`` when written (it leaves with this
+        iteration's other writes), ``False`` when the socket cannot take it now (not open, its
+        transport paused, or closing): then send it the ASGI way."""
+        if (
+            not self.handshake_complete
+            or self.close_sent
+            or self.disconnected
+            or self.initial_response is not None
+            or not self.writable.is_set()
+        ):
+            return False
+        try:
+            self.conn.send_text(text.encode())
+        except InvalidState:
+            return False
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
 
 
 class MeteredWebSocketProtocol(CoalescingWebSocketProtocol):
