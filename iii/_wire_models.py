@@ -82,9 +82,8 @@ def _type(kind: MessageType) -> Any:
 # -- registration (§2.4–§2.11) ---------------------------------------------------------------------
 
 
-class RegisterFunctionInput(BaseModel):
-    """The older dict form of a function registration: ``id`` plus its optional description,
-    formats, metadata and ``invocation`` (an HTTP-invoked function)."""
+class _FunctionFields(BaseModel):
+    """The fields of a function registration, shared by its input and its message."""
 
     id: str
     description: str | None = None
@@ -92,6 +91,11 @@ class RegisterFunctionInput(BaseModel):
     response_format: RegisterFunctionFormat | dict[str, Any] | None = None
     metadata: Any = None
     invocation: HttpInvocationConfig | None = None
+
+
+class RegisterFunctionInput(_FunctionFields):
+    """The older dict form of a function registration: ``id`` plus its optional description,
+    formats, metadata and ``invocation`` (an HTTP-invoked function)."""
 
 
 class ObserveDescriptor(_Wire):
@@ -104,15 +108,9 @@ class ObserveDescriptor(_Wire):
     allow: bool | None = None
 
 
-class RegisterFunctionMessage(_Wire):
+class RegisterFunctionMessage(_Wire, _FunctionFields):
     """``registerfunction`` (§2.4)."""
 
-    id: str
-    description: str | None = None
-    request_format: RegisterFunctionFormat | dict[str, Any] | None = None
-    response_format: RegisterFunctionFormat | dict[str, Any] | None = None
-    metadata: Any = None
-    invocation: HttpInvocationConfig | None = None
     observe: ObserveDescriptor | None = None
     message_type: MessageType = _type(MessageType.REGISTER_FUNCTION)
 
@@ -346,22 +344,24 @@ class FunctionRegisteredMessage(_Wire):
     message_type: MessageType = _type(MessageType.FUNCTION_REGISTERED)
 
 
-class ObserverAddedMessage(_Wire):
-    """``observeradded`` (answered with ``observerack``)."""
+class _ObserverChange(_Wire):
+    """What an observer change names: the observed function and its observers' revision."""
 
     function_id: str = ""
     namespace: str = ""
     revision: int = 0
+
+
+class ObserverAddedMessage(_ObserverChange):
+    """``observeradded`` (answered with ``observerack``)."""
+
     observer: ObserverInfoWire = Field(default_factory=ObserverInfoWire)
     message_type: MessageType = _type(MessageType.OBSERVER_ADDED)
 
 
-class ObserverRemovedMessage(_Wire):
+class ObserverRemovedMessage(_ObserverChange):
     """``observerremoved``."""
 
-    function_id: str = ""
-    namespace: str = ""
-    revision: int = 0
     id: str = ""
     message_type: MessageType = _type(MessageType.OBSERVER_REMOVED)
 

@@ -113,31 +113,42 @@ class ActionRoutes:
     async def state(self, request: Request) -> Response:
         form = await read_form(request)
         scope, key = form.get("scope", ""), form.get("key", "")
-        operation = request.path_params["operation"]
-        if operation not in ("set", "delete"):
-            return Response(status_code=404)
-        if operation == "delete":
-            outcome = await self.actions.call("state::delete", {"scope": scope, "key": key})
-            return self.answer(request, form, outcome, redirect=f"/state?scope={_q(scope)}")
-        outcome = await self._set(
-            "state::set", {"scope": scope, "key": key}, "value", form.get("value", "")
+        back = f"/state?scope={_q(scope)}"
+        where = {"scope": scope, "key": key}
+        return await self._set_or_delete(
+            request, form, "state", where, "value", back, f"{back}&key={_q(key)}"
         )
-        target = f"/state?scope={_q(scope)}&key={_q(key)}"
-        return self.answer(request, form, outcome, redirect=target if form.get("new") else "")
 
     async def stream(self, request: Request) -> Response:
         form = await read_form(request)
         stream, group, item = form.get("stream", ""), form.get("group", ""), form.get("item", "")
         where = {"stream_name": stream, "group_id": group, "item_id": item}
         back = f"/streams?stream={_q(stream)}&group={_q(group)}"
+        return await self._set_or_delete(
+            request, form, "stream", where, "data", back, f"{back}&item={_q(item)}"
+        )
+
+    async def _set_or_delete(
+        self,
+        request: Request,
+        form: dict[str, str],
+        kind: str,
+        where: dict[str, str],
+        field: str,
+        back: str,
+        target: str,
+    ) -> Response:
+        """The ``set`` / ``delete`` operation (any other: 404) on the ``where`` entry of
+        ``kind`` (``state`` / ``stream``): ``<kind>::delete``, then redirect to ``back``; or
+        ``<kind>::set`` with the form's JSON ``field``, then, for a ``new`` entry, redirect to
+        ``target``."""
         operation = request.path_params["operation"]
         if operation not in ("set", "delete"):
             return Response(status_code=404)
         if operation == "delete":
-            outcome = await self.actions.call("stream::delete", where)
+            outcome = await self.actions.call(f"{kind}::delete", where)
             return self.answer(request, form, outcome, redirect=back)
-        outcome = await self._set("stream::set", where, "data", form.get("data", ""))
-        target = f"{back}&item={_q(item)}"
+        outcome = await self._set(f"{kind}::set", where, field, form.get(field, ""))
         return self.answer(request, form, outcome, redirect=target if form.get("new") else "")
 
     async def _set(self, function_id: str, where: dict[str, str], field: str, text: str) -> Outcome:

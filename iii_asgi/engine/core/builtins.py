@@ -13,7 +13,7 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .connection import WorkerConnection
 from .errors import InvocationError
@@ -33,6 +33,7 @@ _STR: tuple[type, ...] = (str,)
 _INT: tuple[type, ...] = (int,)
 _BOOL: tuple[type, ...] = (bool,)
 _LIST: tuple[type, ...] = (list,)
+_T = TypeVar("_T")
 
 
 def sanitize_text(value: Any) -> str | None:
@@ -93,6 +94,27 @@ def _rank(search: str, *fields: str | None) -> int | None:
     if any(needle in (f or "").lower() for f in fields[1:]):
         return 3
     return None
+
+
+def _matching(
+    args: dict[str, Any],
+    items: Iterable[_T],
+    summary: Callable[[_T], dict[str, Any]],
+    search_fields: Callable[[_T], tuple[str | None, ...]],
+) -> list[dict[str, Any]]:
+    """The summaries of ``items`` (in their order) that a list built-in returns for ``args``:
+    those whose ``worker_name`` is ``args["worker"]`` and, with ``args["search"]``, that
+    :func:`_rank` finds in ``search_fields(item)`` (the first field ranked first)."""
+    worker, search = args.get("worker"), args.get("search")
+    rows = []
+    for item in items:
+        row = summary(item)
+        if worker and row["worker_name"] != worker:
+            continue
+        if search and _rank(search, *search_fields(item)) is None:
+            continue
+        rows.append(row)
+    return rows
 
 
 def _config_summary(trigger: Trigger) -> str:
@@ -505,20 +527,14 @@ class Builtins:
                 "include_internal": (_BOOL, False),
             },
         )
-        rows = []
-        for ttype in sorted(
-            self.registry.trigger_types.values(), key=lambda t: (t.id, t.namespace)
-        ):
-            row = self.type_summary(ttype)
-            if not args.get("include_internal") and ttype.id.startswith("engine::"):
-                continue
-            if args.get("prefix") and not ttype.id.startswith(args["prefix"]):
-                continue
-            if args.get("worker") and row["worker_name"] != args["worker"]:
-                continue
-            if args.get("search") and _rank(args["search"], ttype.id, ttype.description) is None:
-                continue
-            rows.append(row)
+        prefix = args.get("prefix")
+        types = [
+            t
+            for t in sorted(self.registry.trigger_types.values(), key=lambda t: (t.id, t.namespace))
+            if (args.get("include_internal") or not t.id.startswith("engine::"))
+            and (not prefix or t.id.startswith(prefix))
+        ]
+        rows = _matching(args, types, self.type_summary, lambda t: (t.id, t.description))
         return {"triggers": rows}
 
     async def triggers_info(self, ctx: CallContext, data: Any) -> Any:
@@ -559,26 +575,20 @@ class Builtins:
                 "include_internal": (_BOOL, False),
             },
         )
-        rows = []
-        for trigger in sorted(
-            self.registry.triggers.values(), key=lambda t: (t.trigger_type, t.id)
-        ):
-            row = self.trigger_summary(trigger)
-            if not args.get("include_internal") and trigger.function_id.startswith("engine::"):
-                continue
-            if args.get("trigger_type") and trigger.trigger_type != args["trigger_type"]:
-                continue
-            if args.get("function_id") and trigger.function_id != args["function_id"]:
-                continue
-            if args.get("worker") and row["worker_name"] != args["worker"]:
-                continue
-            if (
-                args.get("search")
-                and _rank(args["search"], trigger.function_id, trigger.trigger_type, trigger.id)
-                is None
-            ):
-                continue
-            rows.append(row)
+        trigger_type, function_id = args.get("trigger_type"), args.get("function_id")
+        triggers = [
+            t
+            for t in sorted(self.registry.triggers.values(), key=lambda t: (t.trigger_type, t.id))
+            if (args.get("include_internal") or not t.function_id.startswith("engine::"))
+            and (not trigger_type or t.trigger_type == trigger_type)
+            and (not function_id or t.function_id == function_id)
+        ]
+        rows = _matching(
+            args,
+            triggers,
+            self.trigger_summary,
+            lambda t: (t.function_id, t.trigger_type, t.id),
+        )
         return {"registered_triggers": rows}
 
     async def registered_triggers_info(self, ctx: CallContext, data: Any) -> Any:

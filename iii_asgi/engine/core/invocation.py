@@ -461,17 +461,7 @@ class Invoker:
                 self.errors += 1
                 raise
         future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
-        refused = self.send_call(
-            entry.owner,
-            inv_id,
-            function_id,
-            data,
-            future,
-            metadata,
-            traceparent,
-            baggage,
-            local_id=entry.local_id,
-        )
+        refused = self.send_call(entry, inv_id, data, future, metadata, traceparent, baggage)
         if refused is not None:
             raise InvocationError(*refused)
         try:
@@ -486,31 +476,32 @@ class Invoker:
 
     def send_call(
         self,
-        owner: WorkerConnection,
+        entry: FunctionEntry,
         inv_id: str,
-        function_id: str,
         data: Any,
         future: asyncio.Future[Frame],
         metadata: Any = None,
         traceparent: str | None = None,
         baggage: str | None = None,
         *,
-        local_id: str | None = None,
         raw_body: str | None = None,
     ) -> tuple[str, str] | None:
-        """Send an engine-initiated call (§3.4) to ``owner``; ``future`` gets its
-        ``invocationresult``. ``None`` when sent, else why not (see :meth:`admit`).
-        ``local_id``: the id the executor registered (§8.6, without its prefix). ``raw_body``:
-        JSON text of ``data["body"]`` as a client sent it (already validated), spliced into the
-        frame instead of encoding the parsed value again (a 16 MiB body took ~80 ms)."""
-        inv = Invocation(inv_id, function_id, owner, future=future)
+        """Send an engine-initiated call (§3.4) of a worker's function to its ``owner`` (which
+        must be set), under the id the owner registered (``local_id``, §8.6); ``future`` gets
+        its ``invocationresult``. ``None`` when sent, else why not (see :meth:`admit`).
+        ``raw_body``: JSON text of ``data["body"]`` as a client sent it (already validated),
+        spliced into the frame instead of encoding the parsed value again (a 16 MiB body took
+        ~80 ms)."""
+        owner = entry.owner
+        assert owner is not None, "send_call needs a worker's function"
+        inv = Invocation(inv_id, entry.function_id, owner, future=future)
         if raw_body is not None and not owner.takes_frames:
             data = {**data, "body": _RAW_BODY[1:-1]}
         _pack(
             owner,
             inv,
             invoke_function(
-                local_id or function_id,
+                entry.local_id,
                 data,
                 invocation_id=inv_id,
                 metadata=metadata,

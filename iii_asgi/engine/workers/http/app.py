@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import pydantic_core
@@ -342,14 +343,7 @@ class _Exchange(Responder):
             await app.acquire(self.loop)
         self.slotted = True
         if app.middleware:
-            request = {
-                "path_params": path_params,
-                "query_params": query,
-                "headers": headers,
-                "method": method,
-            }
-            for function_id in app.middleware:
-                await self._middleware(function_id, "default", request)
+            await self._middlewares(app.middleware, "default", method, path_params, query, headers)
         channels = app.channels
         req = self.req_channel = channels.create()
         req.writer_attached = True  # the engine holds the sender
@@ -381,14 +375,9 @@ class _Exchange(Responder):
                 await send_json(self.send, 422, _CONDITION_NOT_MET, self.cors_headers)
                 return
         if route.middleware_function_ids:
-            request = {
-                "path_params": path_params,
-                "query_params": query,
-                "headers": headers,
-                "method": method,
-            }
-            for function_id in route.middleware_function_ids:
-                await self._middleware(function_id, route.namespace, request)
+            await self._middlewares(
+                route.middleware_function_ids, route.namespace, method, path_params, query, headers
+            )
         payload["request_body"] = req.ref("read")
         payload["response"] = resp.ref("write")
         client = self.scope.get("client")
@@ -396,15 +385,8 @@ class _Exchange(Responder):
             payload["client"] = {"host": client[0], "port": client[1]}
         if self.scope.get("scheme", "http") != "http":  # beyond §3.5 too: https
             payload["scheme"] = self.scope["scheme"]
-        call = await start_call(
-            app.invoker,
-            route.function_id,
-            payload,
-            route.namespace,
-            route.metadata,
-            self.traceparent,
-            self.baggage,
-            raw,
+        call = await self._start_call(
+            route.function_id, payload, route.namespace, route.metadata, raw
         )
         del payload, data, body, raw  # a large body is in the frame now: not held twice
         await self._respond_to(call, resp)
@@ -513,17 +495,32 @@ class _Exchange(Responder):
 
     # -- functions around the handler ----------------------------------------------------------
 
-    async def _condition(self, route: Route, payload: dict[str, Any], raw: str | None) -> Any:
-        assert route.condition_function_id is not None
-        call = await start_call(
+    async def _start_call(
+        self,
+        function_id: str,
+        data: Any,
+        namespace: str,
+        metadata: Any = None,
+        raw: str | None = None,
+    ) -> asyncio.Future[Any]:
+        """:func:`start_call` of ``function_id`` with this request's trace context; ``raw``:
+        the JSON text of ``data["body"]``. The future resolves as there (read it with
+        :func:`outcome`)."""
+        return await start_call(
             self.app.invoker,
-            route.condition_function_id,
-            payload,
-            route.namespace,
-            route.metadata,
+            function_id,
+            data,
+            namespace,
+            metadata,
             self.traceparent,
             self.baggage,
             raw,
+        )
+
+    async def _condition(self, route: Route, payload: dict[str, Any], raw: str | None) -> Any:
+        assert route.condition_function_id is not None
+        call = await self._start_call(
+            route.condition_function_id, payload, route.namespace, route.metadata, raw
         )
         try:
             await call
@@ -532,11 +529,29 @@ class _Exchange(Responder):
             await self._failed(exc)
             raise _Abort from None
 
+    async def _middlewares(
+        self,
+        function_ids: Iterable[str],
+        namespace: str,
+        method: str,
+        path_params: dict[str, str],
+        query: dict[str, Any],
+        headers: dict[str, Any],
+    ) -> None:
+        """Run the middleware ``function_ids`` in order, in ``namespace``, on one request
+        description ``{path_params, query_params, headers, method}``."""
+        request = {
+            "path_params": path_params,
+            "query_params": query,
+            "headers": headers,
+            "method": method,
+        }
+        for function_id in function_ids:
+            await self._middleware(function_id, namespace, request)
+
     async def _middleware(self, function_id: str, namespace: str, request: Any) -> None:
         data = {"phase": "preHandler", "request": request, "context": {}}
-        call = await start_call(
-            self.app.invoker, function_id, data, namespace, None, self.traceparent, self.baggage
-        )
+        call = await self._start_call(function_id, data, namespace)
         self.in_middleware = True  # a request timeout now is a middleware timeout
         try:
             await asyncio.wait_for(call, self.app.timeout_s)

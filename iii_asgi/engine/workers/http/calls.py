@@ -23,9 +23,6 @@ from ...core.tracing import with_function_id
 
 __all__ = ["outcome", "start_call"]
 
-# Stands for the body while the rest of a frame is encoded: unguessable, so no header or query
-# value of the request can look like it.
-
 
 async def start_call(
     invoker: Invoker,
@@ -48,8 +45,7 @@ async def start_call(
         failed.set_exception(InvocationError(*invoker.missing(function_id, namespace)))
         return failed
     inv_id = new_uuid4()
-    owner = entry.owner
-    if entry.in_process or owner is None:
+    if entry.in_process or entry.owner is None:
         assert entry.handler is not None
         return asyncio.ensure_future(
             _in_process(entry.handler(CallContext(None, inv_id, metadata), data))
@@ -58,16 +54,7 @@ async def start_call(
     # §3.6: with a trace context, the baggage goes on naming the target
     baggage = with_function_id(baggage, function_id) if traceparent is not None else None
     refused = invoker.send_call(
-        owner,
-        inv_id,
-        function_id,
-        data,
-        future,
-        metadata,
-        traceparent,
-        baggage,
-        local_id=entry.local_id,
-        raw_body=raw_body,
+        entry, inv_id, data, future, metadata, traceparent, baggage, raw_body=raw_body
     )
     if refused is not None:  # the worker cannot take it now (issue 13)
         future.set_exception(InvocationError(*refused))
