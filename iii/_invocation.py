@@ -18,11 +18,13 @@ interrupted; its result is dropped).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
 import traceback
 import uuid
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -121,6 +123,9 @@ class Invoker:
         self.slots.on_free = self._drain
         #: Tasks of the handlers running, by invocation id (until the handler returned).
         self._serving: dict[str, asyncio.Task[Any]] = {}
+        #: Calls of blocked threads for the loop to send (:meth:`_post_from_thread`).
+        self._from_threads: deque[tuple[Outgoing, str | None]] = deque()
+        self._draining_scheduled = False
 
     # ------------------------------------------------------------------ outbound
 
@@ -220,14 +225,13 @@ class Invoker:
         Same results, errors and timeouts as :meth:`invoke`."""
         call = self._prepare(request)
         invocation_id = call.invocation_id
-        post = self._conn.post_text
         if invocation_id is None:
-            loop.call_soon_threadsafe(post, call.item, None)
+            self._post_from_thread(loop, call.item, None)
             return None
         waiter = ThreadPending(call.function_id)
         self._pending[invocation_id] = waiter
         try:
-            loop.call_soon_threadsafe(post, call.item, invocation_id)
+            self._post_from_thread(loop, call.item, invocation_id)
         except BaseException:  # the loop is closed
             self._pending.pop(invocation_id, None)
             raise
@@ -236,6 +240,34 @@ class Invoker:
                 raise timeout_error(call.function_id, call.timeout_ms, invocation_id)
             waiter.wait(None)  # settled as the timeout expired: take that outcome
         return call.outcome(waiter.outcome())
+
+    def _post_from_thread(
+        self, loop: asyncio.AbstractEventLoop, item: Outgoing, invocation_id: str | None
+    ) -> None:
+        """Hand a packed call to ``loop`` from another thread. Calls posted by many threads
+        while the loop is busy share one wake-up (one ``call_soon_threadsafe``, one write to
+        the loop's self-pipe) instead of one each. Raises ``RuntimeError`` when ``loop`` is
+        closed (the call is not sent)."""
+        queue = self._from_threads
+        queue.append((item, invocation_id))
+        if self._draining_scheduled:
+            return  # the scheduled drain has not started: it takes this call too
+        self._draining_scheduled = True
+        try:
+            loop.call_soon_threadsafe(self._drain_from_threads)
+        except BaseException:
+            self._draining_scheduled = False
+            with contextlib.suppress(ValueError):
+                queue.remove((item, invocation_id))
+            raise
+
+    def _drain_from_threads(self) -> None:
+        """Send every call threads posted (loop thread)."""
+        self._draining_scheduled = False  # before taking: a call posted from now on wakes again
+        queue, post = self._from_threads, self._conn.post_text
+        while queue:
+            item, invocation_id = queue.popleft()
+            post(item, invocation_id)
 
     async def _deliver(self, text: Outgoing, invocation_id: str | None) -> None:
         """Hand a packed invocation to the connection, from the caller's loop."""

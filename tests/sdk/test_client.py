@@ -166,6 +166,44 @@ def test_timeout_raises_timeout_error(worker: iii.III, caller: iii.III) -> None:
     assert time.monotonic() - started < 3
 
 
+def test_sync_triggers_from_many_threads_at_once(worker: iii.III, caller: iii.III) -> None:
+    """Blocking ``trigger()`` calls posted by many threads at once share the loop's wake-ups
+    (``Invoker._post_from_thread``): every one is sent, answered and matched to its thread;
+    void calls from the same threads go out too."""
+    worker.register_function("math::double", lambda d: d["n"] * 2)
+    seen: list[int] = []
+    worker.register_function("math::note", lambda d: seen.append(d["n"]))
+    call_until_found(caller, {"function_id": "math::double", "payload": {"n": 0}})
+    results: dict[int, list[int]] = {}
+    errors: list[BaseException] = []
+
+    def run(thread: int) -> None:
+        try:
+            mine = results.setdefault(thread, [])
+            for i in range(25):
+                n = thread * 1000 + i
+                mine.append(caller.trigger({"function_id": "math::double", "payload": {"n": n}}))
+            caller.trigger(
+                {
+                    "function_id": "math::note",
+                    "payload": {"n": thread},
+                    "action": TriggerAction.Void(),
+                }
+            )
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors[:3]
+    assert results == {t: [2 * (t * 1000 + i) for i in range(25)] for t in range(24)}
+    wait_for(lambda: len(seen) == 24)
+    assert sorted(seen) == list(range(24))
+
+
 def test_sync_trigger_on_the_loop_thread_raises(worker: iii.III, caller: iii.III) -> None:
     async def bad(data: Any) -> str:
         try:
