@@ -53,7 +53,11 @@ class CoalescingWebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:
-            scope["extensions"]["iii.send_now"] = self.send_now
+            scope["extensions"].update(self.extensions())
+
+    def extensions(self) -> dict[str, Any]:
+        """What this protocol adds to ``scope["extensions"]`` of each socket it accepts."""
+        return {"iii.send_now": self.send_now}
 
     def send_now(self, text: str) -> bool:
         """Write one text message without waiting, as ``send({"type": "websocket.send"})``
@@ -94,11 +98,8 @@ class MeteredWebSocketProtocol(CoalescingWebSocketProtocol):
         self._calls = 0
         self._large: deque[tuple[int, int]] = deque()  # (event number, size), charged
 
-    def handle_connect(self, event: Any) -> None:
-        super().handle_connect(event)
-        scope = getattr(self, "scope", None)
-        if scope is not None:
-            scope["extensions"]["iii.frames"] = self.account
+    def extensions(self) -> dict[str, Any]:
+        return {**super().extensions(), "iii.frames": self.account}
 
     def data_received(self, data: bytes) -> None:
         _data_received(self, data)
