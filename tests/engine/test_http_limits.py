@@ -65,7 +65,7 @@ async def test_large_header_is_431_at_the_limit_not_after_the_whole_header(
                 assert headers["connection"] == "close"
                 assert await closed(reader)
             writer.close()
-            assert took < 1.0, f"{size} bytes: 431 after {took:.2f} s"
+            assert took < 3.0, f"{size} bytes: 431 after {took:.2f} s"  # was 20 s at 128 MiB
         # 100k small headers: over the count (hyper's 100) long before the byte limit.
         many = b"".join(b"x-%d: 1\r\n" % i for i in range(100_000))
         reader, writer = await open_http(port)

@@ -30,10 +30,12 @@ STEADY_RATE = 40
 
 
 def assert_steady(report: dict[str, Any]) -> None:
-    """The well-behaved worker's calls: none failed, p99 under 200 ms."""
+    """The well-behaved worker's calls: none failed, p99 under 1 s (the stalls guarded
+    against lasted until the 30 s timeouts; a busy CI machine adds ~200 ms hiccups of its own:
+    see ``limits_support.P99_S``)."""
     assert report["errors"] == 0, report
     assert report["calls"] >= STEADY_SECONDS * STEADY_RATE * 0.5, report
-    assert report["p99_ms"] < 200, report
+    assert report["p99_ms"] < 1000, report
 
 
 async def _outcome(coro: Any) -> tuple[str, float]:
@@ -78,14 +80,14 @@ async def test_stuck_worker_fails_fast_and_nothing_else_waits(tmp_path: Path) ->
                 break
         codes = {t.result()[0] for t in calls if t.done()}
         assert codes == {"WORKER_BACKPRESSURE"}, codes
-        assert max(refused) < 0.5, refused  # answered at once, not queued
+        assert max(refused) < 2.0, refused  # answered at once, not queued (that is 30 s)
 
         # The caller's own calls and its function go on while the worker is stuck.
         for _ in range(5):
             code, seconds = await _outcome(
                 client.trigger_async({"function_id": "caller::ok", "payload": {}})
             )
-            assert (code, seconds < 0.2) == ("ok", True), (code, seconds)
+            assert (code, seconds < 1.0) == ("ok", True), (code, seconds)  # stalled: 30 s
         report = steady.report(STEADY_SECONDS + 30)
         print("STUCK", len(calls), refused, report)
         assert_steady(report)
