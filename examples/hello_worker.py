@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 import iii
 from iii import InitOptions, TriggerAction, register_worker
+from iii.observability import shutdown_otel
 
 
 class Order(BaseModel):
@@ -105,6 +106,9 @@ def main() -> None:
             )
         finally:
             client.shutdown()
+            # Telemetry is process-wide and outlives the client: flush it and close its /otel
+            # socket while the engine still runs (as `iii-asgi run` does).
+            shutdown_otel()
 
 
 if __name__ == "__main__":
