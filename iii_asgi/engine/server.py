@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import threading
 from collections.abc import Coroutine, Generator
@@ -112,15 +113,48 @@ def compose(config: EngineConfig) -> tuple[EngineCore, EngineWorkers]:
     return core, workers
 
 
+#: Set in the task serving one of the engine's listeners (:class:`_Server`).
+_engine_listener: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "iii_engine_listener", default=False
+)
+#: uvicorn's per-server lifecycle lines (``uvicorn.error`` at INFO): once per listener they
+#: only repeat what the engine prints itself ("iii engine listening on ..."), and beside an
+#: app served by uvicorn (``iii-asgi run``) they read as that app's own lines, four times over.
+_LIFECYCLE = frozenset(
+    {"Started server process [%d]", "Finished server process [%d]", "Shutting down"}
+)
+
+
+class _QuietListeners(logging.Filter):
+    """Drops uvicorn's lifecycle lines logged by the engine's own listeners; every other line
+    (errors, the app's own server) passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _engine_listener.get():
+            return True
+        msg = record.msg
+        return not (
+            isinstance(msg, str) and (msg in _LIFECYCLE or msg.startswith("Uvicorn running on "))
+        )
+
+
+_QUIET_LISTENERS = _QuietListeners()
+
+
 class _Server(uvicorn.Server):
-    """uvicorn's server without signal capture (the embedding program owns the signals) and
-    with a startup failure raised as ``OSError`` instead of ``sys.exit``."""
+    """uvicorn's server without signal capture (the embedding program owns the signals), with
+    a startup failure raised as ``OSError`` instead of ``sys.exit``, and without uvicorn's
+    lifecycle lines (:class:`_QuietListeners`)."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
 
     async def serve(self, sockets: list[Any] | None = None) -> None:
+        _engine_listener.set(True)  # this task only: its context is its own copy
+        uvicorn_logger = logging.getLogger("uvicorn.error")
+        if _QUIET_LISTENERS not in uvicorn_logger.filters:
+            uvicorn_logger.addFilter(_QUIET_LISTENERS)
         try:
             await super().serve(sockets)
         except SystemExit as exc:

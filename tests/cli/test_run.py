@@ -27,7 +27,9 @@ class Running:
     """``python -m iii_asgi run ...`` in a subprocess (its own process group); its stdout lines
     are collected by a reader thread."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, *args: str, env: dict[str, str] | None = None, log_level: str = "warning"
+    ) -> None:
         environment = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
@@ -37,7 +39,7 @@ class Running:
         }
         environment.pop("III_URL", None) if "III_URL" not in (env or {}) else None
         self.process = popen(
-            [sys.executable, "-m", "iii_asgi", "run", *args, "--log-level", "warning"],
+            [sys.executable, "-m", "iii_asgi", "run", *args, "--log-level", log_level],
             cwd=ROOT,
             env=environment,
             stdout=subprocess.PIPE,
@@ -375,3 +377,21 @@ def test_run_defaults_trace_every_request_through_the_engine(running: list[Runni
     finally:
         client.shutdown()
     assert proc.stop(signal.SIGTERM) == 0, proc.output
+
+
+def test_run_logs_uvicorn_lifecycle_lines_of_the_app_only(running: list[Running]) -> None:
+    """At ``--log-level info`` the output has uvicorn's lifecycle lines once, the app's: the
+    engine's listeners (worker socket, HTTP triggers, streams, console) print their own lines
+    ("iii-asgi: engine ..."), not four more "Shutting down" / "Finished server process"."""
+    proc = Running("examples.todo_app:app", *EPHEMERAL, "--console-port", "0", log_level="info")
+    running.append(proc)
+    engine_http, _ = _urls(proc)
+    with httpx.Client(timeout=60) as http:
+        _get_until_routed(http, f"{engine_http}/todos/summary")
+    assert proc.stop(signal.SIGINT) == 0, proc.output
+    output = proc.output
+    for line in ("Started server process", "Uvicorn running on", "Shutting down"):
+        assert output.count(line) == 1, (line, output)
+    assert output.count("Finished server process") == 1, output
+    assert "Application startup complete." in output  # the app's own lines are all there
+    assert "engine stopped" in output
