@@ -9,6 +9,7 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 
 import iii
@@ -324,6 +325,72 @@ async def test_the_engine_never_holds_more_than_the_pipe_for_a_slow_worker() -> 
     finally:
         await link.close()
         await caller.shutdown_async()
+        await engine.stop()
+
+
+async def test_a_result_sent_while_the_engine_hands_over_the_call_is_not_lost() -> None:
+    """An in-memory worker may answer inside the engine's hand-over of the call (our SDK's
+    immediate WORKER_BACKPRESSURE does): the engine records the call before handing it over,
+    so that answer reaches the HTTP client instead of being dropped as an unknown id."""
+    config = EngineConfig(host="127.0.0.1", port=0, **{**FAST, "http_port": 0})
+    engine = Engine(config)
+    await engine.start()
+    link = memory.connect(engine.url, {}, "auto")
+    assert link is not None
+    reader: asyncio.Future[Any] | None = None
+    try:
+        assert (await anext(link))["type"] == "workerregistered"
+        await link.send({"type": "registerfunction", "id": "m::busy"})
+        await link.send(
+            {
+                "type": "registertrigger",
+                "id": "t-busy",
+                "trigger_type": "http",
+                "function_id": "m::busy",
+                "config": {"api_path": "/busy", "http_method": "GET"},
+            }
+        )
+        await link.send(  # ends the registration buffering at once (protocol.md §1.5)
+            {
+                "type": "invokefunction",
+                "function_id": "engine::workers::register",
+                "data": {"name": "busy", "pid": 1, "runtime": "python"},
+                "action": {"type": "void"},
+            }
+        )
+        await link.send({"type": "ping"})
+        while (await anext(link))["type"] != "pong":
+            pass
+        to_worker, to_engine = link.link.to_worker, link.link.to_engine
+        answered: list[str] = []
+
+        def answer_at_once(frame: dict[str, Any]) -> bool:
+            if frame.get("type") != "invokefunction":
+                return False
+            answered.append(frame["invocation_id"])
+            body = {"code": "WORKER_BACKPRESSURE", "message": "busy right now"}
+            result = {
+                "type": "invocationresult",
+                "invocation_id": frame["invocation_id"],
+                "function_id": frame["function_id"],
+                "error": body,
+            }
+            assert to_engine.put_nowait(result)
+            return True
+
+        to_worker.inline = answer_at_once
+        reader = asyncio.ensure_future(to_worker.get())  # the worker waits: inline applies
+        await asyncio.sleep(0)
+        async with httpx.AsyncClient(base_url=engine.http_url, timeout=10) as http:
+            response = await http.get("/busy")
+        assert len(answered) == 1
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "WORKER_BACKPRESSURE"
+        assert engine.core.invoker.pending == {}
+    finally:
+        if reader is not None:
+            reader.cancel()
+        await link.close()
         await engine.stop()
 
 

@@ -209,12 +209,17 @@ class Invoker:
                 f"worker {executor.display_name} already has {executor.executing} invocations "
                 f"in flight (its limit: {limit})"
             )
-        refused = executor.offer(inv)
-        if refused is not None:
-            return refused
+        # Recorded first: an in-memory executor may answer during offer() itself (its SDK's
+        # immediate WORKER_BACKPRESSURE), and that result must find its call pending.
         self.pending[inv.id] = inv
         executor.inflight.add(inv.id)
         executor.executing += 1
+        refused = executor.offer(inv)
+        if refused is not None:
+            del self.pending[inv.id]
+            executor.inflight.discard(inv.id)
+            executor.executing -= 1
+            return refused
         return None
 
     async def _enqueue(

@@ -5,8 +5,8 @@ To the core it is an ordinary :class:`~.connection.WorkerConnection` (same regis
 ownership and teardown); only the transport differs. Frames go out as private copies
 (:func:`iii.protocol.copy_frame`, what the JSON round trip would give) straight into the
 worker's inbound pipe, bounded like the socket's outbound queue (``outbound_queue_size``
-frames; a sender waits while it is full); frames come in as the worker's copies, checked as
-decoded text is (:func:`iii.protocol.check`).
+frames; the engine never waits: see :class:`MemoryWorkerConnection`); frames come in as the
+worker's copies, checked as decoded text is (:func:`iii.protocol.check`).
 """
 
 from __future__ import annotations
