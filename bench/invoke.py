@@ -241,6 +241,19 @@ def versus_official(url: str, calls: int, theirs: str, rounds: int, engine_pid: 
         keys = ("engine_us", "executor_us", "caller_us")
         cpu = [statistics.median(r[k] for r in runs) for k in keys]
         print(f"{label:>14} in-flight={inflight:<3} {cpu[0]:.0f} / {cpu[1]:.0f} / {cpu[2]:.0f}")
+    # CPU per call is far steadier than calls/s on a shared machine: the SDKs' own share.
+    print("\nSDK CPU per call (executor + caller), ours/official: median of the rounds")
+    for inflight in (1, 64):
+        for label, base in VERSUS.items():
+            pairs = list(zip(rows[(label, inflight)], rows[(base, inflight)], strict=True))
+            sdk = sorted(
+                (o["executor_us"] + o["caller_us"]) / (t["executor_us"] + t["caller_us"])
+                for o, t in pairs
+            )
+            print(
+                f"{label}/{base}, in-flight={inflight}: {statistics.median(sdk):.2f}x "
+                f"(rounds {sdk[0]:.2f}-{sdk[-1]:.2f})"
+            )
 
 
 if __name__ == "__main__":
