@@ -278,7 +278,7 @@ class Invoker:
             return
         loop = self._client_loop.loop
         assert loop is not None
-        loop.call_soon_threadsafe(conn.post_text, text, invocation_id)
+        self._post_from_thread(loop, text, invocation_id)  # calls from many tasks: one wake-up
 
     def _expire(self, invocation_id: str, function_id: str, timeout_ms: int) -> None:
         pending = self._pending.pop(invocation_id, None)
