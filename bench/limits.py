@@ -43,6 +43,16 @@ from dataclasses import dataclass
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# The raw-HTTP and /proc helpers of the limits tests (tests/engine/limits_support.py).
+_support_spec = importlib.util.spec_from_file_location(
+    "limits_support", ROOT / "tests" / "engine" / "limits_support.py"
+)
+assert _support_spec is not None and _support_spec.loader is not None
+limits_support: Any = importlib.util.module_from_spec(_support_spec)
+_support_spec.loader.exec_module(limits_support)
+#: ``send_quietly(writer, data)``: written in chunks with back-pressure until the peer hangs up.
+_send: Callable[[asyncio.StreamWriter, bytes], Awaitable[None]] = limits_support.send_quietly
 MIB = 1024 * 1024
 
 
@@ -88,14 +98,6 @@ async def _codes(calls: list[Any]) -> Counter[str]:
 
 def _summary(seen: Counter[str]) -> str:
     return ", ".join(f"{k} x {v}" for k, v in seen.most_common())
-
-
-async def _send(writer: asyncio.StreamWriter, data: bytes, chunk: int = 65536) -> None:
-    view = memoryview(data)
-    with contextlib.suppress(ConnectionError):
-        for start in range(0, len(view), chunk):
-            writer.write(view[start : start + chunk])
-            await writer.drain()
 
 
 async def large_header(target: Target, seconds: float) -> str:
@@ -369,10 +371,8 @@ read_until: Callable[[subprocess.Popen[str], str], str] = bench_http.wait_line
 
 
 def vm_mib(pid: int, field: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """``VmRSS`` / ``VmHWM`` of ``pid`` in MiB."""
+    return float(limits_support.vm_kib(pid, field)) / 1024
 
 
 # -- the measurement ----------------------------------------------------------------------------
