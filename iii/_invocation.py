@@ -32,13 +32,20 @@ from typing import Any
 from . import protocol as wire
 from ._config import ClientConfig
 from ._connection import Connection, Outgoing
+from ._frozen import build
 from ._handlers import LocalFunction
 from ._loop import ClientLoop
 from ._pending import Pending, PendingCalls, ThreadPending
 from ._slots import HandlerSlots
 from ._threads import HandlerPool
 from .channels import resolve_channel_refs
-from .context import InvocationContext, current_invocation, enter_invocation, exit_invocation
+from .context import (
+    InvocationContext,
+    _early,
+    current_invocation,
+    enter_invocation,
+    exit_invocation,
+)
 from .errors import IIIInvocationError, error_from_body, timeout_error
 from .http import HttpInvocationConfig
 from .observability._invocation import end_execution, outgoing, start_execution
@@ -387,7 +394,7 @@ class Invoker:
                 frame.get("data"),
             )
             try:
-                result = await self._call_handler(fn, frame)
+                result = await self._call_handler(fn, frame, execution)
             except asyncio.CancelledError as exc:
                 end_execution(execution, error=exc)
                 raise
@@ -406,8 +413,35 @@ class Invoker:
         if invocation_id is None:
             return
         if self._serving.pop(invocation_id, None) is None:
-            return  # the engine stopped it meanwhile (a sync handler ran to its end anyway)
+            # The engine stopped it meanwhile (a sync handler ran to its end anyway), or the
+            # handler answered early (:func:`iii.context.early_answer`).
+            return
         await self._reply(invocation_id, function_id, result, error, traceparent)
+
+    def answer_now(
+        self, invocation_id: str, function_id: str, result: Any, traceparent: str | None
+    ) -> bool:
+        """Reply to an invocation this worker is serving before its handler returns (loop
+        thread only; :func:`iii.context.early_answer`): ``False`` when it was answered or
+        stopped already. A result that is not JSON is answered as ``invocation_failed``."""
+        if self._serving.pop(invocation_id, None) is None:
+            return False
+        post = self._conn.post
+        try:
+            post(
+                wire.invocation_result(
+                    invocation_id, function_id, result=result, traceparent=traceparent
+                )
+            )
+        except TypeError as exc:
+            post(
+                wire.invocation_result(
+                    invocation_id,
+                    function_id,
+                    error=wire.error_body("invocation_failed", f"result is not JSON: {exc}"),
+                )
+            )
+        return True
 
     async def _reply(
         self,
@@ -439,7 +473,9 @@ class Invoker:
                 )
             )
 
-    async def _call_handler(self, fn: LocalFunction, frame: wire.Frame) -> Any:
+    async def _call_handler(
+        self, fn: LocalFunction, frame: wire.Frame, execution: Any = None
+    ) -> Any:
         loop = self._client_loop.loop
         data = frame.get("data")
         refs = frame.get("_refs")
@@ -452,16 +488,28 @@ class Invoker:
             config = self._config
             data = resolve_channel_refs(data, config.address, config.headers, loop, limit=refs)
         metadata = frame.get("metadata")
+        invocation_id = frame.get("invocation_id")
         token = enter_invocation(
-            InvocationContext(
+            build(
+                InvocationContext,
                 function_id=fn.id,
-                invocation_id=frame.get("invocation_id"),
+                invocation_id=invocation_id,
                 metadata=metadata,
                 traceparent=frame.get("traceparent"),
                 baggage=frame.get("baggage"),
                 worker_id=self._conn.worker_id,
             )
         )
+        early = None
+        if (
+            fn.is_async
+            and invocation_id is not None
+            and getattr(fn.handler, "iii_answers_early", False)
+        ):
+            traceparent = execution.traceparent if execution is not None else None
+            early = _early.set(
+                functools.partial(self.answer_now, invocation_id, fn.id, traceparent=traceparent)
+            )
         try:
             args, kwargs = fn.arguments(data, metadata)
             if fn.is_async:
@@ -471,6 +519,8 @@ class Invoker:
             assert loop is not None
             return await loop.run_in_executor(self._handler_pool(), call)
         finally:
+            if early is not None:
+                _early.reset(early)
             exit_invocation(token)
 
     def _handler_pool(self) -> HandlerPool:

@@ -103,6 +103,23 @@ def get_context() -> Context:
     )
 
 
+#: The early answer of the invocation the current handler runs for (handlers marked
+#: ``iii_answers_early`` only): see :func:`early_answer`.
+_early: contextvars.ContextVar[Callable[[Any], bool] | None] = contextvars.ContextVar(
+    "iii_early_answer", default=None
+)
+
+
+def early_answer() -> Callable[[Any], bool] | None:
+    """Inside a handler marked ``iii_answers_early = True`` (the ASGI bridge's), a callable
+    ``answer(result) -> bool`` that sends the invocation's result now, while the handler goes on
+    (background work after the response): ``True`` when sent, ``False`` when the invocation was
+    answered already or the engine stopped it (its timeout). The handler's own return value is
+    then dropped; an exception it raises afterwards is only logged. ``None`` in any other
+    handler, outside a handler, and for a void call (nothing to answer)."""
+    return _early.get()
+
+
 def enter_invocation(
     invocation: InvocationContext,
 ) -> contextvars.Token[InvocationContext | Context | None]:

@@ -27,9 +27,12 @@ Input is the http trigger payload (builtins.md §3.5); its channel refs are open
   awaiting the socket (backpressure). A failed channel write means the engine dropped the
   request: ``send`` raises ``OSError`` (as uvicorn does for a gone client) and ``receive``
   returns ``http.disconnect``.
-- **timing**: the app runs in its own task; the invocation answers as soon as the app sent its
-  final body message (or closed the stream), while the app goes on (``BackgroundTasks``, the
-  exit code of ``yield`` dependencies) on its loop, tracked in ``tasks``.
+- **timing**: the invocation answers as soon as the app sent its final body message (or closed
+  the stream), while the app goes on (``BackgroundTasks``, the exit code of ``yield``
+  dependencies). Given ``answer`` (the SDK's :func:`iii.context.early_answer`), the app runs in
+  the handler's own task and ``answer`` sends the result from inside the app's final ``send``
+  (no task of its own, no hop); otherwise the app runs in a task of its own, tracked in
+  ``tasks``, and ``drive`` returns the result.
 - **errors**: an exception before the response started is a 500 ``Internal Server Error``
   (text/plain), as uvicorn answers; after a complete response it is only logged; mid-stream
   the body is ended. Each is also handed to ``on_error`` (the test client re-raises it).
@@ -45,6 +48,7 @@ from typing import Any
 import pydantic_core
 from starlette.types import ASGIApp, Message, Scope
 
+from iii._frozen import build
 from iii.channels import ChannelError, ChannelReader, ChannelWriter
 from iii.context import current_invocation
 from iii.protocol import is_channel_ref
@@ -95,6 +99,7 @@ class _Exchange:
         "reader",
         "reader_iter",
         "received",
+        "reply",
         "request_done",
         "result",
         "started",
@@ -107,12 +112,16 @@ class _Exchange:
         data: dict[str, Any],
         engine_url: str,
         channel_headers: Mapping[str, str] | None,
-        outcome: asyncio.Future[Any],
+        outcome: asyncio.Future[Any] | None,
+        reply: Callable[[Any], bool] | None = None,
     ) -> None:
         self.data = data
         self.engine_url = engine_url
         self.channel_headers = channel_headers
-        self.outcome = outcome  # the invocation's answer: resolved at the final body message
+        # The invocation's answer, given at the final body message: the SDK's early answer
+        # (``reply``), else this future (the driving coroutine returns it).
+        self.outcome = outcome
+        self.reply = reply
         self.body: bytes = b""
         self.reader: ChannelReader | None = None
         self.reader_iter: Any = None
@@ -132,8 +141,17 @@ class _Exchange:
 
     def answer(self, result: Any) -> None:
         """Hand the invocation its answer (once; the app may still be running)."""
-        if not self.outcome.done():
+        reply = self.reply
+        if reply is not None:
+            self.reply = None
+            reply(result)
+        elif self.outcome is not None and not self.outcome.done():
             self.outcome.set_result(result)
+
+    @property
+    def answered(self) -> bool:
+        outcome = self.outcome
+        return self.reply is None if outcome is None else outcome.done()
 
     # -- receive --------------------------------------------------------------------------------
 
@@ -327,9 +345,10 @@ class _Exchange:
 
 
 async def _run(app: ASGIApp, scope: Scope, exchange: _Exchange, on_error: ErrorHook | None) -> None:
-    """Run the app for one request; answer the invocation when the app is done with the
-    response (or here, at the latest)."""
+    """Run the app for one request in its own task; answer the invocation when the app is done
+    with the response (or here, at the latest)."""
     outcome = exchange.outcome
+    assert outcome is not None
     try:
         exchange.answer(await _call(app, scope, exchange, on_error))
     except Exception as exc:  # the driver's own failure (e.g. no response channel to stream on)
@@ -393,11 +412,17 @@ async def drive(
     client: tuple[str, int] | None = None,
     tasks: set[asyncio.Task[None]] | None = None,
     on_error: ErrorHook | None = None,
+    answer: Callable[[Any], bool] | None = None,
 ) -> Any:
     """Serve one http trigger invocation with ``app``; returns the buffered result (a dict) or
     ``None`` when the response went out through the response channel, as soon as the app has
     sent its final body message. The app's task (still running then, e.g. for background
     tasks) is added to ``tasks`` until it ends.
+
+    ``answer``: the SDK's early answer (:func:`iii.context.early_answer`). With it the app runs
+    in the calling task, the result goes out through ``answer`` as soon as the final body
+    message is sent, and ``drive`` returns ``None`` when the app is done (background tasks
+    included); an exception before the answer is raised.
 
     Channel refs still in ``data`` are opened on ``engine_url`` (the worker's engine URL) with
     ``channel_headers``, and only when the request has a body or the response streams.
@@ -416,7 +441,8 @@ async def drive(
             + ": was this function invoked by an http trigger?"
         )
     context = current_invocation()
-    invocation = InvocationInfo(
+    invocation = build(
+        InvocationInfo,
         via_engine=True,
         function_id=context.function_id if context else None,
         invocation_id=context.invocation_id if context else None,
@@ -426,8 +452,8 @@ async def drive(
         route=data.get("path"),
     )
     loop = asyncio.get_running_loop()
-    outcome: asyncio.Future[Any] = loop.create_future()
-    exchange = _Exchange(data, engine_url, channel_headers, outcome)
+    outcome: asyncio.Future[Any] | None = None if answer is not None else loop.create_future()
+    exchange = _Exchange(data, engine_url, channel_headers, outcome, answer)
     scope, body = request_scope(data, invocation, state=state, root_path=root_path, client=client)
     if body is not None:
         exchange.body = body
@@ -440,6 +466,18 @@ async def drive(
                 exchange.expected = int(length)
     if extra_scope:
         scope.update(extra_scope)
+    if outcome is None:  # in this task, answering through ``answer``
+        try:
+            result = await _call(app, scope, exchange, on_error)
+        except Exception as exc:  # the driver's own (e.g. no response channel to stream on)
+            if on_error is not None:
+                on_error(exc)
+            if not exchange.answered:
+                raise
+            logger.error("iii bridge: finishing the response failed", exc_info=exc)
+            return None
+        exchange.answer(result)
+        return None
     task = loop.create_task(_run(app, scope, exchange, on_error))
     if tasks is not None:
         tasks.add(task)

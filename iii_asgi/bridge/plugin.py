@@ -30,6 +30,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from iii import III, InitOptions
 from iii.client import Trigger
+from iii.context import early_answer
 
 from ..worker_app import process_client
 from .driver import ErrorHook, drive
@@ -527,7 +528,9 @@ class IIIBridge:
         """The handler of every route function: drive the app with the engine's request.
 
         Marked ``iii_raw_channel_refs``: the SDK leaves the payload's channel refs as dicts and
-        the driver opens them only when the request has a body or the response streams."""
+        the driver opens them only when the request has a body or the response streams. Marked
+        ``iii_answers_early``: the app runs in the handler's task and the response is answered
+        from its final ``send`` (:func:`iii.context.early_answer`)."""
         trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
         target = self._target
         proxy: Any = ProxyHeadersMiddleware  # as uvicorn does: X-Forwarded-* of a trusted peer
@@ -560,6 +563,7 @@ class IIIBridge:
                     client=client,
                     tasks=tasks,
                     on_error=on_error,
+                    answer=early_answer(),
                 )
             finally:
                 self._inflight -= 1
@@ -567,6 +571,7 @@ class IIIBridge:
                     idle.set()
 
         serve.iii_raw_channel_refs = True  # type: ignore[attr-defined]
+        serve.iii_answers_early = True  # type: ignore[attr-defined]
         return serve
 
     def _app_error(self, exc: BaseException) -> None:

@@ -20,6 +20,7 @@ _ASGI = {"version": "3.0", "spec_version": "2.4"}
 #: The trace context the app gets from the worker's span (the client's other headers, its
 #: ``baggage`` included, stay exactly as sent).
 _TRACE_HEADERS = ("traceparent", "tracestate")
+_NO_HEADERS: dict[str, str] = {}  # read only
 
 
 def first(value: Any) -> str | None:
@@ -72,9 +73,13 @@ def _trace_headers(invocation: InvocationInfo) -> dict[str, str]:
     """``traceparent`` (and ``tracestate``) for the app: the current OpenTelemetry context (the
     SDK's span around this handler, a child of the invocation's trace), else the invocation's
     ``traceparent``; empty when there is neither (the request's own headers then stay)."""
+    if (
+        not invocation.traceparent
+        and not _otel_trace.get_current_span().get_span_context().is_valid
+    ):
+        return _NO_HEADERS
     carrier: dict[str, str] = {}
-    if invocation.traceparent or _otel_trace.get_current_span().get_span_context().is_valid:
-        _otel_inject(carrier)
+    _otel_inject(carrier)
     if "traceparent" not in carrier and invocation.traceparent:
         carrier["traceparent"] = invocation.traceparent
     return {k: v for k, v in carrier.items() if k in _TRACE_HEADERS}
@@ -95,42 +100,51 @@ def request_scope(
     headers: list[tuple[bytes, bytes]] = []
     trace_headers = _trace_headers(invocation)
     body: bytes | None = None
-    content_type = first(raw_headers.get("content-type"))
     body_value = data.get("body")
-    if body_value is not None and (content_type is None or "application/json" in content_type):
-        # The engine sets body only for JSON requests (§3.5); a hand-made call may omit the
-        # content-type: its body is JSON too.
-        body = pydantic_core.to_json(body_value)
-        if content_type is None:
-            headers.append((b"content-type", b"application/json"))
+    if body_value is not None:
+        content_type = first(raw_headers.get("content-type"))
+        if content_type is None or "application/json" in content_type:
+            # The engine sets body only for JSON requests (§3.5); a hand-made call may omit
+            # the content-type: its body is JSON too.
+            body = pydantic_core.to_json(body_value)
+            if content_type is None:
+                headers.append((b"content-type", b"application/json"))
+    append = headers.append
     for name, value in raw_headers.items():
+        if trace_headers and name in trace_headers:
+            continue
         if body is not None and name in ("content-length", "transfer-encoding"):
             continue
-        if name in trace_headers:
-            continue
-        key = name.encode("latin-1")
-        if isinstance(value, list):
+        if type(value) is str:
+            append((name.encode("latin-1"), value.encode()))
+        elif isinstance(value, list):
+            key = name.encode("latin-1")
             headers.extend((key, v.encode()) for v in value)
         else:
-            headers.append((key, value.encode()))
+            raise TypeError(
+                f"header {name!r} of the http trigger payload is a {type(value).__name__}: "
+                "expected a string or a list of strings (builtins.md §3.5)"
+            )
     if body is not None:
-        headers.append((b"content-length", str(len(body)).encode()))
+        append((b"content-length", b"%d" % len(body)))
     for name, value in trace_headers.items():
-        headers.append((name.encode("latin-1"), value.encode("latin-1")))
-    raw_path = concrete_path(data.get("path") or "/", data.get("path_params") or {})
-    path = unquote(raw_path) if "%" in raw_path else raw_path
+        append((name.encode("latin-1"), value.encode("latin-1")))
+    template = data.get("path") or "/"
+    raw_path = concrete_path(template, data.get("path_params") or {})
+    query = data.get("query_params")
+    host = raw_headers.get("host")
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": _ASGI,
         "http_version": "1.1",
         "method": data.get("method") or "GET",
         "scheme": data.get("scheme") or "http",
-        "path": path,
+        "path": unquote(raw_path) if "%" in raw_path else raw_path,
         "raw_path": raw_path.encode("latin-1", "replace"),
-        "query_string": _query_string(data.get("query_params") or {}),
+        "query_string": _query_string(query) if query else b"",
         "root_path": root_path,
         "headers": headers,
-        "server": _server(first(raw_headers.get("host"))),
+        "server": _server(host if type(host) is str else first(host)),
         "client": _client(data.get("client"), client),
         "extensions": {
             "iii": {

@@ -81,12 +81,14 @@ def new_uuid4() -> str:
     return _uuid_pool.pop()
 
 
+#: The 128-bit masks of a batch of UUIDs: version 4 and the RFC 4122 variant in each.
+_KEEP = int.from_bytes(bytes.fromhex("ffffffffffff0fff3fffffffffffffff") * _UUID_BATCH, "big")
+_SET = int.from_bytes(bytes.fromhex("00000000000040008000000000000000") * _UUID_BATCH, "big")
+
+
 def _refill() -> None:
-    raw = bytearray(os.urandom(16 * _UUID_BATCH))
-    for start in range(0, len(raw), 16):
-        raw[start + 6] = (raw[start + 6] & 0x0F) | 0x40
-        raw[start + 8] = (raw[start + 8] & 0x3F) | 0x80
-    h = raw.hex()
+    bits = (int.from_bytes(os.urandom(16 * _UUID_BATCH), "big") & _KEEP) | _SET
+    h = bits.to_bytes(16 * _UUID_BATCH, "big").hex()
     _uuid_pool.extend(
         f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-{h[i + 16 : i + 20]}-"
         f"{h[i + 20 : i + 32]}"

@@ -57,11 +57,13 @@ _CLOSE = object()
 class QueuedInvocation(Protocol):
     """An invocation in an outbound queue: ``text`` is its encoded ``invokefunction`` until
     the writer takes it (then ``None``); one ``stopped`` before that is never sent. ``frame``:
-    the same frame as a dict, for a connection that :attr:`~WorkerConnection.takes_frames`."""
+    the same frame as a dict, for a connection that :attr:`~WorkerConnection.takes_frames`;
+    ``owned``: its ``data`` may be handed over without a copy."""
 
     text: str | None
     frame: Frame | None
     stopped: bool
+    owned: bool
 
 
 #: Frames one connection's read loop handles before it lets the others run (when they keep

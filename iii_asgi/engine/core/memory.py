@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from iii._memory_transport import Link, Pipe
 from iii.protocol import Frame, ProtocolError, check, copy_frame, decode, encode
@@ -71,7 +71,9 @@ class MemoryWorkerConnection(WorkerConnection):
     def offer(self, invocation: QueuedInvocation) -> tuple[str, str] | None:
         """Hand an invocation to the worker unless ``queue_size`` frames already wait in its
         pipe: ``None`` when handed over, else ``(WORKER_BACKPRESSURE, message)``. The frame is
-        ``invocation.frame`` (copied) or, when only its text exists, the decoded text."""
+        ``invocation.frame`` (copied, but for its ``data`` when the invocation owns it:
+        :attr:`~.invocation.Invocation.owned`) or, when only its text exists, the decoded
+        text."""
         pipe = self.link.to_worker
         if len(pipe) >= self.queue_size:
             return BACKPRESSURE, (
@@ -82,7 +84,14 @@ class MemoryWorkerConnection(WorkerConnection):
         text = invocation.text
         invocation.frame = invocation.text = None  # taken: a later stop goes as a frame
         if frame is not None:
-            pipe.put_nowait(copy_frame(frame))
+            if invocation.owned:  # its data is the call's own; the rest is strings but metadata
+                frame = cast(Frame, dict(frame))
+                metadata = frame.get("metadata")
+                if metadata is not None:
+                    frame["metadata"] = copy_frame({"metadata": metadata})["metadata"]
+            else:
+                frame = copy_frame(frame)
+            pipe.put_nowait(frame)
         elif text is not None:
             pipe.put_nowait(decode(text))
         return None

@@ -385,8 +385,10 @@ class _Exchange(Responder):
             payload["client"] = {"host": client[0], "port": client[1]}
         if self.scope.get("scheme", "http") != "http":  # beyond §3.5 too: https
             payload["scheme"] = self.scope["scheme"]
-        call = await self._start_call(
-            route.function_id, payload, route.namespace, route.metadata, raw
+        # The payload is this call's own (the condition got a copy): no copy for a worker in
+        # this process.
+        call = self._start_call(
+            route.function_id, payload, route.namespace, route.metadata, raw, owned=True
         )
         del payload, data, body, raw  # a large body is in the frame now: not held twice
         await self._respond_to(call, resp)
@@ -495,18 +497,20 @@ class _Exchange(Responder):
 
     # -- functions around the handler ----------------------------------------------------------
 
-    async def _start_call(
+    def _start_call(
         self,
         function_id: str,
         data: Any,
         namespace: str,
         metadata: Any = None,
         raw: str | None = None,
+        *,
+        owned: bool = False,
     ) -> asyncio.Future[Any]:
         """:func:`start_call` of ``function_id`` with this request's trace context; ``raw``:
         the JSON text of ``data["body"]``. The future resolves as there (read it with
         :func:`outcome`)."""
-        return await start_call(
+        return start_call(
             self.app.invoker,
             function_id,
             data,
@@ -515,11 +519,12 @@ class _Exchange(Responder):
             self.traceparent,
             self.baggage,
             raw,
+            owned,
         )
 
     async def _condition(self, route: Route, payload: dict[str, Any], raw: str | None) -> Any:
         assert route.condition_function_id is not None
-        call = await self._start_call(
+        call = self._start_call(
             route.condition_function_id, payload, route.namespace, route.metadata, raw
         )
         try:
@@ -551,7 +556,7 @@ class _Exchange(Responder):
 
     async def _middleware(self, function_id: str, namespace: str, request: Any) -> None:
         data = {"phase": "preHandler", "request": request, "context": {}}
-        call = await self._start_call(function_id, data, namespace)
+        call = self._start_call(function_id, data, namespace)
         self.in_middleware = True  # a request timeout now is a middleware timeout
         try:
             await asyncio.wait_for(call, self.app.timeout_s)

@@ -24,7 +24,7 @@ from ...core.tracing import with_function_id
 __all__ = ["outcome", "start_call"]
 
 
-async def start_call(
+def start_call(
     invoker: Invoker,
     function_id: str,
     data: Any,
@@ -33,11 +33,13 @@ async def start_call(
     traceparent: str | None = None,
     baggage: str | None = None,
     raw_body: str | None = None,
+    owned: bool = False,
 ) -> asyncio.Future[Any]:
     """Send the call; the future resolves to the ``invocationresult`` frame (worker functions)
     or the result (in-process functions). Read it with :func:`outcome`. ``traceparent`` /
     ``baggage`` are the request's trace context (protocol.md §3.6). ``raw_body``: the JSON
-    text whose parsed value is ``data["body"]``, sent to a worker as it is."""
+    text whose parsed value is ``data["body"]``, sent to a worker as it is. ``owned``: ``data``
+    is built for this call alone (:meth:`Invoker.send_call`). Call it on the loop."""
     loop = asyncio.get_running_loop()
     entry = invoker.registry.functions.get((namespace, function_id))
     if entry is None:
@@ -54,7 +56,7 @@ async def start_call(
     # §3.6: with a trace context, the baggage goes on naming the target
     baggage = with_function_id(baggage, function_id) if traceparent is not None else None
     refused = invoker.send_call(
-        entry, inv_id, data, future, metadata, traceparent, baggage, raw_body=raw_body
+        entry, inv_id, data, future, metadata, traceparent, baggage, raw_body=raw_body, owned=owned
     )
     if refused is not None:  # the worker cannot take it now (issue 13)
         future.set_exception(InvocationError(*refused))

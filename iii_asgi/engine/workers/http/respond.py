@@ -93,8 +93,10 @@ class Responder:
                         except Exception as exc:
                             await self._failed(exc)
                             return
-                        if result is not None:
-                            await self._buffered(result)
+                        if result is not None:  # buffered (§3.7)
+                            status, headers, body = buffered(result)
+                            self.started = True
+                            await send_bytes(self.send, status, headers, body, self.cors_headers)
                             return
                         returned_null = True
                     else:
@@ -113,11 +115,6 @@ class Responder:
         finally:
             if not call.done():
                 call.cancel()
-
-    async def _buffered(self, result: Any) -> None:
-        status, headers, body = buffered(result)
-        self.started = True
-        await self._respond(status, headers, body)
 
     async def _start(self, state: dict[str, Any]) -> None:
         assert self.timer is not None
