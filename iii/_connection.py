@@ -430,6 +430,15 @@ class Connection:
         if self.enqueue_text(self.pack(frame), frame.get("type"), None) and not self._flushing:
             self._kick()
 
+    def post_owned(self, frame: Mapping[str, Any]) -> None:
+        """:meth:`post` of a frame built for this send alone, of JSON values only, which the
+        caller does not touch again: the in-process transport takes it as it is (no copy)."""
+        item: Outgoing = (
+            cast(dict[str, Any], frame) if self.pack is memory.pack else self.pack(frame)
+        )
+        if self.enqueue_text(item, frame.get("type"), None) and not self._flushing:
+            self._kick()
+
     async def send(self, frame: Mapping[str, Any]) -> None:
         """Queue ``frame`` and flush in this coroutine, saving a hop through the writer."""
         if self.enqueue_text(self.pack(frame), frame.get("type"), None):

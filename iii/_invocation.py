@@ -423,18 +423,18 @@ class Invoker:
     ) -> bool:
         """Reply to an invocation this worker is serving before its handler returns (loop
         thread only; :func:`iii.context.early_answer`): ``False`` when it was answered or
-        stopped already. A result that is not JSON is answered as ``invocation_failed``."""
+        stopped already. ``result`` must be JSON values built for this answer alone: the
+        in-process transport hands it over as it is. On a socket, a result that is not JSON is
+        answered as ``invocation_failed``."""
         if self._serving.pop(invocation_id, None) is None:
             return False
-        post = self._conn.post
+        frame = wire.invocation_result(
+            invocation_id, function_id, result=result, traceparent=traceparent
+        )
         try:
-            post(
-                wire.invocation_result(
-                    invocation_id, function_id, result=result, traceparent=traceparent
-                )
-            )
+            self._conn.post_owned(frame)
         except TypeError as exc:
-            post(
+            self._conn.post(
                 wire.invocation_result(
                     invocation_id,
                     function_id,
