@@ -481,3 +481,54 @@ async def test_a_handler_never_runs_in_the_engines_context(local_engine: Engine)
         assert seen == ["unset", "unset"]
     finally:
         await worker.shutdown_async()
+
+
+async def test_the_http_payload_is_handed_over_but_the_route_metadata_is_copied() -> None:
+    """The HTTP trigger's request payload is built for the call alone and goes to an in-memory
+    worker without a copy (``Invocation.owned``); the route's metadata, shared by every
+    request, is still copied: a handler that changes what it got changes nothing later."""
+    config = EngineConfig(host="127.0.0.1", port=0, **{**FAST, "http_port": 0})
+    engine = Engine(config)
+    await engine.start()
+    worker = await client(engine.url)
+    seen: list[Any] = []
+
+    async def handler(data: dict[str, Any]) -> dict[str, Any]:
+        invocation = iii.current_invocation()
+        assert invocation is not None
+        seen.append((list(invocation.metadata["tags"]), dict(data["headers"])))
+        invocation.metadata["tags"].append("changed")
+        data["headers"]["x-test"] = "changed"
+        return {"status_code": 200, "headers": ["content-type: text/plain"], "body": "ok"}
+
+    try:
+        assert kinds(engine) == ["memory"]
+        worker.register_function("m::meta", handler)
+        worker.register_trigger(
+            {
+                "type": "http",
+                "function_id": "m::meta",
+                "config": {"api_path": "/meta", "http_method": "GET"},
+                "metadata": {"tags": ["route"]},
+            }
+        )
+        async with httpx.AsyncClient(base_url=engine.http_url, timeout=10) as http:
+            await wait_until_async(lambda: http.get("/meta"), lambda r: r.status_code == 200)
+            second = await http.get("/meta", headers={"x-test": "sent"})
+        assert second.text == "ok"
+        assert all(tags == ["route"] for tags, _ in seen)
+        assert seen[-1][1]["x-test"] == "sent"
+    finally:
+        await worker.shutdown_async()
+        await engine.stop()
+
+
+async def wait_until_async(call: Any, ok: Any, timeout: float = 10.0) -> Any:
+    """Call ``call()`` until ``ok(result)`` (the trigger is registered asynchronously)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await call()
+        if ok(result) or loop.time() > deadline:
+            return result
+        await asyncio.sleep(0.02)

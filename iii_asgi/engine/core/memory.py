@@ -3,7 +3,8 @@ process, connected without a socket.
 
 To the core it is an ordinary :class:`~.connection.WorkerConnection` (same registries, routing,
 ownership and teardown); only the transport differs. Frames go out as private copies
-(:func:`iii.protocol.copy_frame`, what the JSON round trip would give) straight into the
+(:func:`iii.protocol.copy_frame`, what the JSON round trip would give; an invocation whose
+data was built for it alone, the HTTP trigger's request, is handed over as it is) straight into the
 worker's inbound pipe, bounded like the socket's outbound queue (``outbound_queue_size``
 frames; the engine never waits: see :class:`MemoryWorkerConnection`); frames come in as the
 worker's copies, checked as decoded text is (:func:`iii.protocol.check`).
