@@ -116,8 +116,9 @@ def early_answer() -> Callable[[Any], bool] | None:
     (background work after the response): ``True`` when sent, ``False`` when the invocation was
     answered already or the engine stopped it (its timeout). The handler's own return value is
     then dropped; an exception it raises afterwards is only logged. ``None`` in any other
-    handler, outside a handler, and for an invocation without an id (nothing to answer). ``result`` must be
-    JSON values built for this answer alone: an in-process engine takes them as they are."""
+    handler, outside a handler, and for an invocation without an id (nothing to answer).
+    ``result`` must be JSON values built for this answer alone: an in-process engine takes
+    them as they are."""
     return _early.get()
 
 
