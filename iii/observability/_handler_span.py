@@ -51,11 +51,13 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
-__all__ = ["HandlerSpan", "HandlerSpans", "IIITracerProvider"]
+__all__ = ["HandlerSpan", "HandlerSpans", "IIITracerProvider", "ServerSpan"]
 
 logger = logging.getLogger("iii.telemetry")
 
 _UNSET = Status(StatusCode.UNSET)
+#: Attribute value types BoundedAttributes keeps as they are (no length limit set).
+_PLAIN = frozenset({str, int, float, bool})
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
 
@@ -137,11 +139,12 @@ class HandlerSpans:
         context: Context,
         attributes: dict[str, Any],
         baggage: bool,
+        span_class: type[HandlerSpan] | None = None,
     ) -> HandlerSpan | None:
-        """A started span ``name`` (kind INTERNAL) under the remote ``parent`` (``None``: a new
-        trace), or ``None`` when the SDK tracer must make it. ``context`` is the parent
-        context the start processors read (``baggage``: whether it holds any); ``attributes``
-        (str → str) become the span's own."""
+        """A started span ``name`` (kind INTERNAL, or ``span_class``'s) under the remote
+        ``parent`` (``None``: a new trace), or ``None`` when the SDK tracer must make it.
+        ``context`` is the parent context the start processors read (``baggage``: whether it
+        holds any); ``attributes`` (str → str, int or float) become the span's own."""
         if not self._check():
             return None
         ids = self.id_generator
@@ -160,7 +163,7 @@ class HandlerSpans:
                 _SAMPLED_RANDOM if flags.random_trace_id else _SAMPLED,
                 parent.trace_state,
             )
-        span = HandlerSpan(name, context_, parent, attributes, self)
+        span = (span_class or HandlerSpan)(name, context_, parent, attributes, self)
         if baggage:
             for processor in self.starters:
                 processor.on_start(span, context)  # type: ignore[arg-type]
@@ -289,9 +292,10 @@ class HandlerSpan(trace.Span):
         if not self._writable("Setting attribute"):
             return
         attributes = self._attributes
-        if type(attributes) is dict and type(key) is str and key and type(value) is str:
-            # What BoundedAttributes does with a str under no length limit: an update moves
-            # the key last, a new key fits until the limit (beyond it, the SDK's eviction).
+        if type(attributes) is dict and type(key) is str and key and type(value) in _PLAIN:
+            # What BoundedAttributes does with a str, int, float or bool under no length
+            # limit (keeps it as it is): an update moves the key last, a new key fits until the
+            # limit (beyond it, the SDK's eviction).
             if key in attributes:
                 del attributes[key]
                 attributes[key] = value
@@ -399,3 +403,11 @@ class HandlerSpan(trace.Span):
         self.end_time = end_time if end_time is not None else time_ns()
         for processor in self._spans.enders:
             processor.on_end(self)  # type: ignore[arg-type]
+
+
+class ServerSpan(HandlerSpan):
+    """A :class:`HandlerSpan` of kind SERVER (the embedded engine's span of an HTTP request)."""
+
+    __slots__ = ()
+
+    kind = SpanKind.SERVER

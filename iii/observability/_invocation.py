@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from typing import Any
@@ -82,12 +83,10 @@ def start_execution(
     tracer = state.tracer
     if tracer is None and traceparent is None and baggage is None:
         return None
-    ctx = otel_context.Context()
+    ctx = otel_context.Context() if baggage is None else _baggage_context(baggage)
     parent = None
     if traceparent is not None:
         parent, ctx = _parent(traceparent, ctx)
-    if baggage is not None:
-        ctx = _BAGGAGE.extract({"baggage": baggage}, ctx)
     span: Any = None
     if tracer is not None:
         attributes: dict[str, Any] = {"iii.function.id": function_id}
@@ -104,6 +103,15 @@ def start_execution(
         _payload_event(span, "iii.invocation.input", data)
         ctx = trace.set_span_in_context(span, ctx)
     return Execution(function_id, span, otel_context.attach(ctx))
+
+
+@functools.lru_cache(maxsize=256)
+def _baggage_context(baggage: str) -> otel_context.Context:
+    """A context holding the W3C ``baggage`` header's entries. Cached by the header's text:
+    calls of one function carry the same (the engine's ``iii.function.id``), and its parsing
+    (percent-decoding, limits) cost more than the rest of the handler's context. A context is
+    immutable: setting a value makes a new one."""
+    return _BAGGAGE.extract({"baggage": baggage}, otel_context.Context())
 
 
 def _payload_event(span: Any, name: str, value: Any) -> None:

@@ -30,7 +30,6 @@ _IS_REMOTE = 0x200
 #: SDK ``SpanKind`` (INTERNAL=0 …) → OTLP ``SPAN_KIND_*`` (INTERNAL=1 …); status code → number.
 _KINDS = {kind: kind.value + 1 for kind in SpanKind}
 _STATUS_CODES = {code: code.value for code in StatusCode}
-_INTERNAL = _KINDS[SpanKind.INTERNAL]
 
 
 def _value(value: Any) -> dict[str, Any]:
@@ -314,7 +313,7 @@ def handler_span_text(span: HandlerSpan) -> str | None:
             events.append(f'{{"timeUnixNano":"{event.timestamp}"{event_name}{text}}}')
         events_text = f',"events":[{",".join(events)}]'
     return (
-        f'{{{ids}{name},"kind":{_INTERNAL},"startTimeUnixNano":"{span.start_time}",'
+        f'{{{ids}{name},"kind":{_KINDS[span.kind]},"startTimeUnixNano":"{span.start_time}",'
         f'"endTimeUnixNano":"{span.end_time}"{attributes_text}{events_text},"status":{{}}}}'
     )
 

@@ -9,7 +9,7 @@ from urllib.parse import quote_plus, unquote
 
 import pydantic_core
 from opentelemetry import trace as _otel_trace
-from opentelemetry.propagate import inject as _otel_inject
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from .dependencies import InvocationInfo
 from .paths import concrete_path
@@ -17,10 +17,10 @@ from .paths import concrete_path
 __all__ = ["first", "has_body", "request_scope"]
 
 _ASGI = {"version": "3.0", "spec_version": "2.4"}
-#: The trace context the app gets from the worker's span (the client's other headers, its
-#: ``baggage`` included, stay exactly as sent).
-_TRACE_HEADERS = ("traceparent", "tracestate")
 _NO_HEADERS: dict[str, str] = {}  # read only
+#: The trace context the app gets from the worker's span: ``traceparent`` / ``tracestate``
+#: (the client's other headers, its ``baggage`` included, stay exactly as sent).
+_W3C = TraceContextTextMapPropagator()
 
 
 def first(value: Any) -> str | None:
@@ -72,17 +72,18 @@ def _client(value: Any, fallback: tuple[str, int] | None) -> tuple[str, int] | N
 def _trace_headers(invocation: InvocationInfo) -> dict[str, str]:
     """``traceparent`` (and ``tracestate``) for the app: the current OpenTelemetry context (the
     SDK's span around this handler, a child of the invocation's trace), else the invocation's
-    ``traceparent``; empty when there is neither (the request's own headers then stay)."""
+    ``traceparent``; empty when there is neither (the request's own headers then stay). W3C
+    trace context only (the headers it names), whatever the global propagator."""
     if (
         not invocation.traceparent
         and not _otel_trace.get_current_span().get_span_context().is_valid
     ):
         return _NO_HEADERS
     carrier: dict[str, str] = {}
-    _otel_inject(carrier)
+    _W3C.inject(carrier)
     if "traceparent" not in carrier and invocation.traceparent:
         carrier["traceparent"] = invocation.traceparent
-    return {k: v for k, v in carrier.items() if k in _TRACE_HEADERS}
+    return carrier
 
 
 def request_scope(

@@ -10,22 +10,20 @@ through, and rewrites the baggage entry ``iii.function.id`` to the target functi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    SimpleSpanProcessor,
-    SpanExporter,
-    SpanExportResult,
-)
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from iii.observability._handler_span import HandlerSpans, IIITracerProvider, ServerSpan
+from iii.observability._invocation import _parent
 from iii.observability._otlp import encode_spans_dict
 
 from ..config.engine import EngineConfig
@@ -42,14 +40,20 @@ __all__ = [
 ENGINE_SERVICE_NAME = "iii"
 _PROPAGATOR = TraceContextTextMapPropagator()
 _BAGGAGE_SAFE = "!#$&'()*+-./:<=>?@[]^_`{|}~"
+_NO_CONTEXT = Context()  # what the (no) start processors of a SERVER span would read
 
 #: Receives finished engine spans as OTLP/JSON ``resourceSpans`` dicts.
 SpanSink = Callable[[dict[str, Any]], None]
 
 
+@functools.lru_cache(maxsize=1024)
+def _function_entry(function_id: str) -> str:
+    return "iii.function.id=" + quote(function_id, safe=_BAGGAGE_SAFE)
+
+
 def with_function_id(baggage: str | None, function_id: str) -> str:
     """``baggage`` with its ``iii.function.id`` entry set to ``function_id`` (§3.6)."""
-    entry = "iii.function.id=" + quote(function_id, safe=_BAGGAGE_SAFE)
+    entry = _function_entry(function_id)
     if not baggage:
         return entry
     kept = [
@@ -73,23 +77,19 @@ def parent_context(traceparent: str | None) -> Context | None:
     return _PROPAGATOR.extract({"traceparent": traceparent})
 
 
-class _SinkExporter(SpanExporter):
-    """Engine spans into the sinks, through the same OTLP/JSON path as the SDK's."""
+class _SinkProcessor(SpanProcessor):
+    """Engine spans into the sinks as they end, through the same OTLP/JSON path as the SDK's
+    (SDK spans and the lightweight :class:`~iii.observability._handler_span.ServerSpan`)."""
 
     def __init__(self, sinks: list[SpanSink]) -> None:
         self.sinks = sinks
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        encoded = encode_spans_dict(spans)
+    def on_end(self, span: ReadableSpan) -> None:
+        if not span.context.trace_flags.sampled:
+            return
+        encoded = encode_spans_dict([span])
         for sink in self.sinks:
             sink(encoded)
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        return None
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
 
 
 class EngineTracer:
@@ -99,15 +99,18 @@ class EngineTracer:
         self.sinks: list[SpanSink] = []
         self.provider: TracerProvider | None = None
         self.tracer: Tracer | None = None
+        #: Lightweight SERVER spans while only the sinks take spans (no exporter configured).
+        self.light: HandlerSpans | None = None
         if config.tracing or config.span_exporters:
-            provider = TracerProvider(
+            provider = IIITracerProvider(
                 resource=Resource.create({"service.name": ENGINE_SERVICE_NAME})
             )
-            provider.add_span_processor(SimpleSpanProcessor(_SinkExporter(self.sinks)))
+            provider.add_span_processor(_SinkProcessor(self.sinks))
             for exporter in config.span_exporters:
                 provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=100))
             self.provider = provider
             self.tracer = provider.get_tracer("iii_asgi.engine")
+            self.light = HandlerSpans(provider, self.tracer, "iii_asgi.engine", (_SinkProcessor,))
 
     def add_sink(self, sink: SpanSink) -> None:
         """Send every finished engine span to ``sink`` too."""
@@ -116,6 +119,23 @@ class EngineTracer:
     def shutdown(self) -> None:
         if self.provider is not None:
             self.provider.shutdown()
+
+    def start_server(self, name: str, traceparent: str | None, attributes: dict[str, Any]) -> Span:
+        """The SERVER span of an HTTP request, child of the client's ``traceparent`` (else a new
+        trace); ``attributes`` (str, int) are its own. A :class:`ServerSpan` (recorded without
+        the SDK's per-span machinery, exported the same) when only the sinks take spans and the
+        SDK would make the same span, else the SDK's. Tracing must be on."""
+        assert self.tracer is not None
+        light = self.light
+        if light is not None:
+            parent = _parent(traceparent, _NO_CONTEXT)[0] if traceparent else None
+            if parent is not None or not traceparent:  # else an invalid one: the SDK's way
+                span = light.start(name, parent, _NO_CONTEXT, attributes, False, ServerSpan)
+                if span is not None:
+                    return span
+        return self.tracer.start_span(
+            name, context=parent_context(traceparent), kind=SpanKind.SERVER, attributes=attributes
+        )
 
     def start_invoke(self, function_id: str, traceparent: str | None) -> Span | None:
         """The ``invoke <function_id>`` span of a routed call, child of ``traceparent``."""

@@ -86,6 +86,7 @@ class HttpApp:
         self.active = 0
         self.waiting: deque[asyncio.Future[None]] = deque()
         self.tracer = invoker.tracer
+        self.tracing = invoker.telemetry
         self.middleware = [
             m.function_id
             for m in sorted(config.http_middleware, key=lambda m: m.priority)
@@ -96,10 +97,11 @@ class HttpApp:
         if scope["type"] != "http":
             return  # served with lifespan="off"; no WebSocket routes here
         exchange = _Exchange(self, asyncio.get_running_loop(), scope, receive, send)
-        if self.tracer is None:
+        tracing = self.tracing
+        if self.tracer is None or tracing is None:
             await exchange.run()
         else:  # a SERVER span per request (docs/observability.md)
-            await traced(self.tracer, exchange)
+            await traced(tracing, exchange)
 
     async def acquire(self, loop: asyncio.AbstractEventLoop) -> None:
         """Wait for a request slot (``http_concurrency_limit`` in flight), first come first

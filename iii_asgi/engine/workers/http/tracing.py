@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Status, StatusCode
 
-from ...core.tracing import parent_context, traceparent_of
+from ...core.tracing import EngineTracer, traceparent_of
 from ...types import Message
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["traced"]
 
 
-async def traced(tracer: Tracer, exchange: _Exchange) -> None:
+async def traced(tracing: EngineTracer, exchange: _Exchange) -> None:
     """Run ``exchange`` inside its SERVER span."""
     scope = exchange.scope
     traceparent = baggage = None
@@ -47,9 +47,7 @@ async def traced(tracer: Tracer, exchange: _Exchange) -> None:
         attributes["server.address"] = server[0]
         if server[1] is not None:
             attributes["server.port"] = server[1]
-    span = tracer.start_span(
-        method, context=parent_context(traceparent), kind=SpanKind.SERVER, attributes=attributes
-    )
+    span = tracing.start_server(method, traceparent, attributes)
     exchange.traceparent = traceparent_of(span)
     exchange.baggage = baggage
     status = 0
