@@ -28,7 +28,8 @@ client of ``bench/http.py``), or with ``--load wrk`` Debian's ``wrk -t2 -c<concu
 rounds, each running every target back to back, so a burst of load from other programs hits
 one round, not one target.
 OpenTelemetry is off in every process (``OTEL_ENABLED=false``) unless ``--otel`` turns it on
-(the SDK's default, so what ``iii-asgi run`` does out of the box). Printed per target: median
+(the SDK's default, so what ``iii-asgi run`` does out of the box), and then the engine stores a
+SERVER span per request too (``--tracing``, what its console turns on). Printed per target: median
 round req/s, p50/p99, CPU time per request of the target's processes (``/proc``); then
 engine/direct ratios (median and range of the per-round ratios; goal >= 0.85, issue 17).
 """
@@ -117,7 +118,9 @@ async def start_run(env: dict[str, str] | None = None) -> tuple[subprocess.Popen
     """``iii-asgi run`` of the example on ephemeral ports: the process, its direct and its
     engine URL."""
     ephemeral = ["--engine-port", "0", "--engine-http-port", "0", "--engine-stream-port", "0"]
-    ephemeral += ["--console-port", "off"]  # no console, no engine spans: as measured before
+    ephemeral += ["--console-port", "off"]  # no console
+    # The defaults (--otel) store the engine's spans, as `iii-asgi run` does with its console.
+    ephemeral.append("--tracing" if OTEL["OTEL_ENABLED"] == "true" else "--no-tracing")
     run = spawn(
         "-m", "iii_asgi", "run", "examples.todo_app:app", "--port", "0", *ephemeral,
         "--log-level", "warning", env=env,

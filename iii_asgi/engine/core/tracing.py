@@ -24,6 +24,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from iii.observability._handler_span import HandlerSpans, IIITracerProvider, ServerSpan
 from iii.observability._invocation import _parent
+from iii.observability._otlp import _span as span_dict
 from iii.observability._otlp import encode_spans_dict
 
 from ..config.engine import EngineConfig
@@ -79,15 +80,27 @@ def parent_context(traceparent: str | None) -> Context | None:
 
 class _SinkProcessor(SpanProcessor):
     """Engine spans into the sinks as they end, through the same OTLP/JSON path as the SDK's
-    (SDK spans and the lightweight :class:`~iii.observability._handler_span.ServerSpan`)."""
+    (SDK spans and the lightweight :class:`~iii.observability._handler_span.ServerSpan`). The
+    resource and scope entries, the same for every engine span, are encoded once."""
 
     def __init__(self, sinks: list[SpanSink]) -> None:
         self.sinks = sinks
+        self._source: tuple[int, int] | None = None  # ids of the resource and scope rendered
+        self._resource_entry: dict[str, Any] = {}
+        self._scope_entry: dict[str, Any] = {}
 
     def on_end(self, span: ReadableSpan) -> None:
         if not span.context.trace_flags.sampled:
             return
-        encoded = encode_spans_dict([span])
+        source = (id(span.resource), id(span.instrumentation_scope))
+        if source != self._source:
+            (resource_entry,) = encode_spans_dict([span])["resourceSpans"]
+            (scope_entry,) = resource_entry.pop("scopeSpans")
+            del scope_entry["spans"]
+            self._resource_entry, self._scope_entry = resource_entry, scope_entry
+            self._source = source
+        scope_spans = {**self._scope_entry, "spans": [span_dict(span)]}
+        encoded = {"resourceSpans": [{**self._resource_entry, "scopeSpans": [scope_spans]}]}
         for sink in self.sinks:
             sink(encoded)
 

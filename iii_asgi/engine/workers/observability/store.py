@@ -142,6 +142,8 @@ class TelemetryStore:
         #: ``/otel`` sockets accepted since start, and frames dropped as malformed.
         self.sockets_opened = 0
         self.frames_dropped = 0
+        #: The last resource entry decoded and its attributes (:meth:`_resource_attributes`).
+        self._last_resource: tuple[Any, dict[str, Any]] = (None, {})
         self.frames_expired = 0
 
     # -- ingestion ------------------------------------------------------------------------------
@@ -191,14 +193,24 @@ class TelemetryStore:
         logger.warning("dropping telemetry frame %r: %s", prefix, reason)
         return False
 
-    @staticmethod
-    def _resources(document: dict[str, Any], key: str, scope_key: str, items_key: str) -> Any:
+    def _resource_attributes(self, entry: Any) -> dict[str, Any]:
+        """A resource entry's attributes; the same dict again for the same entry object (the
+        engine's own spans share one entry object, ``core.tracing``: decoded once)."""
+        last = self._last_resource
+        if entry is not None and entry is last[0]:
+            decoded: dict[str, Any] = last[1]
+            return decoded
+        decoded = attributes((entry or {}).get("attributes"))
+        self._last_resource = (entry, decoded)
+        return decoded
+
+    def _resources(self, document: dict[str, Any], key: str, scope_key: str, items_key: str) -> Any:
         """``(resource attributes, scope name, item)`` for every item; the resource dict is
         shared by the items of one resource entry."""
         for resource_entry in document.get(key) or []:
             if not isinstance(resource_entry, dict):
                 continue
-            resource = attributes((resource_entry.get("resource") or {}).get("attributes"))
+            resource = self._resource_attributes(resource_entry.get("resource"))
             for scope_entry in resource_entry.get(scope_key) or []:
                 if not isinstance(scope_entry, dict):
                     continue
