@@ -348,7 +348,9 @@ class Invoker:
         slots = self.slots
         slots.busy += 1
         slots.running += 1
-        task = asyncio.ensure_future(self.on_invoke(frame))
+        loop = self._client_loop.loop
+        assert loop is not None  # frames are served on the client's loop
+        task = loop.create_task(self.on_invoke(frame))
         self._client_loop.tasks.add(task)  # cancelled on shutdown, like spawn()'s
         invocation_id = frame.get("invocation_id")
         if invocation_id is not None:
