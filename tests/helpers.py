@@ -97,3 +97,21 @@ class CallInThread:
         assert not self.thread.is_alive(), "the call hung"
         assert self.errors, "the call did not fail"
         return self.errors[0]
+
+
+async def poll(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 15) -> Any:
+    """``await fetch()`` until ``done(result)``; the last result when ``timeout`` passes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await fetch()
+        if done(result) or loop.time() > deadline:
+            return result
+        await asyncio.sleep(0.05)
+
+
+async def connected(url: str, **options: Any) -> iii.III:
+    """A client of ``url`` with ``InitOptions(**options)``, connected (on this loop)."""
+    worker = iii.III(url, iii.InitOptions(**options))
+    await worker.connect()
+    return worker

@@ -22,7 +22,7 @@ import pytest
 
 import iii
 from iii_asgi.engine import EngineThread
-from tests.helpers import acall_until_found
+from tests.helpers import acall_until_found, poll
 from tests.official import OfficialProcess, official_python
 from tests.processes import kill_group, popen
 
@@ -51,17 +51,6 @@ def stop_worker(worker: OfficialProcess) -> None:
     for stream in (worker.proc.stdout, worker.proc.stderr):
         if stream is not None:
             stream.close()
-
-
-async def poll(fetch: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 15) -> Any:
-    """``await fetch()`` until ``done(result)``; the last result when ``timeout`` passes."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await fetch()
-        if done(result) or loop.time() > deadline:
-            return result
-        await asyncio.sleep(0.05)
 
 
 async def exercise(engine: EngineThread, python: str) -> dict[str, Any]:

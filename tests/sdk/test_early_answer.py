@@ -4,41 +4,22 @@ answers its invocation before it returns, in memory and on a socket."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-import iii
-from iii import IIIInvocationError, InitOptions
+from iii import IIIInvocationError
 from iii.context import early_answer
-from iii_asgi.engine import Engine, EngineConfig
-from tests.conftest import FAST
-from tests.helpers import acall_until_found, wait_until
-
-
-@pytest.fixture
-async def local_engine() -> AsyncIterator[Engine]:
-    engine = Engine(EngineConfig(host="127.0.0.1", port=0, **FAST))
-    await engine.start()
-    try:
-        yield engine
-    finally:
-        await engine.stop()
-
-
-async def client(url: str, **options: Any) -> iii.III:
-    worker = iii.III(url, InitOptions(**options))
-    await worker.connect()
-    return worker
+from iii_asgi.engine import Engine
+from tests.helpers import acall_until_found, connected, wait_until
 
 
 @pytest.mark.parametrize("transport", ["memory", "websocket"])
 async def test_the_caller_gets_the_early_answer_while_the_handler_goes_on(
     local_engine: Engine, transport: str
 ) -> None:
-    caller = await client(local_engine.url)
-    executor = await client(local_engine.url, transport=transport)
+    caller = await connected(local_engine.url)
+    executor = await connected(local_engine.url, transport=transport)
     release = asyncio.Event()
     seen: list[Any] = []
 
@@ -70,8 +51,8 @@ async def test_the_caller_gets_the_early_answer_while_the_handler_goes_on(
 async def test_a_failure_after_the_early_answer_is_only_logged(
     local_engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caller = await client(local_engine.url)
-    executor = await client(local_engine.url)
+    caller = await connected(local_engine.url)
+    executor = await connected(local_engine.url)
 
     async def handler(data: Any) -> None:
         answer = early_answer()
@@ -91,8 +72,8 @@ async def test_a_failure_after_the_early_answer_is_only_logged(
 
 
 async def test_no_early_answer_unless_marked(local_engine: Engine) -> None:
-    caller = await client(local_engine.url)
-    executor = await client(local_engine.url)
+    caller = await connected(local_engine.url)
+    executor = await connected(local_engine.url)
     answers: list[Any] = []
 
     async def plain(data: Any) -> str:
@@ -110,8 +91,8 @@ async def test_no_early_answer_unless_marked(local_engine: Engine) -> None:
 
 
 async def test_a_result_that_is_not_json_fails_on_a_socket(local_engine: Engine) -> None:
-    caller = await client(local_engine.url)
-    executor = await client(local_engine.url, transport="websocket")
+    caller = await connected(local_engine.url)
+    executor = await connected(local_engine.url, transport="websocket")
 
     async def handler(data: Any) -> None:
         answer = early_answer()

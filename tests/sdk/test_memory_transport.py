@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,18 +17,7 @@ from iii import _memory_transport as memory
 from iii_asgi.engine import Engine, EngineConfig, EngineThread
 from iii_asgi.engine.core.memory import MemoryWorkerConnection
 from tests.conftest import FAST
-from tests.helpers import acall_until_found, wait_until
-
-
-@pytest.fixture
-async def local_engine() -> AsyncIterator[Engine]:
-    """An engine on the test's own event loop (as ``iii-asgi run`` runs the app and engine)."""
-    engine = Engine(EngineConfig(host="127.0.0.1", port=0, **FAST))
-    await engine.start()
-    try:
-        yield engine
-    finally:
-        await engine.stop()
+from tests.helpers import acall_until_found, connected, poll, wait_until
 
 
 def kinds(engine: Engine | EngineThread) -> list[str]:
@@ -41,17 +29,11 @@ def kinds(engine: Engine | EngineThread) -> list[str]:
     )
 
 
-async def client(url: str, **options: Any) -> iii.III:
-    worker = iii.III(url, InitOptions(**options))
-    await worker.connect()
-    return worker
-
-
 # -- selection --------------------------------------------------------------------------------
 
 
 async def test_a_client_on_the_engines_loop_connects_in_memory(local_engine: Engine) -> None:
-    worker = await client(local_engine.url, worker_name="same-loop")
+    worker = await connected(local_engine.url, worker_name="same-loop")
     try:
         worker.register_function("m::add", lambda d: d["a"] + d["b"])
         result = await acall_until_found(
@@ -67,11 +49,11 @@ async def test_a_client_on_the_engines_loop_connects_in_memory(local_engine: Eng
 
 
 async def test_websocket_when_asked(local_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    by_option = await client(local_engine.url, transport="websocket")
+    by_option = await connected(local_engine.url, transport="websocket")
     monkeypatch.setenv("III_TRANSPORT", "websocket")
-    by_env = await client(local_engine.url)
+    by_env = await connected(local_engine.url)
     monkeypatch.setenv("III_TRANSPORT", "memory")
-    option_wins = await client(local_engine.url, transport="auto")
+    option_wins = await connected(local_engine.url, transport="auto")
     try:
         assert kinds(local_engine) == ["memory", "websocket", "websocket"]
     finally:
@@ -88,8 +70,8 @@ async def test_another_loop_uses_the_socket_unless_memory(
     engine: EngineThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("III_TRANSPORT", raising=False)
-    auto = await client(engine.url)
-    across = await client(engine.url, transport="memory")
+    auto = await connected(engine.url)
+    across = await connected(engine.url, transport="memory")
     try:
         await wait_until(lambda: len(kinds(engine)) == 2)
         assert kinds(engine) == ["memory", "websocket"]
@@ -114,8 +96,8 @@ async def test_an_engine_url_is_offered_once() -> None:
 
 
 async def test_no_side_sees_the_others_dicts(local_engine: Engine) -> None:
-    caller = await client(local_engine.url, worker_name="caller")
-    executor = await client(local_engine.url, worker_name="executor")
+    caller = await connected(local_engine.url, worker_name="caller")
+    executor = await connected(local_engine.url, worker_name="executor")
     kept: dict[str, Any] = {"items": [1, 2]}
     seen: list[Any] = []
 
@@ -158,7 +140,7 @@ async def test_no_side_sees_the_others_dicts(local_engine: Engine) -> None:
 async def test_each_subscriber_opens_its_own_channel_ends(local_engine: Engine) -> None:
     """Channel refs in a payload become live readers in the receiver's copy
     (``resolve_channel_refs`` replaces them in place); a fan-out must not share that dict."""
-    worker = await client(local_engine.url)
+    worker = await connected(local_engine.url)
     got: list[Any] = []
 
     async def on_event(data: dict[str, Any]) -> None:
@@ -187,7 +169,7 @@ async def test_each_subscriber_opens_its_own_channel_ends(local_engine: Engine) 
 
 
 async def test_errors_are_the_sockets(local_engine: Engine) -> None:
-    worker = await client(local_engine.url)
+    worker = await connected(local_engine.url)
 
     def boom(data: Any) -> None:
         raise ValueError("no")
@@ -236,8 +218,8 @@ async def test_a_malformed_frame_is_answered_like_on_a_socket(local_engine: Engi
 
 
 async def test_disconnect_cleans_up_like_a_socket(local_engine: Engine) -> None:
-    caller = await client(local_engine.url)
-    executor = await client(local_engine.url, worker_name="leaving")
+    caller = await connected(local_engine.url)
+    executor = await connected(local_engine.url, worker_name="leaving")
     started = asyncio.Event()
 
     async def hang(data: Any) -> None:
@@ -289,7 +271,7 @@ async def test_the_engine_never_holds_more_than_the_pipe_for_a_slow_worker() -> 
     wait in the engine); once it reads, the queued ones are answered in order."""
     engine = Engine(EngineConfig(host="127.0.0.1", port=0, outbound_queue_size=4, **FAST))
     await engine.start()
-    caller = await client(engine.url)
+    caller = await connected(engine.url)
     link = memory.connect(engine.url, {}, "auto")
     assert link is not None
     try:
@@ -465,7 +447,7 @@ PROBE: contextvars.ContextVar[str] = contextvars.ContextVar("probe", default="un
 async def test_a_handler_never_runs_in_the_engines_context(local_engine: Engine) -> None:
     """Frames handed over inline run the worker's code in its read loop's context, as a socket
     does, never in the context of the engine code that sent them."""
-    worker = await client(local_engine.url)
+    worker = await connected(local_engine.url)
     seen: list[str] = []
 
     async def probe(data: Any) -> None:
@@ -490,7 +472,7 @@ async def test_the_http_payload_is_handed_over_but_the_route_metadata_is_copied(
     config = EngineConfig(host="127.0.0.1", port=0, **{**FAST, "http_port": 0})
     engine = Engine(config)
     await engine.start()
-    worker = await client(engine.url)
+    worker = await connected(engine.url)
     seen: list[Any] = []
 
     async def handler(data: dict[str, Any]) -> dict[str, Any]:
@@ -513,7 +495,7 @@ async def test_the_http_payload_is_handed_over_but_the_route_metadata_is_copied(
             }
         )
         async with httpx.AsyncClient(base_url=engine.http_url, timeout=10) as http:
-            await wait_until_async(lambda: http.get("/meta"), lambda r: r.status_code == 200)
+            await poll(lambda: http.get("/meta"), lambda r: r.status_code == 200)
             second = await http.get("/meta", headers={"x-test": "sent"})
         assert second.text == "ok"
         assert all(tags == ["route"] for tags, _ in seen)
@@ -521,14 +503,3 @@ async def test_the_http_payload_is_handed_over_but_the_route_metadata_is_copied(
     finally:
         await worker.shutdown_async()
         await engine.stop()
-
-
-async def wait_until_async(call: Any, ok: Any, timeout: float = 10.0) -> Any:
-    """Call ``call()`` until ``ok(result)`` (the trigger is registered asynchronously)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await call()
-        if ok(result) or loop.time() > deadline:
-            return result
-        await asyncio.sleep(0.02)
